@@ -1,0 +1,125 @@
+import type { MiddlewareHandler } from 'hono'
+import { Hono } from 'hono'
+import type { CustomFetch } from 'openid-client'
+import type { Logger } from 'pino'
+import { parseOptions } from './config/parse-options.js'
+import type { BffConfig, BffOptions } from './config/schema.js'
+import { BffError } from './errors/bff-error.js'
+import { renderJsonError } from './errors/render.js'
+import { type Clock, systemClock } from './lib/clock.js'
+import './middleware/context.js'
+import { requestId } from './middleware/request-id.js'
+import { requireSession } from './middleware/require-session.js'
+import { authResponseHeaders, securityHeaders } from './middleware/security-headers.js'
+import { createLogger } from './observability/logger.js'
+import { OidcClient } from './oidc/client.js'
+import { apiRoutes } from './routes/api.js'
+import { callbackRoute } from './routes/callback.js'
+import type { RouteDeps } from './routes/deps.js'
+import { healthRoutes } from './routes/health.js'
+import { loginRoute } from './routes/login.js'
+import { logoutRoute } from './routes/logout.js'
+import { staticRoutes } from './routes/static.js'
+import { userRoute } from './routes/user.js'
+import { AccessTokenService, type RefreshOutcome } from './session/access-token.js'
+import { SessionCookie } from './session/cookie.js'
+import { createStore } from './session/create-store.js'
+import { SessionService } from './session/session-service.js'
+import type { SessionStore } from './session/store.js'
+import { TransactionCookie } from './session/transaction-cookie.js'
+
+export interface BffDeps {
+  /** Defaults to Redis when `redisUrl` is set, else the in-process store. */
+  store?: SessionStore
+  clock?: Clock
+  logger?: Logger
+  /** Outgoing HTTP to the provider (tests point this at a scripted provider). */
+  providerFetch?: CustomFetch
+  onRefresh?: (outcome: RefreshOutcome) => void
+}
+
+export interface Bff {
+  /** Mount with `app.route('/', bff.app)`: /auth/*, /api/*, /healthz, /readyz. */
+  app: Hono
+  /** For local routes: 401 JSON without a session; `c.var.bff` holds claims and `accessToken()`. */
+  requireSession(): MiddlewareHandler
+  config: BffConfig
+  store: SessionStore
+  logger: Logger
+  /** Checks the store and loads discovery; rejects when either is not reachable. */
+  ready(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Builds the broker as a Hono app. No I/O happens until the first request or `ready()`. */
+export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): Bff {
+  const config = parseOptions(options as BffOptions)
+  const clock = deps.clock ?? systemClock
+  const logger = deps.logger ?? createLogger()
+  const store = deps.store ?? createStore(config, clock, logger)
+  const oidc = new OidcClient(config, deps.providerFetch)
+  const sessions = new SessionService(config, store, clock)
+  const cookie = new SessionCookie(config)
+  const tokens = new AccessTokenService({
+    config,
+    sessions,
+    oidc,
+    clock,
+    logger,
+    ...(deps.onRefresh ? { onRefresh: deps.onRefresh } : {}),
+  })
+  const routeDeps: RouteDeps = {
+    config,
+    publicOrigin: new URL(config.publicUrl).origin,
+    store,
+    oidc,
+    sessions,
+    cookie,
+    tokens,
+    txCookie: new TransactionCookie(),
+    clock,
+    logger,
+  }
+
+  const app = new Hono()
+  const api = apiRoutes(routeDeps)
+  app.use('*', requestId())
+  app.use('*', securityHeaders({ https: config.publicUrl.startsWith('https:') }))
+  app.use('/auth/*', authResponseHeaders())
+  app.route('/', loginRoute(routeDeps))
+  app.route('/', callbackRoute(routeDeps))
+  app.route('/', userRoute(routeDeps))
+  app.route('/', logoutRoute(routeDeps))
+  app.route('/', healthRoutes(routeDeps))
+  app.route('/', api.app)
+  if (config.staticDir) app.route('/', staticRoutes(config.staticDir))
+  app.onError((error, c) => {
+    if (error instanceof BffError) {
+      if (error.code === 'session_expired') cookie.clear(c)
+      if (error.status >= 500)
+        logger.warn(
+          { event: 'request.failed', code: error.code, detail: error.detail },
+          'request failed',
+        )
+    } else {
+      logger.error({ event: 'request.unhandled', err: error }, 'unhandled error')
+    }
+    return renderJsonError(c, error)
+  })
+
+  return {
+    app,
+    requireSession: () => requireSession(routeDeps),
+    config,
+    store,
+    logger,
+    async ready() {
+      await store.ping()
+      await oidc.configuration()
+    },
+    async close() {
+      api.close()
+      await store.close()
+    },
+  }
+}

@@ -1,0 +1,120 @@
+import { ConfigError } from './config-error.js'
+import { parseOptions } from './parse-options.js'
+import type { BffConfig, BffOptions } from './schema.js'
+
+type Env = Record<string, string | undefined>
+
+/** Which environment variable feeds each option; also used to name variables in errors. */
+const ENV_NAMES: Record<keyof BffOptions, string> = {
+  publicUrl: 'PUBLIC_URL',
+  issuer: 'OIDC_ISSUER',
+  clientId: 'OIDC_CLIENT_ID',
+  clientAuth: 'OIDC_CLIENT_AUTH',
+  clientSecret: 'OIDC_CLIENT_SECRET',
+  clientPrivateKey: 'OIDC_CLIENT_PRIVATE_KEY',
+  clientPrivateKeyAlg: 'OIDC_CLIENT_PRIVATE_KEY_ALG',
+  scopes: 'OIDC_SCOPES',
+  authorizationParams: 'OIDC_AUTH_PARAMS',
+  refreshParams: 'OIDC_REFRESH_PARAMS',
+  idTokenAlgorithms: 'OIDC_ID_TOKEN_ALGS',
+  usePar: 'OIDC_USE_PAR',
+  logoutUrl: 'OIDC_LOGOUT_URL',
+  postLogoutRedirectUri: 'POST_LOGOUT_REDIRECT_URI',
+  providerTimeoutSeconds: 'OIDC_TIMEOUT_SECONDS',
+  dangerouslyAllowHttpIssuer: 'DANGEROUSLY_ALLOW_HTTP_ISSUER',
+  cookieSecrets: 'COOKIE_SECRETS',
+  cookieName: 'COOKIE_NAME',
+  redisUrl: 'REDIS_URL',
+  redisKeyPrefix: 'REDIS_KEY_PREFIX',
+  apiRoutes: 'API_ROUTES',
+  upstreamTimeoutSeconds: 'UPSTREAM_TIMEOUT_SECONDS',
+  sessionIdleTimeoutSeconds: 'SESSION_IDLE_TIMEOUT_SECONDS',
+  sessionAbsoluteTimeoutSeconds: 'SESSION_ABSOLUTE_TIMEOUT_SECONDS',
+  refreshBufferSeconds: 'REFRESH_BUFFER_SECONDS',
+  defaultAccessTokenLifetimeSeconds: 'DEFAULT_ACCESS_TOKEN_LIFETIME_SECONDS',
+  csrfHeaderName: 'CSRF_HEADER_NAME',
+  userClaims: 'USER_CLAIMS',
+  staticDir: 'STATIC_DIR',
+}
+
+const list = (value: string) => value.split(/[\s,]+/).filter(Boolean)
+
+function params(value: string): Record<string, string> {
+  return Object.fromEntries(new URLSearchParams(value))
+}
+
+function integer(value: string): number | string {
+  return /^\d+$/.test(value) ? Number(value) : value
+}
+
+function boolean(value: string): boolean | string {
+  if (value === 'true') return true
+  if (value === 'false') return false
+  return value
+}
+
+/** `1:secret-one,2:secret-two` — the highest id seals new cookies, all ids unseal. */
+function cookieSecrets(value: string, problems: string[]) {
+  return list(value).map((entry) => {
+    const match = /^(\d+):(.+)$/.exec(entry)
+    if (!match) {
+      problems.push(
+        `${ENV_NAMES.cookieSecrets}: expected comma-separated id:secret pairs such as 1:<32+ characters>`,
+      )
+      return { id: 0, secret: '' }
+    }
+    return { id: Number(match[1]), secret: match[2] as string }
+  })
+}
+
+/** `/api/orders=https://orders.internal,/api/users=https://users.internal/v2` */
+function apiRoutes(value: string, problems: string[]) {
+  return list(value).map((entry) => {
+    const at = entry.indexOf('=')
+    if (at < 0) {
+      problems.push(
+        `${ENV_NAMES.apiRoutes}: expected comma-separated /api/prefix=https://upstream pairs`,
+      )
+      return { prefix: '', upstream: '' }
+    }
+    return { prefix: entry.slice(0, at), upstream: entry.slice(at + 1) }
+  })
+}
+
+const converters: Partial<
+  Record<keyof BffOptions, (value: string, problems: string[]) => unknown>
+> = {
+  scopes: list,
+  idTokenAlgorithms: list,
+  userClaims: list,
+  authorizationParams: params,
+  refreshParams: params,
+  providerTimeoutSeconds: integer,
+  upstreamTimeoutSeconds: integer,
+  sessionIdleTimeoutSeconds: integer,
+  sessionAbsoluteTimeoutSeconds: integer,
+  refreshBufferSeconds: integer,
+  defaultAccessTokenLifetimeSeconds: integer,
+  dangerouslyAllowHttpIssuer: boolean,
+  cookieSecrets,
+  apiRoutes,
+}
+
+/** Reads the broker's settings from the environment; throws one ConfigError listing every problem. */
+export function loadConfigFromEnv(env: Env = process.env): BffConfig {
+  const problems: string[] = []
+  const options: Record<string, unknown> = {}
+  for (const [option, name] of Object.entries(ENV_NAMES) as [keyof BffOptions, string][]) {
+    const raw = env[name]?.trim()
+    if (raw === undefined || raw === '') continue
+    const convert = converters[option]
+    options[option] = convert ? convert(raw, problems) : raw
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return parseOptions(options as BffOptions, (path) => {
+    const head = path[0] as keyof BffOptions | undefined
+    return head && ENV_NAMES[head] ? ENV_NAMES[head] : path.map(String).join('.')
+  })
+}
+
+export const envNames = ENV_NAMES

@@ -1,0 +1,155 @@
+import { z } from 'zod'
+
+/** Asymmetric JWS algorithms openid-client can verify; symmetric ones are never allowed. */
+export const ID_TOKEN_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const
+
+export const CLIENT_AUTH_METHODS = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+] as const
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `expected one of ${values.join(', ')}` })
+
+const absoluteUrl = z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' })
+const seconds = (min: number) =>
+  z.number({ error: 'expected a whole number of seconds' }).int().min(min)
+
+const apiRoute = z.object({
+  prefix: z
+    .string()
+    .regex(/^\/api(\/[A-Za-z0-9._~-]+)+$/, 'expected a path prefix under /api such as /api/orders'),
+  upstream: absoluteUrl,
+})
+
+const cookieSecret = z.object({
+  id: z.number().int().positive(),
+  secret: z.string().min(32, 'expected every cookie secret to be at least 32 characters'),
+})
+
+/** The broker's options, whether they come from the environment or from `createBff(options)`. */
+export const optionsSchema = z
+  .object({
+    publicUrl: absoluteUrl,
+    issuer: absoluteUrl,
+    clientId: z.string({ error: 'expected the client id registered at the provider' }).min(1),
+    clientAuth: oneOf(CLIENT_AUTH_METHODS).default('client_secret_basic'),
+    clientSecret: z.string().min(1).optional(),
+    /** PKCS#8 PEM or a private JWK (JSON) for private_key_jwt. */
+    clientPrivateKey: z.string().min(1).optional(),
+    clientPrivateKeyAlg: oneOf(['RS256', 'PS256', 'ES256', 'EdDSA']).default('RS256'),
+    scopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/))
+      .default(['openid', 'profile', 'email', 'offline_access']),
+    authorizationParams: z.record(z.string(), z.string()).default({}),
+    refreshParams: z.record(z.string(), z.string()).default({}),
+    idTokenAlgorithms: z
+      .array(oneOf(ID_TOKEN_ALGORITHMS))
+      .min(1)
+      .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+    usePar: oneOf(['auto', 'always']).default('auto'),
+    logoutUrl: absoluteUrl.optional(),
+    postLogoutRedirectUri: absoluteUrl.optional(),
+    providerTimeoutSeconds: seconds(1).max(120).default(10),
+    dangerouslyAllowHttpIssuer: z.boolean().default(false),
+    cookieSecrets: z
+      .array(cookieSecret, {
+        error: 'expected comma-separated id:secret pairs, each secret 32+ characters',
+      })
+      .min(1, 'expected at least one cookie secret'),
+    cookieName: z
+      .string()
+      .regex(/^__Host-[A-Za-z0-9_-]+$/, 'expected a cookie name starting with __Host-')
+      .default('__Host-bff-session'),
+    redisUrl: z
+      .url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' })
+      .optional(),
+    redisKeyPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9:_-]*$/)
+      .default('bff:'),
+    apiRoutes: z.array(apiRoute).default([]),
+    upstreamTimeoutSeconds: seconds(1).max(600).default(30),
+    sessionIdleTimeoutSeconds: seconds(60).default(1800),
+    sessionAbsoluteTimeoutSeconds: seconds(60).default(28800),
+    refreshBufferSeconds: seconds(0).default(60),
+    defaultAccessTokenLifetimeSeconds: seconds(10).default(300),
+    csrfHeaderName: z
+      .string()
+      .regex(/^x-[a-z0-9-]+$/, 'expected a lower-case custom header name such as x-csrf')
+      .default('x-csrf'),
+    userClaims: z
+      .array(z.string().min(1))
+      .default([
+        'sub',
+        'name',
+        'given_name',
+        'family_name',
+        'preferred_username',
+        'email',
+        'email_verified',
+        'picture',
+        'locale',
+      ]),
+    staticDir: z.string().min(1).optional(),
+  })
+  .superRefine((o, ctx) => {
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message })
+    if (o.clientAuth.startsWith('client_secret') && !o.clientSecret) {
+      issue(
+        'clientSecret',
+        `expected a client secret when client authentication is ${o.clientAuth}`,
+      )
+    }
+    if (o.clientAuth === 'private_key_jwt' && !o.clientPrivateKey) {
+      issue('clientPrivateKey', 'expected a private key (PKCS#8 PEM or JWK) for private_key_jwt')
+    }
+    if (o.issuer.startsWith('http:') && !o.dangerouslyAllowHttpIssuer) {
+      issue(
+        'issuer',
+        'expected an https issuer (set DANGEROUSLY_ALLOW_HTTP_ISSUER=true for local development only)',
+      )
+    }
+    const publicUrl = URL.canParse(o.publicUrl) ? new URL(o.publicUrl) : undefined
+    if (publicUrl && publicUrl.pathname !== '/') {
+      issue('publicUrl', 'expected an origin without a path, such as https://app.example.com')
+    }
+    if (
+      publicUrl?.protocol === 'http:' &&
+      !['localhost', '127.0.0.1', '[::1]'].includes(publicUrl.hostname)
+    ) {
+      issue(
+        'publicUrl',
+        'expected https (browsers refuse Secure __Host- cookies over http except on localhost)',
+      )
+    }
+    if (o.sessionAbsoluteTimeoutSeconds < o.sessionIdleTimeoutSeconds) {
+      issue(
+        'sessionAbsoluteTimeoutSeconds',
+        'expected an absolute timeout at least as long as the idle timeout',
+      )
+    }
+    if (!o.scopes.includes('openid')) issue('scopes', 'expected the scopes to include openid')
+    const ids = new Set(o.cookieSecrets.map((s) => s.id))
+    if (ids.size !== o.cookieSecrets.length)
+      issue('cookieSecrets', 'expected distinct cookie secret ids')
+    const prefixes = new Set(o.apiRoutes.map((r) => r.prefix))
+    if (prefixes.size !== o.apiRoutes.length) issue('apiRoutes', 'expected each /api prefix once')
+  })
+
+export type BffOptions = z.input<typeof optionsSchema>
+export type BffConfig = Readonly<z.output<typeof optionsSchema>>

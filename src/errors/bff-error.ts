@@ -1,0 +1,30 @@
+import { type ErrorCode, errorCodes } from './codes.js'
+
+export interface BffErrorOptions {
+  /** Private detail for the log; never sent to the client. */
+  detail?: string
+  cause?: unknown
+  /** Public text replacing the default one (must not contain secrets). */
+  message?: string
+}
+
+export class BffError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly expose: boolean
+  readonly detail: string | undefined
+
+  constructor(code: ErrorCode, options: BffErrorOptions = {}) {
+    super(options.message ?? errorCodes[code].message, { cause: options.cause })
+    this.name = 'BffError'
+    this.code = code
+    this.status = errorCodes[code].status
+    this.expose =
+      this.status < 500 || this.status === 502 || this.status === 503 || this.status === 504
+    this.detail = options.detail
+  }
+}
+
+export function isBffError(value: unknown): value is BffError {
+  return value instanceof BffError
+}

@@ -1,0 +1,44 @@
+/**
+ * Every error the broker answers with: one wire code, one status, one public text.
+ * The text is safe to show to anyone; details go to the log only.
+ */
+export const errorCodes = {
+  invalid_request: { status: 400, message: 'The request is malformed.' },
+  invalid_return_to: { status: 400, message: 'returnTo must be a path on this site.' },
+  invalid_path: { status: 400, message: 'The request path is not allowed.' },
+  login_state_mismatch: {
+    status: 400,
+    message:
+      'This sign-in response does not match a sign-in started in this browser, or it was already used. Please sign in again.',
+  },
+  login_failed: {
+    status: 400,
+    message:
+      'The sign-in response from the identity provider could not be verified. Please sign in again.',
+  },
+  provider_error: { status: 400, message: 'The identity provider did not complete the sign-in.' },
+  unauthenticated: { status: 401, message: 'Sign-in required.' },
+  session_expired: { status: 401, message: 'Your session has ended. Please sign in again.' },
+  csrf_failed: { status: 403, message: 'Cross-site request refused.' },
+  not_found: { status: 404, message: 'Not found.' },
+  method_not_allowed: { status: 405, message: 'Method not allowed.' },
+  payload_too_large: { status: 413, message: 'The request body is too large.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.' },
+  upstream_unavailable: { status: 502, message: 'The upstream API could not be reached.' },
+  upstream_timeout: { status: 504, message: 'The upstream API did not answer in time.' },
+  store_unavailable: {
+    status: 503,
+    message: 'The session store is unavailable. Try again shortly.',
+  },
+  provider_unavailable: {
+    status: 503,
+    message: 'The identity provider is unavailable. Try again shortly.',
+  },
+  lock_timeout: { status: 503, message: 'A token refresh is taking too long. Try again shortly.' },
+  internal: { status: 500, message: 'Something went wrong.' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof errorCodes
+
+/** Seconds a client should wait before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 2

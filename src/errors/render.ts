@@ -1,0 +1,50 @@
+import type { Context } from 'hono'
+import { escapeHtml, page } from '../lib/html.js'
+import { BffError } from './bff-error.js'
+import { RETRY_AFTER_SECONDS } from './codes.js'
+
+export interface ErrorBody {
+  error: string
+  message: string
+  request_id?: string
+}
+
+function asBffError(error: unknown): BffError {
+  return error instanceof BffError ? error : new BffError('internal', { cause: error })
+}
+
+function commonHeaders(c: Context, err: BffError): void {
+  c.header('Cache-Control', 'no-store')
+  if (err.status === 503) c.header('Retry-After', String(RETRY_AFTER_SECONDS))
+}
+
+/** JSON answer for API calls and /auth/user. */
+export function renderJsonError(c: Context, error: unknown): Response {
+  const err = asBffError(error)
+  commonHeaders(c, err)
+  const requestId = c.get('requestId')
+  const body: ErrorBody = {
+    error: err.code,
+    message: err.expose ? err.message : 'Something went wrong.',
+    ...(requestId ? { request_id: requestId } : {}),
+  }
+  return c.json(body, err.status as 400)
+}
+
+/** HTML answer for browser navigations (login, callback): readable, with a way back. */
+export function renderErrorPage(c: Context, error: unknown): Response {
+  const err = asBffError(error)
+  commonHeaders(c, err)
+  const message = err.expose ? err.message : 'Something went wrong.'
+  const requestId = c.get('requestId')
+  const html = page(
+    'Sign-in problem',
+    `<main>
+<h1>Sign-in problem</h1>
+<p>${escapeHtml(message)}</p>
+<p>Error code: <code>${escapeHtml(err.code)}</code>${requestId ? ` · request id <code>${escapeHtml(requestId)}</code>` : ''}</p>
+<p><a href="/">Back to the app</a></p>
+</main>`,
+  )
+  return c.html(html, err.status as 400)
+}

@@ -1,0 +1,51 @@
+import { errors as joseErrors } from 'jose'
+import * as oidc from 'openid-client'
+import { BffError } from './bff-error.js'
+
+/** Names of the error classes openid-client/oauth4webapi use for network-level failures. */
+const NETWORK_ERROR_NAMES = new Set(['AbortError', 'TimeoutError'])
+
+function isNetworkFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  if (NETWORK_ERROR_NAMES.has(error.name)) return true
+  // undici's fetch rejects with TypeError('fetch failed') and the socket error as cause.
+  if (error instanceof TypeError && error.message === 'fetch failed') return true
+  return error.cause !== undefined && error.cause !== error && isNetworkFailure(error.cause)
+}
+
+/** The provider's HTTP status when openid-client saw an error response, if any. */
+export function providerStatus(error: unknown): number | undefined {
+  if (error instanceof oidc.ResponseBodyError) return error.status
+  if (error instanceof oidc.ClientError && error.cause instanceof Response)
+    return error.cause.status
+  if (error instanceof Error && error.cause instanceof Response) return error.cause.status
+  return undefined
+}
+
+/** The OAuth `error` code of a provider's error response, if any. */
+export function providerErrorCode(error: unknown): string | undefined {
+  if (error instanceof oidc.ResponseBodyError) return error.error
+  if (error instanceof Error && error.cause instanceof oidc.ResponseBodyError) {
+    return error.cause.error
+  }
+  return undefined
+}
+
+/**
+ * Turns a failure of a protocol call into a coded error. `fallback` is the code for a
+ * response that arrived but could not be accepted (a validation failure).
+ */
+export function translateProviderError(
+  error: unknown,
+  fallback: 'login_failed' | 'session_expired',
+): BffError {
+  if (error instanceof BffError) return error
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  if (isNetworkFailure(error)) return new BffError('provider_unavailable', { detail, cause: error })
+  const status = providerStatus(error)
+  if (status !== undefined && status >= 500) {
+    return new BffError('provider_unavailable', { detail, cause: error })
+  }
+  if (error instanceof joseErrors.JOSEError) return new BffError(fallback, { detail, cause: error })
+  return new BffError(fallback, { detail, cause: error })
+}

@@ -1,0 +1,61 @@
+import type { Context, MiddlewareHandler } from 'hono'
+import { BffError } from '../errors/bff-error.js'
+import { renderJsonError } from '../errors/render.js'
+import type { AccessTokenService } from '../session/access-token.js'
+import type { SessionCookie } from '../session/cookie.js'
+import type { ActiveSession, SessionService } from '../session/session-service.js'
+
+export interface SessionDeps {
+  cookie: SessionCookie
+  sessions: SessionService
+  tokens: AccessTokenService
+}
+
+/**
+ * The session of this request, or a 401 BffError. A cookie that fails to unseal or names
+ * a session that is gone is cleared; a store failure is a 503 and keeps the cookie
+ * (a Redis blip must never log anyone out).
+ */
+export async function resolveSession(c: Context, deps: SessionDeps): Promise<ActiveSession> {
+  const raw = deps.cookie.raw(c)
+  if (!raw) throw new BffError('unauthenticated')
+  const sid = await deps.cookie.unseal(raw)
+  if (!sid) {
+    deps.cookie.clear(c)
+    throw new BffError('unauthenticated', { detail: 'session cookie failed to unseal' })
+  }
+  const lookup = await deps.sessions.lookup(sid)
+  if (lookup.status !== 'active') {
+    deps.cookie.clear(c)
+    throw new BffError('session_expired', { detail: `session ${lookup.status}` })
+  }
+  return lookup.session
+}
+
+/** Exposes the session to later handlers as `c.var.activeSession` and `c.var.bff`. */
+export function exposeSession(c: Context, session: ActiveSession, deps: SessionDeps): void {
+  c.set('activeSession', session)
+  c.set('bff', {
+    sub: session.record.sub,
+    claims: session.record.claims,
+    accessToken: async () => (await deps.tokens.fresh(session)).accessToken,
+  })
+}
+
+/**
+ * For API-style routes: no session → 401 JSON, never a redirect.
+ */
+export function requireSession(deps: SessionDeps): MiddlewareHandler {
+  return async function requireSessionMiddleware(c, next) {
+    let session: ActiveSession
+    try {
+      session = await resolveSession(c, deps)
+    } catch (error) {
+      return renderJsonError(c, error)
+    }
+    exposeSession(c, session, deps)
+    // A BffError thrown later (e.g. session_expired from a refused refresh) reaches the
+    // app's onError, which answers JSON and clears the cookie.
+    await next()
+  }
+}

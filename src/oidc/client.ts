@@ -1,0 +1,161 @@
+import * as oidc from 'openid-client'
+import type { BffConfig } from '../config/schema.js'
+import { BffError } from '../errors/bff-error.js'
+import { translateProviderError } from '../errors/translate.js'
+import { createClientAuth } from './client-auth.js'
+
+export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers
+
+export interface AuthorizationRequest {
+  state: string
+  nonce: string
+  codeChallenge: string
+}
+
+/** RFC 9207 and the core checks openid-client runs; 30 s tolerance for clock skew. */
+const CLOCK_TOLERANCE_SECONDS = 30
+/** After a failed discovery, wait this long before asking the provider again. */
+const DISCOVERY_RETRY_MS = 2000
+
+/**
+ * Every protocol step of the broker, through openid-client. Discovery is cached and
+ * retried after a failure; nothing here hand-rolls OAuth or JWT logic.
+ */
+export class OidcClient {
+  readonly #config: BffConfig
+  readonly #fetch: oidc.CustomFetch | undefined
+  #discovery: Promise<oidc.Configuration> | undefined
+  #failedAt = 0
+
+  constructor(config: BffConfig, customFetch?: oidc.CustomFetch) {
+    this.#config = config
+    this.#fetch = customFetch
+  }
+
+  get redirectUri(): string {
+    return new URL('/auth/callback', this.#config.publicUrl).href
+  }
+
+  /** The provider configuration; throws provider_unavailable while discovery fails. */
+  configuration(now = Date.now()): Promise<oidc.Configuration> {
+    if (!this.#discovery) {
+      if (now - this.#failedAt < DISCOVERY_RETRY_MS && this.#failedAt > 0) {
+        return Promise.reject(
+          new BffError('provider_unavailable', { detail: 'discovery failed recently' }),
+        )
+      }
+      this.#discovery = this.#discover().catch((error: unknown) => {
+        this.#discovery = undefined
+        this.#failedAt = Date.now()
+        throw translateProviderError(error, 'login_failed')
+      })
+    }
+    return this.#discovery
+  }
+
+  isDiscovered(): boolean {
+    return this.#discovery !== undefined && this.#failedAt === 0
+  }
+
+  async #discover(): Promise<oidc.Configuration> {
+    const c = this.#config
+    const metadata: Partial<oidc.ClientMetadata> = {
+      // oauth4webapi accepts a list here: the ID token `alg` allow-list.
+      id_token_signed_response_alg: c.idTokenAlgorithms as unknown as string,
+      [oidc.clockTolerance]: CLOCK_TOLERANCE_SECONDS,
+    }
+    if (c.clientSecret) metadata.client_secret = c.clientSecret
+    const configuration = await oidc.discovery(
+      new URL(c.issuer),
+      c.clientId,
+      metadata,
+      await createClientAuth(c),
+      {
+        timeout: c.providerTimeoutSeconds,
+        ...(this.#fetch ? { [oidc.customFetch]: this.#fetch } : {}),
+        // Non-repudiation checks make openid-client verify ID token signatures against the
+        // JWKS; without them it trusts the TLS channel alone (OIDC Core §3.1.3.7 allows that,
+        // this broker does not).
+        execute: c.dangerouslyAllowHttpIssuer
+          ? [oidc.enableNonRepudiationChecks, oidc.allowInsecureRequests]
+          : [oidc.enableNonRepudiationChecks],
+      },
+    )
+    this.#failedAt = 0
+    return configuration
+  }
+
+  async authorizationUrl(request: AuthorizationRequest): Promise<URL> {
+    const configuration = await this.configuration()
+    const params: Record<string, string> = {
+      ...this.#config.authorizationParams,
+      redirect_uri: this.redirectUri,
+      response_type: 'code',
+      scope: this.#config.scopes.join(' '),
+      state: request.state,
+      nonce: request.nonce,
+      code_challenge: request.codeChallenge,
+      code_challenge_method: 'S256',
+    }
+    const usePar =
+      this.#config.usePar === 'always' ||
+      configuration.serverMetadata().require_pushed_authorization_requests === true
+    if (!usePar) return oidc.buildAuthorizationUrl(configuration, params)
+    try {
+      return await oidc.buildAuthorizationUrlWithPAR(configuration, params)
+    } catch (error) {
+      throw translateProviderError(error, 'login_failed')
+    }
+  }
+
+  /**
+   * Validates the authorization response (state, RFC 9207 iss) and redeems the code with
+   * the PKCE verifier; openid-client validates the ID token (signature, alg allow-list,
+   * iss, aud, azp, exp, iat, nonce).
+   */
+  async redeemCode(
+    callbackUrl: URL,
+    checks: { state: string; nonce: string; codeVerifier: string },
+  ): Promise<TokenResponse> {
+    const configuration = await this.configuration()
+    try {
+      return await oidc.authorizationCodeGrant(configuration, callbackUrl, {
+        pkceCodeVerifier: checks.codeVerifier,
+        expectedState: checks.state,
+        expectedNonce: checks.nonce,
+        idTokenExpected: true,
+      })
+    } catch (error) {
+      throw translateProviderError(error, 'login_failed')
+    }
+  }
+
+  /** Raw refresh; callers classify failures with refresh-policy.ts. */
+  async refresh(refreshToken: string): Promise<TokenResponse> {
+    const configuration = await this.configuration()
+    return oidc.refreshTokenGrant(configuration, refreshToken, this.#config.refreshParams)
+  }
+
+  /** RFC 7009 revocation, when the provider advertises an endpoint. Returns whether it was attempted. */
+  async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+    const configuration = await this.configuration()
+    if (!configuration.serverMetadata().revocation_endpoint) return false
+    await oidc.tokenRevocation(configuration, token, { token_type_hint: hint })
+    return true
+  }
+
+  /** Where to send the browser after a local logout. */
+  async logoutUrl(params: { idTokenHint?: string; state: string }): Promise<string> {
+    const c = this.#config
+    const postLogout = c.postLogoutRedirectUri ?? new URL('/', c.publicUrl).href
+    const configuration = await this.configuration()
+    if (configuration.serverMetadata().end_session_endpoint) {
+      return oidc.buildEndSessionUrl(configuration, {
+        post_logout_redirect_uri: postLogout,
+        state: params.state,
+        ...(params.idTokenHint ? { id_token_hint: params.idTokenHint } : {}),
+      }).href
+    }
+    return c.logoutUrl ?? '/'
+  }
+}

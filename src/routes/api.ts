@@ -1,0 +1,60 @@
+import http from 'node:http'
+import https from 'node:https'
+import { Hono } from 'hono'
+import { BffError } from '../errors/bff-error.js'
+import { renderJsonError } from '../errors/render.js'
+import { requireCsrfHeader } from '../middleware/csrf.js'
+import { resolveSession } from '../middleware/require-session.js'
+import { forward } from '../proxy/forward.js'
+import { UpstreamTable } from '../proxy/upstreams.js'
+import type { RouteDeps } from './deps.js'
+
+const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
+
+/** ANY /api/** — CSRF check, route lookup, session, fresh token, forward. */
+export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
+  const app = new Hono()
+  const table = new UpstreamTable(deps.config.apiRoutes)
+  const agents = {
+    http: new http.Agent({ keepAlive: true, maxSockets: 256 }),
+    https: new https.Agent({ keepAlive: true, maxSockets: 256 }),
+  }
+  const options = {
+    timeoutMs: deps.config.upstreamTimeoutSeconds * 1000,
+    csrfHeaderName: deps.config.csrfHeaderName,
+    agents,
+  }
+
+  app.use(
+    '/api/*',
+    requireCsrfHeader({ publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName }),
+  )
+  app.all('/api/*', async (c) => {
+    try {
+      if (REFUSED_METHODS.has(c.req.method)) throw new BffError('method_not_allowed')
+      const url = new URL(c.req.url)
+      const match = table.resolve(url.pathname, url.search)
+      if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
+      const session = await resolveSession(c, deps)
+      const tokens = await deps.tokens.fresh(session)
+      return await forward(c.req.raw, match.target, tokens.accessToken, options)
+    } catch (error) {
+      if (error instanceof BffError) {
+        if (error.code === 'session_expired') deps.cookie.clear(c)
+        if (error.status >= 500)
+          deps.logger.warn(
+            { event: 'proxy.failed', code: error.code, detail: error.detail },
+            'proxy request failed',
+          )
+      }
+      return renderJsonError(c, error)
+    }
+  })
+  return {
+    app,
+    close() {
+      agents.http.destroy()
+      agents.https.destroy()
+    },
+  }
+}

@@ -1,0 +1,18 @@
+import type { Logger } from 'pino'
+import type { BffConfig } from '../config/schema.js'
+import type { Clock } from '../lib/clock.js'
+import type { SessionDeps } from '../middleware/require-session.js'
+import type { OidcClient } from '../oidc/client.js'
+import type { SessionStore } from '../session/store.js'
+import type { TransactionCookie } from '../session/transaction-cookie.js'
+
+/** Everything a route needs, built once by createBff. */
+export interface RouteDeps extends SessionDeps {
+  config: BffConfig
+  publicOrigin: string
+  store: SessionStore
+  oidc: OidcClient
+  txCookie: TransactionCookie
+  clock: Clock
+  logger: Logger
+}

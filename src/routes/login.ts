@@ -1,0 +1,62 @@
+import { Hono } from 'hono'
+import * as oidc from 'openid-client'
+import { BffError } from '../errors/bff-error.js'
+import { renderErrorPage } from '../errors/render.js'
+import { validateReturnTo } from '../lib/return-to.js'
+import { sessionKey, storeCall } from '../session/session-service.js'
+import { TRANSACTION_TTL_SECONDS } from '../session/transaction-cookie.js'
+import type { LoginTransaction } from '../session/types.js'
+import type { RouteDeps } from './deps.js'
+
+/** GET /auth/login?returnTo=/path — starts a sign-in: PKCE, state, nonce, one transaction per state. */
+export function loginRoute(deps: RouteDeps): Hono {
+  const app = new Hono()
+  app.get('/auth/login', async (c) => {
+    try {
+      const returnTo = validateReturnTo(c.req.query('returnTo'), deps.publicOrigin)
+      if (returnTo === null) throw new BffError('invalid_return_to')
+      const state = oidc.randomState()
+      const nonce = oidc.randomNonce()
+      const codeVerifier = oidc.randomPKCECodeVerifier()
+      const url = await deps.oidc.authorizationUrl({
+        state,
+        nonce,
+        codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      })
+      const now = deps.clock.now()
+      const binding = deps.txCookie.newBinding(now)
+      const tx: LoginTransaction = {
+        codeVerifier,
+        nonce,
+        returnTo,
+        bindingHash: binding.hash,
+        createdAt: now,
+        ...(await previousSessionKey()),
+      }
+      await storeCall('put transaction', () =>
+        deps.store.putTransaction(state, tx, TRANSACTION_TTL_SECONDS * 1000),
+      )
+      deps.txCookie.set(c, state, binding.value)
+      deps.logger.info({ event: 'login.started', requestId: c.get('requestId') }, 'sign-in started')
+      return c.redirect(url.href, 302)
+    } catch (error) {
+      deps.logger.warn(
+        {
+          event: 'login.failed',
+          code: (error as BffError).code,
+          detail: (error as BffError).detail,
+        },
+        'sign-in could not start',
+      )
+      return renderErrorPage(c, error)
+    }
+
+    /** A session this browser already holds is destroyed once the new one exists (fixation). */
+    async function previousSessionKey(): Promise<{ previousSessionKey?: string }> {
+      const raw = deps.cookie.raw(c)
+      const sid = raw ? await deps.cookie.unseal(raw) : null
+      return sid ? { previousSessionKey: sessionKey(sid) } : {}
+    }
+  })
+  return app
+}

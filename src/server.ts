@@ -1,0 +1,81 @@
+import { serve } from '@hono/node-server'
+import { createBff } from './app.js'
+import { ConfigError } from './config/config-error.js'
+import { loadConfigFromEnv } from './config/load-env.js'
+import { loadServerSettings } from './config/server-settings.js'
+import { createLogger } from './observability/logger.js'
+
+/** Standalone entry: configuration from the environment, then serve until SIGTERM. */
+async function main() {
+  let settings: ReturnType<typeof loadServerSettings>
+  let config: ReturnType<typeof loadConfigFromEnv>
+  try {
+    settings = loadServerSettings()
+    config = loadConfigFromEnv()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const issue of error.issues) console.error(`config error: ${issue}`)
+      process.exit(1)
+    }
+    throw error
+  }
+  const logger = createLogger(settings.logLevel)
+  if (config.dangerouslyAllowHttpIssuer) {
+    logger.warn(
+      { event: 'config.dangerous' },
+      'DANGEROUSLY_ALLOW_HTTP_ISSUER is on: provider traffic is not encrypted. Never use this in production.',
+    )
+  }
+  const bff = createBff(config, { logger })
+  bff.ready().then(
+    () =>
+      logger.info(
+        { event: 'startup.ready', store: bff.store.kind },
+        'store reachable and provider discovered',
+      ),
+    (error: unknown) =>
+      logger.warn(
+        { event: 'startup.not_ready', detail: String(error) },
+        'not ready yet; will retry on demand',
+      ),
+  )
+  const server = serve(
+    { fetch: bff.app.fetch, port: settings.port, hostname: settings.host },
+    (info) => {
+      logger.info(
+        {
+          event: 'startup.listening',
+          port: info.port,
+          host: settings.host,
+          publicUrl: config.publicUrl,
+        },
+        `listening on ${settings.host}:${info.port}`,
+      )
+    },
+  )
+
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info(
+      { event: 'shutdown.started', signal },
+      'stopping: no new connections, finishing in-flight requests',
+    )
+    const force = setTimeout(() => {
+      logger.warn({ event: 'shutdown.forced' }, 'grace period over; closing remaining connections')
+      ;(server as import('node:http').Server).closeAllConnections?.()
+    }, settings.shutdownGraceSeconds * 1000)
+    force.unref()
+    ;(server as import('node:http').Server).closeIdleConnections?.()
+    server.close(async () => {
+      await bff.close()
+      logger.info({ event: 'shutdown.completed' }, 'stopped')
+      process.exit(0)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+void main()

@@ -1,0 +1,106 @@
+import { type Clock, systemClock } from '../lib/clock.js'
+import { randomId } from '../lib/random.js'
+import type { SessionStore } from './store.js'
+import type { LoginTransaction, SessionData, StoredSession } from './types.js'
+
+interface Entry<T> {
+  value: T
+  expiresAt: number
+}
+
+/**
+ * In-process store for local demos and tests: same contract as Redis, one process only.
+ * Values are deep-copied in and out so callers never share mutable state with the store.
+ */
+export class MemorySessionStore implements SessionStore {
+  readonly kind = 'memory' as const
+  readonly #sessions = new Map<string, Entry<StoredSession>>()
+  readonly #transactions = new Map<string, Entry<LoginTransaction>>()
+  readonly #locks = new Map<string, Entry<string>>()
+  readonly #clock: Clock
+
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock
+  }
+
+  #live<T>(map: Map<string, Entry<T>>, key: string): Entry<T> | undefined {
+    const entry = map.get(key)
+    if (entry && entry.expiresAt <= this.#clock.now()) {
+      map.delete(key)
+      return undefined
+    }
+    return entry
+  }
+
+  async getSession(key: string): Promise<StoredSession | null> {
+    const entry = this.#live(this.#sessions, key)
+    return entry ? structuredClone(entry.value) : null
+  }
+
+  async createSession(key: string, data: SessionData, lastSeenAt: number, ttlMs: number) {
+    if (this.#live(this.#sessions, key)) return false
+    const value = structuredClone({ ...data, version: 1, lastSeenAt })
+    this.#sessions.set(key, { value, expiresAt: this.#clock.now() + ttlMs })
+    return true
+  }
+
+  async replaceSession(key: string, data: SessionData, expectedVersion: number, ttlMs: number) {
+    const entry = this.#live(this.#sessions, key)
+    if (!entry || entry.value.version !== expectedVersion) return false
+    const value = structuredClone({
+      ...data,
+      version: expectedVersion + 1,
+      lastSeenAt: entry.value.lastSeenAt,
+    })
+    this.#sessions.set(key, { value, expiresAt: this.#clock.now() + ttlMs })
+    return true
+  }
+
+  async touchSession(key: string, lastSeenAt: number, ttlMs: number) {
+    const entry = this.#live(this.#sessions, key)
+    if (!entry) return
+    entry.value.lastSeenAt = lastSeenAt
+    entry.expiresAt = this.#clock.now() + ttlMs
+  }
+
+  async deleteSession(key: string): Promise<StoredSession | null> {
+    const entry = this.#live(this.#sessions, key)
+    this.#sessions.delete(key)
+    return entry ? entry.value : null
+  }
+
+  async putTransaction(state: string, tx: LoginTransaction, ttlMs: number) {
+    this.#transactions.set(state, {
+      value: structuredClone(tx),
+      expiresAt: this.#clock.now() + ttlMs,
+    })
+  }
+
+  async takeTransaction(state: string): Promise<LoginTransaction | null> {
+    const entry = this.#live(this.#transactions, state)
+    this.#transactions.delete(state)
+    return entry ? entry.value : null
+  }
+
+  async acquireLock(name: string, ttlMs: number): Promise<string | null> {
+    if (this.#live(this.#locks, name)) return null
+    const token = randomId(16)
+    this.#locks.set(name, { value: token, expiresAt: this.#clock.now() + ttlMs })
+    return token
+  }
+
+  async releaseLock(name: string, token: string): Promise<boolean> {
+    const entry = this.#live(this.#locks, name)
+    if (!entry || entry.value !== token) return false
+    this.#locks.delete(name)
+    return true
+  }
+
+  async ping() {}
+
+  async close() {
+    this.#sessions.clear()
+    this.#transactions.clear()
+    this.#locks.clear()
+  }
+}

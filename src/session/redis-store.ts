@@ -1,0 +1,163 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import { randomId } from '../lib/random.js'
+import type { SessionStore } from './store.js'
+import type { LoginTransaction, SessionData, StoredSession } from './types.js'
+
+/*
+ * A session is one hash: v = version, d = JSON of SessionData, s = lastSeenAt (ms).
+ * Keeping lastSeenAt apart lets sliding renewal touch one field without rewriting tokens.
+ */
+const CREATE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', '1', 'd', ARGV[1], 's', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`
+
+const COMPARE_AND_SET = `
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1`
+
+const TOUCH = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 's', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+export interface RedisStoreOptions {
+  url: string
+  keyPrefix: string
+  /** Milliseconds before a command fails instead of hanging (fail closed, answer 503). */
+  commandTimeoutMs?: number
+  redisOptions?: RedisOptions
+}
+
+function decode(fields: (string | null)[]): StoredSession | null {
+  const [version, data, seen] = fields
+  if (version == null || data == null || seen == null) return null
+  return {
+    ...(JSON.parse(data) as SessionData),
+    version: Number(version),
+    lastSeenAt: Number(seen),
+  }
+}
+
+export class RedisSessionStore implements SessionStore {
+  readonly kind = 'redis' as const
+  readonly redis: Redis
+  readonly #prefix: string
+
+  constructor(options: RedisStoreOptions) {
+    this.#prefix = options.keyPrefix
+    this.redis = new Redis(options.url, {
+      lazyConnect: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs ?? 2000,
+      retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+      ...options.redisOptions,
+    })
+    // Errors surface on each command; this only stops ioredis from printing unhandled events.
+    this.redis.on('error', () => {})
+    this.redis.defineCommand('bffCreate', { numberOfKeys: 1, lua: CREATE })
+    this.redis.defineCommand('bffCompareAndSet', { numberOfKeys: 1, lua: COMPARE_AND_SET })
+    this.redis.defineCommand('bffTouch', { numberOfKeys: 1, lua: TOUCH })
+    this.redis.defineCommand('bffRelease', { numberOfKeys: 1, lua: RELEASE })
+  }
+
+  #key(kind: 'session' | 'tx' | 'lock', id: string) {
+    return `${this.#prefix}${kind}:${id}`
+  }
+
+  #script(name: string, ...args: (string | number)[]): Promise<number> {
+    const command = (
+      this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<number>>
+    )[name]
+    if (!command) throw new Error(`redis script ${name} not defined`)
+    return command.apply(this.redis, args)
+  }
+
+  async getSession(key: string): Promise<StoredSession | null> {
+    return decode(await this.redis.hmget(this.#key('session', key), 'v', 'd', 's'))
+  }
+
+  async createSession(key: string, data: SessionData, lastSeenAt: number, ttlMs: number) {
+    const created = await this.#script(
+      'bffCreate',
+      this.#key('session', key),
+      JSON.stringify(data),
+      lastSeenAt,
+      Math.ceil(ttlMs),
+    )
+    return created === 1
+  }
+
+  async replaceSession(key: string, data: SessionData, expectedVersion: number, ttlMs: number) {
+    const written = await this.#script(
+      'bffCompareAndSet',
+      this.#key('session', key),
+      String(expectedVersion),
+      String(expectedVersion + 1),
+      JSON.stringify(data),
+      Math.ceil(ttlMs),
+    )
+    return written === 1
+  }
+
+  async touchSession(key: string, lastSeenAt: number, ttlMs: number) {
+    await this.#script('bffTouch', this.#key('session', key), lastSeenAt, Math.ceil(ttlMs))
+  }
+
+  async deleteSession(key: string): Promise<StoredSession | null> {
+    const redisKey = this.#key('session', key)
+    const results = await this.redis.multi().hmget(redisKey, 'v', 'd', 's').del(redisKey).exec()
+    const fields = results?.[0]?.[1] as (string | null)[] | undefined
+    return fields ? decode(fields) : null
+  }
+
+  async putTransaction(state: string, tx: LoginTransaction, ttlMs: number) {
+    await this.redis.set(this.#key('tx', state), JSON.stringify(tx), 'PX', Math.ceil(ttlMs))
+  }
+
+  async takeTransaction(state: string): Promise<LoginTransaction | null> {
+    const raw = await this.redis.getdel(this.#key('tx', state))
+    return raw ? (JSON.parse(raw) as LoginTransaction) : null
+  }
+
+  async acquireLock(name: string, ttlMs: number): Promise<string | null> {
+    const token = randomId(16)
+    const ok = await this.redis.set(this.#key('lock', name), token, 'PX', Math.ceil(ttlMs), 'NX')
+    return ok === 'OK' ? token : null
+  }
+
+  async releaseLock(name: string, token: string): Promise<boolean> {
+    return (await this.#script('bffRelease', this.#key('lock', name), token)) === 1
+  }
+
+  /** Waits (bounded) for the connection, then PINGs: used at start and by /readyz. */
+  async ping(timeoutMs = 2000) {
+    if (this.redis.status !== 'ready') {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.redis.off('ready', onReady)
+          reject(new Error(`redis not ready after ${timeoutMs} ms (status ${this.redis.status})`))
+        }, timeoutMs)
+        const onReady = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+        this.redis.once('ready', onReady)
+      })
+    }
+    await this.redis.ping()
+  }
+
+  async close() {
+    await this.redis.quit().catch(() => this.redis.disconnect())
+  }
+}

@@ -1,0 +1,118 @@
+import type { BffConfig } from '../config/schema.js'
+import { BffError } from '../errors/bff-error.js'
+import type { Clock } from '../lib/clock.js'
+import { randomId, sha256 } from '../lib/random.js'
+import type { SessionStore } from './store.js'
+import type { SessionData, StoredSession } from './types.js'
+
+/** Sliding renewal writes only when this share of the idle window has passed since the last one. */
+const RENEWAL_FRACTION = 0.1
+
+export interface ActiveSession {
+  /** Store key: a hash of the session id, so a store dump reveals no cookie-usable id. */
+  key: string
+  record: StoredSession
+}
+
+export type SessionLookup =
+  | { status: 'active'; session: ActiveSession }
+  | { status: 'missing' }
+  | { status: 'expired' }
+
+/** Wraps store failures so every caller answers 503 store_unavailable, never 500. */
+export async function storeCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    throw new BffError('store_unavailable', {
+      detail: `${operation}: ${String(error)}`,
+      cause: error,
+    })
+  }
+}
+
+export function sessionKey(sid: string): string {
+  return sha256(sid)
+}
+
+/** Creation, lookup with idle and absolute expiry, sliding renewal and deletion of sessions. */
+export class SessionService {
+  readonly #store: SessionStore
+  readonly #clock: Clock
+  readonly #idleMs: number
+  readonly #absoluteMs: number
+
+  constructor(config: BffConfig, store: SessionStore, clock: Clock) {
+    this.#store = store
+    this.#clock = clock
+    this.#idleMs = config.sessionIdleTimeoutSeconds * 1000
+    this.#absoluteMs = config.sessionAbsoluteTimeoutSeconds * 1000
+  }
+
+  get absoluteTimeoutMs(): number {
+    return this.#absoluteMs
+  }
+
+  /** How long the store should keep a session last renewed at `lastSeenAt`. */
+  ttlMs(record: Pick<StoredSession, 'absoluteExpiresAt'>, lastSeenAt: number): number {
+    const deadline = Math.min(lastSeenAt + this.#idleMs, record.absoluteExpiresAt)
+    return Math.max(1, deadline - this.#clock.now())
+  }
+
+  idleExpiresAt(record: StoredSession): number {
+    return Math.min(record.lastSeenAt + this.#idleMs, record.absoluteExpiresAt)
+  }
+
+  /** Mints a new random session id (never reuses one) and stores the session. */
+  async create(
+    data: Omit<SessionData, 'createdAt' | 'absoluteExpiresAt'>,
+  ): Promise<{ sid: string; session: ActiveSession }> {
+    const now = this.#clock.now()
+    const record: SessionData = {
+      ...data,
+      createdAt: now,
+      absoluteExpiresAt: now + this.#absoluteMs,
+    }
+    const sid = randomId()
+    const key = sessionKey(sid)
+    const created = await storeCall('create session', () =>
+      this.#store.createSession(key, record, now, this.ttlMs(record, now)),
+    )
+    if (!created) throw new BffError('internal', { detail: 'session id collision' })
+    return { sid, session: { key, record: { ...record, version: 1, lastSeenAt: now } } }
+  }
+
+  async lookup(sid: string): Promise<SessionLookup> {
+    const key = sessionKey(sid)
+    const record = await storeCall('get session', () => this.#store.getSession(key))
+    if (!record) return { status: 'missing' }
+    const now = this.#clock.now()
+    if (now >= this.idleExpiresAt(record)) {
+      await storeCall('delete expired session', () => this.#store.deleteSession(key))
+      return { status: 'expired' }
+    }
+    if (now - record.lastSeenAt >= this.#idleMs * RENEWAL_FRACTION) {
+      await storeCall('renew session', () =>
+        this.#store.touchSession(key, now, this.ttlMs(record, now)),
+      )
+      record.lastSeenAt = now
+    }
+    return { status: 'active', session: { key, record } }
+  }
+
+  async reload(key: string): Promise<StoredSession | null> {
+    return storeCall('get session', () => this.#store.getSession(key))
+  }
+
+  async delete(key: string): Promise<StoredSession | null> {
+    return storeCall('delete session', () => this.#store.deleteSession(key))
+  }
+
+  /** Compare-and-set of a new token set; false when another writer got there first. */
+  async replace(session: ActiveSession, data: SessionData): Promise<boolean> {
+    const ttl = this.ttlMs(data, session.record.lastSeenAt)
+    return storeCall('replace session', () =>
+      this.#store.replaceSession(session.key, data, session.record.version, ttl),
+    )
+  }
+}

@@ -1,0 +1,40 @@
+import type { LoginTransaction, SessionData, StoredSession } from './types.js'
+
+/**
+ * Persistence for sessions, login transactions and locks. Redis in production,
+ * memory for local demos; both must pass test/contracts/session-store.contract.ts.
+ * Keys passed in are already derived (hashed) by the caller.
+ */
+export interface SessionStore {
+  readonly kind: 'redis' | 'memory'
+
+  getSession(key: string): Promise<StoredSession | null>
+  /** Writes a new session at version 1. Returns false when the key already exists. */
+  createSession(key: string, data: SessionData, lastSeenAt: number, ttlMs: number): Promise<boolean>
+  /**
+   * Compare-and-set: writes `data` as version `expectedVersion + 1` only if the stored
+   * version is still `expectedVersion`. Returns false otherwise (someone wrote first).
+   */
+  replaceSession(
+    key: string,
+    data: SessionData,
+    expectedVersion: number,
+    ttlMs: number,
+  ): Promise<boolean>
+  /** Sliding renewal: updates lastSeenAt and the TTL of an existing session only. */
+  touchSession(key: string, lastSeenAt: number, ttlMs: number): Promise<void>
+  /** Deletes and returns what was there. */
+  deleteSession(key: string): Promise<StoredSession | null>
+
+  putTransaction(state: string, tx: LoginTransaction, ttlMs: number): Promise<void>
+  /** Atomically reads and deletes, so a state can be used once. */
+  takeTransaction(state: string): Promise<LoginTransaction | null>
+
+  /** `SET NX PX`: returns a token when acquired, null when someone else holds it. */
+  acquireLock(name: string, ttlMs: number): Promise<string | null>
+  /** Releases only if `token` still holds the lock. */
+  releaseLock(name: string, token: string): Promise<boolean>
+
+  ping(): Promise<void>
+  close(): Promise<void>
+}

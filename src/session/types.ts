@@ -1,0 +1,54 @@
+/** The tokens of one session. Never logged, never sent to the browser. */
+export interface TokenSet {
+  accessToken: string
+  tokenType: string
+  /** Epoch ms when the access token expires (from expires_in, or the configured default). */
+  accessTokenExpiresAt: number
+  /** Epoch ms when this token set was obtained; with the expiry it gives the token's lifetime. */
+  obtainedAt: number
+  refreshToken?: string
+  idToken?: string
+  scope?: string
+}
+
+/** What the store holds for one signed-in browser. */
+export interface SessionData {
+  iss: string
+  sub: string
+  sid?: string
+  /** Claims the UI may see (an allow-list of ID token claims). */
+  claims: Record<string, unknown>
+  tokens: TokenSet
+  createdAt: number
+  absoluteExpiresAt: number
+}
+
+export interface StoredSession extends SessionData {
+  /** Incremented on every write of the token set; the compare-and-set guard of refresh. */
+  version: number
+  /** Epoch ms of the last sliding renewal (not of every request). */
+  lastSeenAt: number
+}
+
+/** One sign-in in flight, keyed by its `state`. */
+export interface LoginTransaction {
+  codeVerifier: string
+  nonce: string
+  returnTo: string
+  /** sha256 of the browser-binding value held in this browser's transaction cookie. */
+  bindingHash: string
+  createdAt: number
+  /** Store key of a session this browser held when it started signing in (fixation defence). */
+  previousSessionKey?: string
+}
+
+/** A session as printed in logs: never the tokens. */
+export function describeSession(session: StoredSession): Record<string, unknown> {
+  return {
+    sub: session.sub,
+    version: session.version,
+    accessToken: Boolean(session.tokens.accessToken),
+    refreshToken: Boolean(session.tokens.refreshToken),
+    idToken: Boolean(session.tokens.idToken),
+  }
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError } from '../../src/config/config-error.js'
+import { loadConfigFromEnv } from '../../src/config/load-env.js'
+
+const valid = {
+  PUBLIC_URL: 'https://app.example',
+  OIDC_ISSUER: 'https://idp.example/realms/main',
+  OIDC_CLIENT_ID: 'bff',
+  OIDC_CLIENT_SECRET: 'secret',
+  COOKIE_SECRETS: `1:${'a'.repeat(32)},2:${'b'.repeat(40)}`,
+  API_ROUTES: '/api/orders=https://orders.internal,/api/users=https://users.internal/v2',
+}
+
+function issuesOf(env: Record<string, string>): string[] {
+  try {
+    loadConfigFromEnv(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.issues]
+    throw error
+  }
+  return []
+}
+
+describe('loadConfigFromEnv', () => {
+  it('parses a complete environment with defaults and freezes it', () => {
+    const config = loadConfigFromEnv(valid)
+    expect(config.apiRoutes).toEqual([
+      { prefix: '/api/orders', upstream: 'https://orders.internal' },
+      { prefix: '/api/users', upstream: 'https://users.internal/v2' },
+    ])
+    expect(config.cookieSecrets.map((s) => s.id)).toEqual([1, 2])
+    expect(config.scopes).toContain('openid')
+    expect(config.sessionIdleTimeoutSeconds).toBe(1800)
+    expect(config.cookieName).toBe('__Host-bff-session')
+    expect(Object.isFrozen(config)).toBe(true)
+    expect(Object.isFrozen(config.apiRoutes[0])).toBe(true)
+  })
+
+  it('names every missing required variable at once', () => {
+    const issues = issuesOf({})
+    expect(issues.map((i) => i.split(':')[0])).toEqual(
+      expect.arrayContaining(['PUBLIC_URL', 'OIDC_ISSUER', 'OIDC_CLIENT_ID', 'COOKIE_SECRETS']),
+    )
+  })
+
+  it.each([
+    [{ OIDC_ISSUER: 'not a url' }, 'OIDC_ISSUER'],
+    [{ OIDC_ISSUER: 'http://idp.example' }, 'OIDC_ISSUER'],
+    [{ COOKIE_SECRETS: '1:short' }, 'COOKIE_SECRETS'],
+    [{ COOKIE_SECRETS: 'no-id-here-but-long-enough-to-count-as-secret' }, 'COOKIE_SECRETS'],
+    [{ SESSION_IDLE_TIMEOUT_SECONDS: 'ten' }, 'SESSION_IDLE_TIMEOUT_SECONDS'],
+    [{ API_ROUTES: '/orders=https://orders.internal' }, 'API_ROUTES'],
+    [{ API_ROUTES: '/api/orders' }, 'API_ROUTES'],
+    [{ OIDC_CLIENT_AUTH: 'client_secret_jwt' }, 'OIDC_CLIENT_AUTH'],
+    [{ OIDC_CLIENT_AUTH: 'private_key_jwt' }, 'OIDC_CLIENT_PRIVATE_KEY'],
+    [{ OIDC_ID_TOKEN_ALGS: 'HS256' }, 'OIDC_ID_TOKEN_ALGS'],
+    [{ PUBLIC_URL: 'http://app.example' }, 'PUBLIC_URL'],
+    [{ PUBLIC_URL: 'https://app.example/app' }, 'PUBLIC_URL'],
+    [{ REDIS_URL: 'http://redis' }, 'REDIS_URL'],
+    [{ COOKIE_NAME: 'session' }, 'COOKIE_NAME'],
+    [{ CSRF_HEADER_NAME: 'Content-Type' }, 'CSRF_HEADER_NAME'],
+    [
+      { SESSION_ABSOLUTE_TIMEOUT_SECONDS: '60', SESSION_IDLE_TIMEOUT_SECONDS: '600' },
+      'SESSION_ABSOLUTE_TIMEOUT_SECONDS',
+    ],
+  ])('refuses %j naming %s', (override, variable) => {
+    const issues = issuesOf({ ...valid, ...override })
+    expect(issues.length).toBeGreaterThan(0)
+    expect(issues.some((line) => line.startsWith(`${variable}: expected`))).toBe(true)
+  })
+
+  it('accepts an http issuer only with the dangerous switch', () => {
+    const config = loadConfigFromEnv({
+      ...valid,
+      OIDC_ISSUER: 'http://localhost:4010',
+      DANGEROUSLY_ALLOW_HTTP_ISSUER: 'true',
+    })
+    expect(config.dangerouslyAllowHttpIssuer).toBe(true)
+  })
+
+  it('never echoes a secret value in its messages', () => {
+    const secret = 'short-secret-value'
+    const issues = issuesOf({ ...valid, COOKIE_SECRETS: `1:${secret}` })
+    expect(issues.join('\n')).not.toContain(secret)
+  })
+})

@@ -1,0 +1,34 @@
+import * as oidc from 'openid-client'
+import { describe, expect, it } from 'vitest'
+import { classifyRefreshFailure } from '../../src/oidc/refresh-policy.js'
+
+function bodyError(status: number, error: string) {
+  const response = new Response(JSON.stringify({ error }), { status })
+  return new oidc.ResponseBodyError('server responded with an error in the response body', {
+    cause: { error },
+    response,
+  } as unknown as ConstructorParameters<typeof oidc.ResponseBodyError>[1])
+}
+
+describe('classifyRefreshFailure', () => {
+  it.each(['invalid_grant', 'invalid_client', 'unauthorized_client'])(
+    'treats %s as fatal',
+    (code) => {
+      expect(classifyRefreshFailure(bodyError(400, code))).toBe('fatal')
+    },
+  )
+
+  it('treats temporarily_unavailable as transient', () => {
+    expect(classifyRefreshFailure(bodyError(503, 'temporarily_unavailable'))).toBe('transient')
+  })
+
+  it('treats a network failure as transient', () => {
+    expect(
+      classifyRefreshFailure(new TypeError('fetch failed', { cause: new Error('ECONNREFUSED') })),
+    ).toBe('transient')
+  })
+
+  it('treats a timeout as transient', () => {
+    expect(classifyRefreshFailure(new DOMException('timed out', 'TimeoutError'))).toBe('transient')
+  })
+})
