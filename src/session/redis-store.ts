@@ -50,10 +50,10 @@ function decode(fields: (string | null)[]): StoredSession | null {
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis' as const
   readonly redis: Redis
-  readonly #prefix: string
+  readonly keyPrefix: string
 
   constructor(options: RedisStoreOptions) {
-    this.#prefix = options.keyPrefix
+    this.keyPrefix = options.keyPrefix
     this.redis = new Redis(options.url, {
       lazyConnect: false,
       enableOfflineQueue: false,
@@ -71,7 +71,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   #key(kind: 'session' | 'tx' | 'lock', id: string) {
-    return `${this.#prefix}${kind}:${id}`
+    return `${this.keyPrefix}${kind}:${id}`
   }
 
   #script(name: string, ...args: (string | number)[]): Promise<number> {

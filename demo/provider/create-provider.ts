@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import Provider from 'oidc-provider'
+import { type DevUsers, defaultDevUsers } from './dev-users.js'
+import { createInteractionRoutes, type InteractionRoutes } from './interactions.js'
+import { type ProviderCounts, type ProviderEvent, recordActivity } from './provider-activity.js'
+import { buildConfiguration, type DevClient, type RefreshTokenPolicy } from './provider-config.js'
+import { createSigningJwk, type SigningAlg } from './signing-key.js'
+
+export type { DevUser, DevUsers } from './dev-users.js'
+export type { ProviderCounts, ProviderEvent } from './provider-activity.js'
+export type { DevClient, RefreshTokenPolicy } from './provider-config.js'
+export type { SigningAlg } from './signing-key.js'
+
+export interface DevProviderOptions {
+  clients: DevClient[]
+  /** 0 (the default) picks a free port. */
+  port?: number
+  /** Interface to listen on. */
+  host?: string
+  /** Host name written into the issuer (the demo uses `localhost`). */
+  publicHost?: string
+  /** Keycloak-style path, e.g. `/realms/test`. */
+  issuerPath?: string
+  idTokenSigningAlg?: SigningAlg
+  accessTokenTtlSeconds?: number
+  /** `aud` of the JWT access tokens. */
+  apiAudience?: string
+  requirePar?: boolean
+  /**
+   * 'always' (default): every client allowed the refresh_token grant gets one, as with
+   * Keycloak. 'offline_access': only when offline_access was granted, which
+   * oidc-provider allows only on requests with prompt=consent.
+   */
+  refreshTokenPolicy?: RefreshTokenPolicy
+  users?: DevUsers
+}
+
+export interface DevProvider {
+  issuer: string
+  port: number
+  jwksUri: string
+  users: DevUsers
+  provider: Provider
+  events: ProviderEvent[]
+  counts(): ProviderCounts
+  stop(): Promise<void>
+}
+
+export function normaliseIssuerPath(path = ''): string {
+  const trimmed = path.replace(/\/+$/, '')
+  if (trimmed === '') return ''
+  return trimmed.startsWith('/') ? trimmed : `/${trimmed}`
+}
+
+export async function startDevProvider(options: DevProviderOptions): Promise<DevProvider> {
+  const issuerPath = normaliseIssuerPath(options.issuerPath)
+  const alg = options.idTokenSigningAlg ?? 'RS256'
+  const users = options.users ?? defaultDevUsers()
+
+  let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
+    res.writeHead(503).end()
+  }
+  const server = createServer((req, res) => handler(req, res))
+  const port = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1')
+  const issuer = `http://${options.publicHost ?? '127.0.0.1'}:${port}${issuerPath}`
+
+  const configuration = buildConfiguration({
+    issuerPath,
+    alg,
+    signingJwk: await createSigningJwk(alg),
+    clients: options.clients,
+    users,
+    accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 60,
+    apiAudience: options.apiAudience ?? 'http://localhost:4020',
+    requirePar: options.requirePar ?? false,
+    refreshTokenPolicy: options.refreshTokenPolicy ?? 'always',
+    cookieKeys: [randomBytes(32).toString('base64url')],
+  })
+  const provider = new Provider(issuer, configuration)
+  const activity = recordActivity(provider)
+  const interactions = createInteractionRoutes(provider, issuerPath, users)
+  handler = mountedHandler(provider, issuerPath, interactions)
+
+  return {
+    issuer,
+    port,
+    jwksUri: provider.urlFor('jwks'),
+    users,
+    provider,
+    events: activity.events,
+    counts: activity.counts,
+    stop: () => close(server),
+  }
+}
+
+/**
+ * Serves the provider under the issuer path with plain node:http: the prefix is cut
+ * from req.url and put in req.baseUrl, which oidc-provider reads as its mount path
+ * when it builds endpoint URLs.
+ */
+function mountedHandler(provider: Provider, issuerPath: string, interactions: InteractionRoutes) {
+  const callback = provider.callback()
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/'
+    const inside =
+      url === issuerPath || url.startsWith(`${issuerPath}/`) || url.startsWith(`${issuerPath}?`)
+    if (!inside) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
+      return
+    }
+    interactions.handle(req, res).then(
+      (handled) => {
+        if (handled) return
+        const mounted = req as IncomingMessage & { baseUrl?: string }
+        mounted.url = url.slice(issuerPath.length) || '/'
+        mounted.baseUrl = issuerPath
+        callback(req, res)
+      },
+      (error: unknown) => {
+        console.error('dev provider: interaction failed', error)
+        if (!res.headersSent) res.writeHead(500)
+        res.end()
+      },
+    )
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve((server.address() as AddressInfo).port)
+    })
+  })
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()))
+    server.closeAllConnections()
+  })
+}

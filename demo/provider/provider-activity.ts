@@ -1,0 +1,92 @@
+import type Provider from 'oidc-provider'
+import type { KoaContextWithOIDC } from 'oidc-provider'
+
+export interface ProviderEvent {
+  type: string
+  at: number
+  clientId?: string
+  grantType?: string
+  error?: string
+  sid?: string
+  accountId?: string
+}
+
+export interface ProviderCounts {
+  authorizationCodeGrants: number
+  authorizationCodeErrors: number
+  refreshTokenGrants: number
+  refreshTokenErrors: number
+  revocations: number
+  endSessions: number
+  backchannelLogouts: number
+  backchannelErrors: number
+  pushedAuthorizationRequests: number
+}
+
+export interface ProviderActivity {
+  events: ProviderEvent[]
+  counts(): ProviderCounts
+}
+
+function grantTypeOf(ctx: KoaContextWithOIDC): string | undefined {
+  const value = ctx.oidc?.params?.grant_type
+  return typeof value === 'string' ? value : undefined
+}
+
+function errorCode(error: unknown): string {
+  if (error && typeof error === 'object' && 'error' in error) return String(error.error)
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** Records what the provider did, so tests can assert "one refresh, not two". */
+export function recordActivity(provider: Provider): ProviderActivity {
+  const events: ProviderEvent[] = []
+  const log = (event: Omit<ProviderEvent, 'at'>) => events.push({ ...event, at: Date.now() })
+
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    log({ type: 'grant.success', grantType: grantTypeOf(ctx), clientId: ctx.oidc.client?.clientId })
+  })
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, error: unknown) => {
+    const clientId = ctx.oidc?.client?.clientId
+    log({ type: 'grant.error', grantType: grantTypeOf(ctx), clientId, error: errorCode(error) })
+  })
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+    log({ type: 'end_session.success', clientId: ctx.oidc.client?.clientId })
+  })
+  provider.on('pushed_authorization_request.success', (ctx: KoaContextWithOIDC) => {
+    log({ type: 'pushed_authorization_request.success', clientId: ctx.oidc.client?.clientId })
+  })
+  provider.on('backchannel.success', (_ctx, client, accountId, sid) => {
+    log({ type: 'backchannel.success', clientId: client.clientId, accountId, sid })
+  })
+  provider.on('backchannel.error', (_ctx, error, client, accountId, sid) => {
+    const clientId = client.clientId
+    log({ type: 'backchannel.error', clientId, accountId, sid, error: errorCode(error) })
+  })
+  // oidc-provider emits no event for a successful revocation; observe the route instead.
+  provider.use(async (ctx, next) => {
+    await next()
+    if (ctx.oidc?.route === 'revocation' && ctx.status === 200) {
+      log({ type: 'revocation.success', clientId: ctx.oidc.client?.clientId })
+    }
+  })
+
+  const count = (type: string, grantType?: string) =>
+    events.filter((e) => e.type === type && (grantType === undefined || e.grantType === grantType))
+      .length
+
+  return {
+    events,
+    counts: () => ({
+      authorizationCodeGrants: count('grant.success', 'authorization_code'),
+      authorizationCodeErrors: count('grant.error', 'authorization_code'),
+      refreshTokenGrants: count('grant.success', 'refresh_token'),
+      refreshTokenErrors: count('grant.error', 'refresh_token'),
+      revocations: count('revocation.success'),
+      endSessions: count('end_session.success'),
+      backchannelLogouts: count('backchannel.success'),
+      backchannelErrors: count('backchannel.error'),
+      pushedAuthorizationRequests: count('pushed_authorization_request.success'),
+    }),
+  }
+}

@@ -1,0 +1,145 @@
+import type {
+  ClientAuthMethod,
+  Configuration,
+  JWK,
+  KoaContextWithOIDC,
+  ResourceServer,
+} from 'oidc-provider'
+import { errors } from 'oidc-provider'
+import { createFindAccount, type DevUsers } from './dev-users.js'
+import { interactionPath } from './interactions.js'
+import { errorPage, logoutPage, postLogoutPage } from './pages.js'
+import type { SigningAlg } from './signing-key.js'
+
+export interface DevClient {
+  client_id: string
+  client_secret?: string
+  token_endpoint_auth_method: Extract<
+    ClientAuthMethod,
+    'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+  >
+  /** Public keys, for private_key_jwt. */
+  jwks?: { keys: JWK[] }
+  redirect_uris: string[]
+  post_logout_redirect_uris?: string[]
+  backchannel_logout_uri?: string
+  id_token_signed_response_alg?: SigningAlg
+}
+
+export type RefreshTokenPolicy = 'always' | 'offline_access'
+
+export interface ConfigInput {
+  issuerPath: string
+  signingJwk: JWK
+  alg: SigningAlg
+  clients: DevClient[]
+  users: DevUsers
+  accessTokenTtlSeconds: number
+  apiAudience: string
+  requirePar: boolean
+  refreshTokenPolicy: RefreshTokenPolicy
+  cookieKeys: string[]
+}
+
+export const CLIENT_SCOPE = 'openid profile email offline_access api:read'
+export const API_SCOPE = 'api:read'
+
+export function buildConfiguration(input: ConfigInput): Configuration {
+  const { alg, apiAudience, accessTokenTtlSeconds } = input
+  const apiResource: ResourceServer = {
+    scope: API_SCOPE,
+    audience: apiAudience,
+    accessTokenFormat: 'jwt',
+    accessTokenTTL: accessTokenTtlSeconds,
+    jwt: { sign: { alg } },
+  }
+
+  return {
+    clients: input.clients.map((client) => ({
+      ...client,
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      scope: CLIENT_SCOPE,
+      id_token_signed_response_alg: client.id_token_signed_response_alg ?? alg,
+    })),
+    clientDefaults: { id_token_signed_response_alg: alg },
+    // Client metadata may only name scopes the server lists, resource scopes included.
+    scopes: CLIENT_SCOPE.split(' '),
+    jwks: { keys: [input.signingJwk] },
+    enabledJWA: { idTokenSigningAlgValues: [alg] },
+    cookies: { keys: input.cookieKeys },
+    findAccount: createFindAccount(input.users),
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'given_name', 'family_name'],
+      email: ['email', 'email_verified'],
+    },
+    // Lets ID tokens carry profile claims, as many real providers do.
+    conformIdTokenClaims: false,
+    pkce: { required: () => true },
+    interactions: {
+      url: (_ctx, interaction) => interactionPath(input.issuerPath, interaction.uid),
+    },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: {
+        enabled: true,
+        // A client may revoke only its own tokens (RFC 7009 §2.1).
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.type = 'html'
+          ctx.body = logoutPage(form)
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.type = 'html'
+          ctx.body = postLogoutPage()
+        },
+      },
+      pushedAuthorizationRequests: {
+        enabled: true,
+        requirePushedAuthorizationRequests: input.requirePar,
+      },
+      // Without a resource server oidc-provider issues opaque access tokens; the demo
+      // API needs JWTs it can verify against the JWKS.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => apiAudience,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, indicator) => {
+          if (indicator !== apiAudience) throw new errors.InvalidTarget()
+          return apiResource
+        },
+      },
+    },
+    // oidc-provider strips offline_access from requests without prompt=consent, so
+    // 'always' does not look at scopes; the consent step still grants offline_access.
+    issueRefreshToken: async (_ctx: KoaContextWithOIDC, client, source) =>
+      client.grantTypeAllowed('refresh_token') &&
+      (input.refreshTokenPolicy === 'always' || source.scopes.has('offline_access')),
+    // Rotation for confidential clients is off by default; the broker must cope with it.
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: accessTokenTtlSeconds,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Grant: 86_400,
+      RefreshToken: 86_400,
+      Session: 86_400,
+      Interaction: 600,
+    },
+    // oidc-provider's SSRF guard refuses loopback targets, but here the back-channel
+    // logout receiver is a broker on 127.0.0.1, so the guarding dispatcher is dropped.
+    fetch: (url, init) => {
+      const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown }
+      return globalThis.fetch(url, rest)
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html'
+      ctx.body = errorPage(out as unknown as Record<string, unknown>)
+    },
+  }
+}

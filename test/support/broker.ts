@@ -1,0 +1,69 @@
+import { type ServerType, serve } from '@hono/node-server'
+import { inject } from 'vitest'
+import { type Bff, type BffDeps, createBff } from '../../src/app.js'
+import type { BffOptions } from '../../src/config/schema.js'
+import { randomId } from '../../src/lib/random.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { freePort } from './free-port.js'
+
+export interface TestBroker {
+  url: string
+  port: number
+  bff: Bff
+  /** The Redis store with this broker's own key prefix. */
+  store: RedisSessionStore
+  stop(): Promise<void>
+}
+
+/** Reserves the broker's address first: the provider must know the redirect URI before it starts. */
+export async function reserveBrokerUrl(): Promise<{ url: string; port: number }> {
+  const port = await freePort()
+  return { url: `http://127.0.0.1:${port}`, port }
+}
+
+export function testCookieSecrets() {
+  return [{ id: 1, secret: `test-only-${randomId(24)}` }]
+}
+
+/**
+ * A broker on a real socket with a real Redis (the run's shared redis-server, a fresh key
+ * prefix per broker). Options override test defaults.
+ */
+export async function startBroker(
+  address: { url: string; port: number },
+  options: Partial<BffOptions> & Pick<BffOptions, 'issuer' | 'clientId'>,
+  deps: BffDeps = {},
+): Promise<TestBroker> {
+  const store =
+    (deps.store as RedisSessionStore | undefined) ??
+    new RedisSessionStore({ url: inject('redisUrl'), keyPrefix: `it-${randomId(6)}:` })
+  const bff = createBff(
+    {
+      publicUrl: address.url,
+      cookieSecrets: testCookieSecrets(),
+      dangerouslyAllowHttpIssuer: true,
+      ...options,
+    },
+    { logger: createLogger('silent'), ...deps, store },
+  )
+  await bff.ready()
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: bff.app.fetch, port: address.port, hostname: '127.0.0.1' }, () =>
+      resolve(s),
+    )
+  })
+  return {
+    url: address.url,
+    port: address.port,
+    bff,
+    store,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        ;(server as import('node:http').Server).closeAllConnections?.()
+        server.close(() => resolve())
+      })
+      await bff.close()
+    },
+  }
+}

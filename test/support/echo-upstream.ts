@@ -1,0 +1,52 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface EchoedRequest {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+export interface EchoUpstream {
+  url: string
+  requests: EchoedRequest[]
+  /** Per-test behaviour: return true when the handler answered itself. */
+  handler?: (
+    req: import('node:http').IncomingMessage,
+    res: import('node:http').ServerResponse,
+  ) => boolean
+  stop(): Promise<void>
+}
+
+/** An upstream API that records what reached it and echoes it back as JSON. */
+export async function startEchoUpstream(): Promise<EchoUpstream> {
+  const echo: EchoUpstream = {
+    url: '',
+    requests: [],
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      const record = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      }
+      echo.requests.push(record)
+      if (echo.handler?.(req, res)) return
+      res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'upstream=1; Path=/' })
+      res.end(JSON.stringify(record))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  echo.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return echo
+}

@@ -1,0 +1,59 @@
+// The whole client side of the BFF pattern. The browser never sees a token: it sends the
+// session cookie to its own origin and the broker attaches the access token upstream.
+
+export type SignedOutReason = 'unauthenticated' | 'session_expired'
+
+let signedOutHandler: (reason: SignedOutReason) => void = () => {}
+
+/** Register what the app does when the broker says the session is gone (any 401). */
+export function onSignedOut(handler: (reason: SignedOutReason) => void): void {
+  signedOutHandler = handler
+}
+
+/** fetch() for same-origin broker endpoints (`/api/**`, `/auth/user`). */
+export async function bffFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers)
+  // A custom header forces a CORS preflight for cross-origin callers, which the broker
+  // never grants: this is the CSRF defence, so every call must carry it.
+  headers.set('X-CSRF', '1')
+  const response = await fetch(path, {
+    ...init,
+    headers,
+    credentials: 'same-origin',
+    // Personal data must not sit in the HTTP cache, and Chromium serialises identical
+    // concurrent GETs that could be served from it.
+    cache: 'no-store',
+  })
+  if (response.status === 401) {
+    signedOutHandler(await readReason(response))
+  }
+  return response
+}
+
+/** Start login: a real navigation, never fetch, so the broker can redirect to the IdP. */
+export function signIn(returnTo = location.pathname + location.search): void {
+  location.href = `/auth/login?returnTo=${encodeURIComponent(returnTo)}`
+}
+
+/**
+ * Log out with a plain form POST: the broker answers 303 to the provider's end-session
+ * page, which fetch could not follow. The browser's `Origin` header proves it is us.
+ */
+export function signOut(): void {
+  const form = document.createElement('form')
+  form.method = 'post'
+  form.action = '/auth/logout'
+  form.hidden = true
+  document.body.append(form)
+  form.submit()
+}
+
+async function readReason(response: Response): Promise<SignedOutReason> {
+  // Read a clone so the caller can still consume the body.
+  const body: unknown = await response
+    .clone()
+    .json()
+    .catch(() => null)
+  const error = (body as { error?: unknown } | null)?.error
+  return error === 'session_expired' ? 'session_expired' : 'unauthenticated'
+}
