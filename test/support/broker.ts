@@ -1,4 +1,5 @@
 import { type ServerType, serve } from '@hono/node-server'
+import type { Hono } from 'hono'
 import { inject } from 'vitest'
 import { type Bff, type BffDeps, createBff } from '../../src/app.js'
 import type { BffOptions } from '../../src/config/schema.js'
@@ -34,6 +35,8 @@ export async function startBroker(
   address: { url: string; port: number },
   options: Partial<BffOptions> & Pick<BffOptions, 'issuer' | 'clientId'>,
   deps: BffDeps = {},
+  /** Builds the served app around the broker (library use); defaults to the broker alone. */
+  host: (bff: Bff) => Hono = (bff) => bff.app,
 ): Promise<TestBroker> {
   const store =
     (deps.store as RedisSessionStore | undefined) ??
@@ -49,7 +52,7 @@ export async function startBroker(
   )
   await bff.ready()
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: bff.app.fetch, port: address.port, hostname: '127.0.0.1' }, () =>
+    const s = serve({ fetch: host(bff).fetch, port: address.port, hostname: '127.0.0.1' }, () =>
       resolve(s),
     )
   })

@@ -38,7 +38,11 @@ export function useScriptedBroker(options: Partial<BffOptions> = {}): ScriptedSe
       issuer: setup.provider.issuer,
       clientId: 'bff-client',
       clientSecret: 'scripted-secret',
-      apiRoutes: [{ prefix: '/api/echo', upstream: setup.upstream.url }],
+      apiRoutes: [
+        { prefix: '/api/echo', upstream: setup.upstream.url },
+        // Nothing listens on port 1: the unreachable upstream.
+        { prefix: '/api/down', upstream: 'http://127.0.0.1:1' },
+      ],
       ...options,
     })
     setup.signIn = async (browser = new HttpBrowser(), returnTo) => {

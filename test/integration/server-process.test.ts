@@ -1,0 +1,115 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { randomId } from '../../src/lib/random.js'
+import { type EchoUpstream, startEchoUpstream } from '../support/echo-upstream.js'
+import { freePort } from '../support/free-port.js'
+import { HttpBrowser } from '../support/http-browser.js'
+import { type ScriptedProvider, startScriptedProvider } from '../support/scripted-provider.js'
+
+interface Started {
+  child: ChildProcess
+  output: () => string
+  exit: Promise<[number | null, NodeJS.Signals | null]>
+}
+
+function startServer(env: Record<string, string>): Started {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk
+  })
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk
+  })
+  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  return { child, output: () => output, exit }
+}
+
+async function waitFor(check: () => boolean, what: string, ms = 15_000) {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('the standalone server process', () => {
+  let provider: ScriptedProvider
+  let upstream: EchoUpstream
+
+  beforeAll(async () => {
+    provider = await startScriptedProvider({ clientId: 'proc-client' })
+    upstream = await startEchoUpstream()
+  })
+  afterAll(async () => {
+    await upstream?.stop()
+    await provider?.stop()
+  })
+
+  it('stops with one line per wrong setting, naming the variable', async () => {
+    const server = startServer({ OIDC_ISSUER: 'not-a-url', COOKIE_SECRETS: '1:short' })
+    const [code] = await server.exit
+    expect(code).toBe(1)
+    const lines = server.output().trim().split('\n')
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^config error: OIDC_ISSUER: expected/),
+        expect.stringMatching(/^config error: PUBLIC_URL: expected/),
+        expect.stringMatching(/^config error: COOKIE_SECRETS: expected/),
+      ]),
+    )
+    expect(server.output()).not.toContain('    at ')
+  })
+
+  it('finishes in-flight requests on SIGTERM, then exits 0 and closes Redis', async () => {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}`
+    const server = startServer({
+      PORT: String(port),
+      PUBLIC_URL: url,
+      OIDC_ISSUER: provider.issuer,
+      DANGEROUSLY_ALLOW_HTTP_ISSUER: 'true',
+      OIDC_CLIENT_ID: 'proc-client',
+      OIDC_CLIENT_SECRET: 'proc-secret',
+      COOKIE_SECRETS: `1:test-only-${randomId(24)}`,
+      REDIS_URL: inject('redisUrl'),
+      REDIS_KEY_PREFIX: `proc-${randomId(4)}:`,
+      API_ROUTES: `/api/echo=${upstream.url}`,
+      LOG_LEVEL: 'info',
+    })
+    try {
+      await waitFor(() => server.output().includes('startup.ready'), 'startup')
+      const browser = new HttpBrowser()
+      const signIn = await browser.follow(`${url}/auth/login`, { initiator: url })
+      expect(signIn.status).toBe(200)
+
+      upstream.handler = (_req, res) => {
+        setTimeout(
+          () => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow but done'),
+          700,
+        )
+        return true
+      }
+      const inFlight = browser.request(`${url}/api/echo/slow`, {
+        kind: 'fetch',
+        initiator: url,
+        headers: { 'x-csrf': '1' },
+      })
+      await waitFor(() => upstream.requests.length > 0, 'the request to reach the upstream')
+      server.child.kill('SIGTERM')
+      const response = await inFlight
+      expect(response.status).toBe(200)
+      expect(await response.text()).toBe('slow but done')
+      const [code] = await server.exit
+      expect(code).toBe(0)
+      expect(server.output()).toContain('shutdown.completed')
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow()
+    } finally {
+      server.child.kill('SIGKILL')
+    }
+  })
+})
