@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest'
+import type { BffDeps } from '../../src/app.js'
 import type { BffOptions } from '../../src/config/schema.js'
 import { reserveBrokerUrl, startBroker, type TestBroker } from './broker.js'
 import { type EchoUpstream, startEchoUpstream } from './echo-upstream.js'
 import { HttpBrowser } from './http-browser.js'
-import { type ScriptedProvider, startScriptedProvider } from './scripted-provider.js'
+import { type Script, type ScriptedProvider, startScriptedProvider } from './scripted-provider.js'
 
 export interface ScriptedSetup {
   provider: ScriptedProvider
@@ -28,23 +29,33 @@ export interface ScriptedSetup {
  * upstream at /api/echo, and a broker on real Redis. The returned object fills in
  * during beforeAll; the provider's script is reset before each test.
  */
-export function useScriptedBroker(options: Partial<BffOptions> = {}): ScriptedSetup {
+export function useScriptedBroker(
+  options: Partial<BffOptions> = {},
+  deps: BffDeps = {},
+  /** Provider script in force while the broker starts (e.g. discovery metadata). */
+  initialScript: Script = {},
+): ScriptedSetup {
   const setup = {} as ScriptedSetup
   beforeAll(async () => {
     setup.provider = await startScriptedProvider({ clientId: 'bff-client' })
+    setup.provider.script = { ...initialScript }
     setup.upstream = await startEchoUpstream()
     const address = await reserveBrokerUrl()
-    setup.broker = await startBroker(address, {
-      issuer: setup.provider.issuer,
-      clientId: 'bff-client',
-      clientSecret: 'scripted-secret',
-      apiRoutes: [
-        { prefix: '/api/echo', upstream: setup.upstream.url },
-        // Nothing listens on port 1: the unreachable upstream.
-        { prefix: '/api/down', upstream: 'http://127.0.0.1:1' },
-      ],
-      ...options,
-    })
+    setup.broker = await startBroker(
+      address,
+      {
+        issuer: setup.provider.issuer,
+        clientId: 'bff-client',
+        clientSecret: 'scripted-secret',
+        apiRoutes: [
+          { prefix: '/api/echo', upstream: setup.upstream.url },
+          // Nothing listens on port 1: the unreachable upstream.
+          { prefix: '/api/down', upstream: 'http://127.0.0.1:1' },
+        ],
+        ...options,
+      },
+      deps,
+    )
     setup.signIn = async (browser = new HttpBrowser(), returnTo) => {
       const url = new URL('/auth/login', setup.broker.url)
       if (returnTo) url.searchParams.set('returnTo', returnTo)

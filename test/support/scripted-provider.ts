@@ -146,7 +146,9 @@ export async function startScriptedProvider(
       lastAuthorization = undefined
       lastEndSession = undefined
     },
+    /** Idempotent: tests may stop the provider early to simulate an outage. */
     async stop() {
+      if (!server.listening) return
       server.closeAllConnections()
       await new Promise<void>((resolve, reject) =>
         server.close((err) => (err ? reject(err) : resolve())),
