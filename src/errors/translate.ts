@@ -1,4 +1,3 @@
-import { errors as joseErrors } from 'jose'
 import * as oidc from 'openid-client'
 import { BffError } from './bff-error.js'
 
@@ -46,6 +45,5 @@ export function translateProviderError(
   if (status !== undefined && status >= 500) {
     return new BffError('provider_unavailable', { detail, cause: error })
   }
-  if (error instanceof joseErrors.JOSEError) return new BffError(fallback, { detail, cause: error })
   return new BffError(fallback, { detail, cause: error })
 }

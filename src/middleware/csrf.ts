@@ -10,13 +10,30 @@ export interface CsrfOptions {
 /**
  * Fetch Metadata and Origin: a request that says it comes from another origin is refused,
  * even a same-site sibling (SameSite=Strict does not separate sibling subdomains).
+ * `Origin: null` is what a same-origin POST from a `Referrer-Policy: no-referrer` page
+ * sends (Fetch §3.2.5); it is accepted only when Sec-Fetch-Site vouches for the request.
  */
 export function crossOriginReason(c: Context, publicOrigin: string): string | undefined {
   const site = c.req.header('sec-fetch-site')
   if (site !== undefined && site !== 'same-origin') return `sec-fetch-site ${site}`
   const origin = c.req.header('origin')
-  if (origin !== undefined && origin !== publicOrigin) return 'foreign origin'
-  return undefined
+  if (origin === undefined || origin === publicOrigin) return undefined
+  if (origin === 'null' && site === 'same-origin') return undefined
+  return 'foreign origin'
+}
+
+/**
+ * Positive evidence that a state-changing browser request comes from the app itself: the
+ * CSRF header (needs a preflight cross-origin), a same-origin Origin, or Sec-Fetch-Site.
+ * Browsers do not let pages forge Origin or Sec-Fetch-*.
+ */
+export function comesFromApp(c: Context, options: CsrfOptions): boolean {
+  if (crossOriginReason(c, options.publicOrigin)) return false
+  return (
+    Boolean(c.req.header(options.headerName)) ||
+    c.req.header('origin') === options.publicOrigin ||
+    c.req.header('sec-fetch-site') === 'same-origin'
+  )
 }
 
 /**

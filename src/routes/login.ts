@@ -40,15 +40,15 @@ export function loginRoute(deps: RouteDeps): Hono {
       deps.logger.info({ event: 'login.started', requestId: c.get('requestId') }, 'sign-in started')
       return c.redirect(url.href, 302)
     } catch (error) {
+      const err =
+        error instanceof BffError
+          ? error
+          : new BffError('internal', { cause: error, detail: String(error) })
       deps.logger.warn(
-        {
-          event: 'login.failed',
-          code: (error as BffError).code,
-          detail: (error as BffError).detail,
-        },
+        { event: 'login.failed', code: err.code, detail: err.detail },
         'sign-in could not start',
       )
-      return renderErrorPage(c, error)
+      return renderErrorPage(c, err)
     }
 
     /** A session this browser already holds is destroyed once the new one exists (fixation). */

@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import * as oidc from 'openid-client'
 import { BffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
-import { crossOriginReason } from '../middleware/csrf.js'
+import { comesFromApp, crossOriginReason } from '../middleware/csrf.js'
 import { sessionKey } from '../session/session-service.js'
 import type { StoredSession } from '../session/types.js'
 import type { RouteDeps } from './deps.js'
@@ -46,15 +46,12 @@ export function logoutRoute(deps: RouteDeps): Hono {
   }
 
   app.post('/auth/logout', async (c) => {
-    const crossOrigin = crossOriginReason(c, deps.publicOrigin)
-    const fromApp =
-      c.req.header('origin') === deps.publicOrigin ||
-      Boolean(c.req.header(deps.config.csrfHeaderName))
-    if (crossOrigin || !fromApp) {
-      deps.logger.warn(
-        { event: 'logout.csrf_refused', detail: crossOrigin ?? 'no origin or csrf header' },
-        'logout refused',
-      )
+    if (
+      !comesFromApp(c, { publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName })
+    ) {
+      const detail =
+        crossOriginReason(c, deps.publicOrigin) ?? 'no origin, fetch metadata or csrf header'
+      deps.logger.warn({ event: 'logout.csrf_refused', detail }, 'logout refused')
       return renderErrorPage(c, new BffError('csrf_failed'))
     }
     const raw = deps.cookie.raw(c)

@@ -100,6 +100,25 @@ describe('CSRF defences', () => {
     expect((await t.apiCall(browser, '/api/echo/still-here')).status).toBe(200)
   })
 
+  it('accepts a logout from a no-referrer page (Origin: null vouched for by Sec-Fetch-Site)', async () => {
+    const browser = await signedIn()
+    const response = await browser.request(`${t.broker.url}/auth/logout`, {
+      method: 'POST',
+      headers: { origin: 'null', 'sec-fetch-site': 'same-origin', cookie: browser.cookieHeaderFor(t.broker.url) },
+    })
+    expect(response.status).toBe(303)
+  })
+
+  it('refuses a logout with Origin: null and no fetch metadata', async () => {
+    const browser = await signedIn()
+    const response = await browser.request(`${t.broker.url}/auth/logout`, {
+      method: 'POST',
+      headers: { origin: 'null', cookie: browser.cookieHeaderFor(t.broker.url) },
+    })
+    expect(response.status).toBe(403)
+    expect((await t.apiCall(browser, '/api/echo/still-here')).status).toBe(200)
+  })
+
   it('the app can sign out with a same-origin form post (control)', async () => {
     const browser = await signedIn()
     const response = await browser.request(`${t.broker.url}/auth/logout`, {
