@@ -16,6 +16,9 @@ const serverSchema = z.object({
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
 })
 
+/** Names of the server process's own environment variables. */
+export const serverEnvNames = Object.keys(serverSchema.shape)
+
 export interface ServerSettings {
   port: number
   host: string

@@ -1,4 +1,5 @@
 import { Hono } from 'hono'
+import { RETRY_AFTER_SECONDS } from '../errors/codes.js'
 import type { RouteDeps } from './deps.js'
 
 /** GET /healthz (process alive) and GET /readyz (store reachable, discovery loaded). */
@@ -18,6 +19,7 @@ export function healthRoutes(deps: RouteDeps): Hono {
       ),
     ])
     const ready = store === 'ok' && provider === 'ok'
+    if (!ready) c.header('Retry-After', String(RETRY_AFTER_SECONDS))
     return c.json({ status: ready ? 'ready' : 'not_ready', store, provider }, ready ? 200 : 503)
   })
   return app

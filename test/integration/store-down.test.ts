@@ -74,5 +74,6 @@ describe('when Redis cannot be reached', () => {
     const response = await bff.app.request('/readyz')
     expect(response.status).toBe(503)
     expect(await response.json()).toMatchObject({ store: 'unavailable', provider: 'ok' })
+    expect(response.headers.get('retry-after')).toBeTruthy()
   })
 })

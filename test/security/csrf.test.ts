@@ -104,7 +104,11 @@ describe('CSRF defences', () => {
     const browser = await signedIn()
     const response = await browser.request(`${t.broker.url}/auth/logout`, {
       method: 'POST',
-      headers: { origin: 'null', 'sec-fetch-site': 'same-origin', cookie: browser.cookieHeaderFor(t.broker.url) },
+      headers: {
+        origin: 'null',
+        'sec-fetch-site': 'same-origin',
+        cookie: browser.cookieHeaderFor(t.broker.url),
+      },
     })
     expect(response.status).toBe(303)
   })
