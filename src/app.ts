@@ -84,7 +84,15 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   const app = new Hono()
   const api = apiRoutes(routeDeps)
   app.use('*', requestId())
-  app.use('*', securityHeaders({ https: config.publicUrl.startsWith('https:') }))
+  app.use(
+    '*',
+    securityHeaders({
+      https: config.publicUrl.startsWith('https:'),
+      formActionOrigins: [config.issuer, config.logoutUrl]
+        .filter((url): url is string => Boolean(url))
+        .map((url) => new URL(url).origin),
+    }),
+  )
   app.use('/auth/*', authResponseHeaders())
   app.route('/', loginRoute(routeDeps))
   app.route('/', callbackRoute(routeDeps))

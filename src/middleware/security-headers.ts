@@ -1,17 +1,31 @@
 import type { MiddlewareHandler } from 'hono'
 
-export const PAGE_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
+/**
+ * CSP for pages the broker serves. CSP3 applies form-action to every redirect a form
+ * submission follows, so the sign-out form (POST /auth/logout → 303 to the provider's
+ * end-session endpoint) needs the provider's origin there, or the browser stops it.
+ */
+export function pageCsp(formActionOrigins: readonly string[]): string {
+  const formAction = ["'self'", ...new Set(formActionOrigins)].join(' ')
+  return `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action ${formAction}`
+}
+
+export interface SecurityHeaderOptions {
+  https: boolean
+  /** Origins a form may end up at: the provider (end-session) and any configured logout URL. */
+  formActionOrigins: readonly string[]
+}
 
 /** Headers every broker response carries; HSTS only when the public URL is https. */
-export function securityHeaders(options: { https: boolean }): MiddlewareHandler {
+export function securityHeaders(options: SecurityHeaderOptions): MiddlewareHandler {
+  const csp = pageCsp(options.formActionOrigins)
   return async function securityHeadersMiddleware(c, next) {
     await next()
     c.header('X-Content-Type-Options', 'nosniff')
     c.header('X-Frame-Options', 'DENY')
     if (options.https) c.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
     if (c.res.headers.get('content-type')?.startsWith('text/html')) {
-      c.header('Content-Security-Policy', PAGE_CSP)
+      c.header('Content-Security-Policy', csp)
     }
   }
 }

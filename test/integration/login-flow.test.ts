@@ -91,6 +91,10 @@ describe('sign-in, API call and sign-out through the broker', () => {
     expect(callbackResponse.status).toBe(200)
     const html = await callbackResponse.text()
     expect(html).toContain('content="0;url=/orders/42?tab=items"')
+    // CSP3 applies form-action to redirects: the sign-out form's 303 to the provider must be allowed.
+    const csp = callbackResponse.headers.get('content-security-policy') ?? ''
+    expect(csp).toContain(`form-action 'self' ${new URL(provider.issuer).origin}`)
+    expect(csp).toContain("frame-ancestors 'none'")
     const cookie = browser.cookie('__Host-bff-session')
     expect(cookie).toMatchObject({
       httpOnly: true,
