@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose'
+import { listen } from '../listen.js'
 
 export interface DemoApiOptions {
   port?: number
@@ -124,14 +124,4 @@ function sendJson(
     ...headers,
   })
   res.end(JSON.stringify(body))
-}
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve((server.address() as AddressInfo).port)
-    })
-  })
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import Provider from 'oidc-provider'
+import { listen } from '../listen.js'
 import { type DevUsers, defaultDevUsers } from './dev-users.js'
 import { createInteractionRoutes, type InteractionRoutes } from './interactions.js'
 import { type ProviderCounts, type ProviderEvent, recordActivity } from './provider-activity.js'
@@ -125,16 +125,6 @@ function mountedHandler(provider: Provider, issuerPath: string, interactions: In
       },
     )
   }
-}
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve((server.address() as AddressInfo).port)
-    })
-  })
 }
 
 function close(server: Server): Promise<void> {

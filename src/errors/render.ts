@@ -1,16 +1,12 @@
 import type { Context } from 'hono'
 import { escapeHtml, page } from '../lib/html.js'
-import { BffError } from './bff-error.js'
+import { type BffError, toBffError } from './bff-error.js'
 import { RETRY_AFTER_SECONDS } from './codes.js'
 
 export interface ErrorBody {
   error: string
   message: string
   request_id?: string
-}
-
-function asBffError(error: unknown): BffError {
-  return error instanceof BffError ? error : new BffError('internal', { cause: error })
 }
 
 function commonHeaders(c: Context, err: BffError): void {
@@ -20,7 +16,7 @@ function commonHeaders(c: Context, err: BffError): void {
 
 /** JSON answer for API calls and /auth/user. */
 export function renderJsonError(c: Context, error: unknown): Response {
-  const err = asBffError(error)
+  const err = toBffError(error)
   commonHeaders(c, err)
   const requestId = c.get('requestId')
   const body: ErrorBody = {
@@ -33,7 +29,7 @@ export function renderJsonError(c: Context, error: unknown): Response {
 
 /** HTML answer for browser navigations (login, callback): readable, with a way back. */
 export function renderErrorPage(c: Context, error: unknown): Response {
-  const err = asBffError(error)
+  const err = toBffError(error)
   commonHeaders(c, err)
   const message = err.expose ? err.message : 'Something went wrong.'
   const requestId = c.get('requestId')

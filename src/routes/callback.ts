@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import { Hono } from 'hono'
-import { BffError } from '../errors/bff-error.js'
+import { BffError, toBffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
 import { escapeHtml, page } from '../lib/html.js'
 import { safeEqual } from '../lib/random.js'
@@ -130,10 +130,7 @@ export function callbackRoute(deps: RouteDeps): Hono {
       )
       return c.html(continuePage(tx.returnTo), 200)
     } catch (error) {
-      const err =
-        error instanceof BffError
-          ? error
-          : new BffError('internal', { cause: error, detail: String(error) })
+      const err = toBffError(error)
       deps.logger.warn(
         {
           event: 'login.callback_failed',

@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import * as oidc from 'openid-client'
-import { BffError } from '../errors/bff-error.js'
+import { BffError, toBffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
 import { validateReturnTo } from '../lib/return-to.js'
 import { sessionKey, storeCall } from '../session/session-service.js'
@@ -40,10 +40,7 @@ export function loginRoute(deps: RouteDeps): Hono {
       deps.logger.info({ event: 'login.started', requestId: c.get('requestId') }, 'sign-in started')
       return c.redirect(url.href, 302)
     } catch (error) {
-      const err =
-        error instanceof BffError
-          ? error
-          : new BffError('internal', { cause: error, detail: String(error) })
+      const err = toBffError(error)
       deps.logger.warn(
         { event: 'login.failed', code: err.code, detail: err.detail },
         'sign-in could not start',

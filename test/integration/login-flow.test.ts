@@ -1,8 +1,12 @@
 import * as oidc from 'openid-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
-import { sessionKey } from '../../src/session/session-service.js'
-import { reserveBrokerUrl, startBroker, type TestBroker } from '../support/broker.js'
+import {
+  reserveBrokerUrl,
+  startBroker,
+  storedSessionOf,
+  type TestBroker,
+} from '../support/broker.js'
 import { HttpBrowser } from '../support/http-browser.js'
 import { startTestProvider, type TestProvider } from '../support/provider.js'
 
@@ -63,19 +67,7 @@ describe('sign-in, API call and sign-out through the broker', () => {
   }
 
   async function storedSession(browser: HttpBrowser) {
-    const cookie = browser.cookie('__Host-bff-session')
-    if (!cookie) throw new Error('no session cookie')
-    const sid = await broker.bff.store.ping().then(() => unsealSid(cookie.value))
-    return broker.store.getSession(sessionKey(sid))
-  }
-
-  async function unsealSid(value: string): Promise<string> {
-    const { unsealData } = await import('iron-session')
-    const secrets = Object.fromEntries(
-      broker.bff.config.cookieSecrets.map((s) => [String(s.id), s.secret]),
-    )
-    const data = await unsealData<{ sid: string }>(value, { password: secrets })
-    return data.sid
+    return (await storedSessionOf(broker, browser.cookie('__Host-bff-session')?.value)).session
   }
 
   const apiCall = (browser: HttpBrowser, path: string, init: RequestInit = {}) =>
@@ -211,7 +203,7 @@ describe('sign-in, API call and sign-out through the broker', () => {
   it('signs out: deletes the session, revokes the refresh token and sends the browser to end_session', async () => {
     const { browser } = await signIn()
     const session = await storedSession(browser)
-    const key = sessionKey(await unsealSid(browser.cookie('__Host-bff-session')?.value ?? ''))
+    const { key } = await storedSessionOf(broker, browser.cookie('__Host-bff-session')?.value)
     const response = await browser.request(`${broker.url}/auth/logout`, {
       method: 'POST',
       initiator: broker.url,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { sessionKey } from '../../src/session/session-service.js'
+import { storedSessionOf } from '../support/broker.js'
 import type { HttpBrowser } from '../support/http-browser.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
@@ -22,15 +22,7 @@ describe('access token refresh', () => {
   }
 
   async function stored(browser: HttpBrowser) {
-    const { unsealData } = await import('iron-session')
-    const secret = t.broker.bff.config.cookieSecrets[0]?.secret ?? ''
-    const { sid } = await unsealData<{ sid: string }>(
-      browser.cookie('__Host-bff-session')?.value ?? '',
-      {
-        password: { 1: secret },
-      },
-    )
-    return t.broker.store.getSession(sessionKey(sid))
+    return (await storedSessionOf(t.broker, browser.cookie('__Host-bff-session')?.value)).session
   }
 
   const bearerSeen = () => t.upstream.requests.at(-1)?.headers.authorization

@@ -6,6 +6,7 @@ import type { BffOptions } from '../../src/config/schema.js'
 import { randomId } from '../../src/lib/random.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { sessionKey } from '../../src/session/session-service.js'
 import { freePort } from './free-port.js'
 
 export interface TestBroker {
@@ -69,4 +70,16 @@ export async function startBroker(
       await bff.close()
     },
   }
+}
+
+/** The stored session behind a browser's session cookie (tests read tokens from here to hunt for leaks). */
+export async function storedSessionOf(broker: TestBroker, sealedCookie: string | undefined) {
+  const { unsealData } = await import('iron-session')
+  const password = Object.fromEntries(
+    broker.bff.config.cookieSecrets.map((s) => [String(s.id), s.secret]),
+  )
+  const { sid } = await unsealData<{ sid?: string }>(sealedCookie ?? '', { password })
+  if (!sid) throw new Error('the cookie does not unseal to a session id')
+  const key = sessionKey(sid)
+  return { key, session: await broker.store.getSession(key) }
 }
