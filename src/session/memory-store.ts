@@ -89,6 +89,13 @@ export class MemorySessionStore implements SessionStore {
     return token
   }
 
+  async extendLock(name: string, token: string, ttlMs: number): Promise<boolean> {
+    const entry = this.#live(this.#locks, name)
+    if (!entry || entry.value !== token) return false
+    entry.expiresAt = this.#clock.now() + ttlMs
+    return true
+  }
+
   async releaseLock(name: string, token: string): Promise<boolean> {
     const entry = this.#live(this.#locks, name)
     if (!entry || entry.value !== token) return false

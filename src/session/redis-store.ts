@@ -25,6 +25,10 @@ redis.call('HSET', KEYS[1], 's', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`
 
+const EXTEND = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
+
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
@@ -67,6 +71,7 @@ export class RedisSessionStore implements SessionStore {
     this.redis.defineCommand('bffCreate', { numberOfKeys: 1, lua: CREATE })
     this.redis.defineCommand('bffCompareAndSet', { numberOfKeys: 1, lua: COMPARE_AND_SET })
     this.redis.defineCommand('bffTouch', { numberOfKeys: 1, lua: TOUCH })
+    this.redis.defineCommand('bffExtend', { numberOfKeys: 1, lua: EXTEND })
     this.redis.defineCommand('bffRelease', { numberOfKeys: 1, lua: RELEASE })
   }
 
@@ -133,6 +138,10 @@ export class RedisSessionStore implements SessionStore {
     const token = randomId(16)
     const ok = await this.redis.set(this.#key('lock', name), token, 'PX', Math.ceil(ttlMs), 'NX')
     return ok === 'OK' ? token : null
+  }
+
+  async extendLock(name: string, token: string, ttlMs: number): Promise<boolean> {
+    return (await this.#script('bffExtend', this.#key('lock', name), token, Math.ceil(ttlMs))) === 1
   }
 
   async releaseLock(name: string, token: string): Promise<boolean> {

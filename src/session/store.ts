@@ -32,6 +32,8 @@ export interface SessionStore {
 
   /** `SET NX PX`: returns a token when acquired, null when someone else holds it. */
   acquireLock(name: string, ttlMs: number): Promise<string | null>
+  /** Extends the lock's TTL only if `token` still holds it (a holder renews while it works). */
+  extendLock(name: string, token: string, ttlMs: number): Promise<boolean>
   /** Releases only if `token` still holds the lock. */
   releaseLock(name: string, token: string): Promise<boolean>
 

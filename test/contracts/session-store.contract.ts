@@ -128,6 +128,21 @@ export function sessionStoreContract(name: string, make: () => Promise<StoreUnde
       expect(await t.store.acquireLock('l1', 60_000)).toBeTruthy()
     })
 
+    it('only the holder extends a lock, and an extended lock outlives its first TTL', async () => {
+      const token = (await t.store.acquireLock('l1', 200)) as string
+      expect(await t.store.extendLock('l1', 'someone-else', 60_000)).toBe(false)
+      expect(await t.store.extendLock('l1', token, 60_000)).toBe(true)
+      await t.advance(400)
+      expect(await t.store.acquireLock('l1', 60_000)).toBeNull()
+      expect(await t.store.releaseLock('l1', token)).toBe(true)
+    })
+
+    it('an expired lock cannot be extended by its old holder', async () => {
+      const token = (await t.store.acquireLock('l1', 150)) as string
+      await t.advance(400)
+      expect(await t.store.extendLock('l1', token, 60_000)).toBe(false)
+    })
+
     it('an expired lock can be taken by another holder, and the old holder cannot release it', async () => {
       const first = await t.store.acquireLock('l1', 150)
       await t.advance(400)
