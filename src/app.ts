@@ -21,7 +21,7 @@ import { loginRoute } from './routes/login.js'
 import { logoutRoute } from './routes/logout.js'
 import { staticRoutes } from './routes/static.js'
 import { userRoute } from './routes/user.js'
-import { AccessTokenService, type RefreshOutcome } from './session/access-token.js'
+import { AccessTokenService, type RefreshMetrics } from './session/access-token.js'
 import { SessionCookie } from './session/cookie.js'
 import { createStore } from './session/create-store.js'
 import { SessionService } from './session/session-service.js'
@@ -35,7 +35,8 @@ export interface BffDeps {
   logger?: Logger
   /** Outgoing HTTP to the provider (tests point this at a scripted provider). */
   providerFetch?: CustomFetch
-  onRefresh?: (outcome: RefreshOutcome) => void
+  /** Refresh outcome counters and lock wait times (the metrics endpoint plugs in here). */
+  refreshMetrics?: RefreshMetrics
 }
 
 export interface Bff {
@@ -66,7 +67,8 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     oidc,
     clock,
     logger,
-    ...(deps.onRefresh ? { onRefresh: deps.onRefresh } : {}),
+    store,
+    ...(deps.refreshMetrics ? { metrics: deps.refreshMetrics } : {}),
   })
   const routeDeps: RouteDeps = {
     config,

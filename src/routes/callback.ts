@@ -71,7 +71,8 @@ export function callbackRoute(deps: RouteDeps): Hono {
 
   function checkIssuedAt(tokens: TokenResponse) {
     const iat = tokens.claims()?.iat
-    const now = deps.clock.now() / 1000
+    // Same time base as openid-client's own exp/iat checks (the system clock), not the session clock.
+    const now = Date.now() / 1000
     if (typeof iat !== 'number' || iat < now - MAX_ID_TOKEN_AGE_SECONDS) {
       throw new BffError('login_failed', { detail: 'ID token iat missing or too old' })
     }

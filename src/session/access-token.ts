@@ -1,51 +1,46 @@
-import type { Logger } from 'pino'
-import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
-import type { Clock } from '../lib/clock.js'
-import type { OidcClient } from '../oidc/client.js'
-import { classifyRefreshFailure } from '../oidc/refresh-policy.js'
-import type { ActiveSession, SessionService } from './session-service.js'
-import { isUsable, needsRefresh, tokenSetFrom } from './tokens.js'
+import { Backoff, RefreshLock } from './refresh-lock.js'
+import type { ActiveSession } from './session-service.js'
+import type { SessionStore } from './store.js'
+import { type RefresherDeps, TokenRefresher } from './token-refresher.js'
+import { isUsable, needsRefresh } from './tokens.js'
 import type { StoredSession, TokenSet } from './types.js'
 
-export type RefreshOutcome =
-  | 'refreshed'
-  | 'coalesced_in_process'
-  | 'invalid_grant'
-  | 'transient_error'
+export type { RefreshMetrics, RefreshOutcome } from './token-refresher.js'
 
-export interface AccessTokenDeps {
-  config: BffConfig
-  sessions: SessionService
-  oidc: OidcClient
-  clock: Clock
-  logger: Logger
-  onRefresh?: (outcome: RefreshOutcome) => void
-}
+/** Margin above the provider timeout: the lock must outlive the token call it guards. */
+const LOCK_MARGIN_MS = 2000
 
 /**
- * Hands out a fresh access token for a session, refreshing it shortly before expiry.
- * Concurrent requests of one session in this process share one refresh attempt.
+ * Hands out a fresh access token, refreshing it shortly before expiry with single flight
+ * on two levels (design trap 4): requests of one session in this process share one
+ * attempt, and across instances a store lock lets one holder call the token endpoint while
+ * the others wait, then re-read the session and use the new token.
  */
 export class AccessTokenService {
-  readonly #deps: AccessTokenDeps
+  readonly #deps: RefresherDeps
   readonly #bufferMs: number
+  readonly #lock: RefreshLock
+  readonly #refresher: TokenRefresher
   readonly #inFlight = new Map<string, Promise<StoredSession>>()
 
-  constructor(deps: AccessTokenDeps) {
+  constructor(deps: RefresherDeps & { store: SessionStore }) {
     this.#deps = deps
     this.#bufferMs = deps.config.refreshBufferSeconds * 1000
+    this.#lock = new RefreshLock(
+      deps.store,
+      deps.config.providerTimeoutSeconds * 1000 + LOCK_MARGIN_MS,
+    )
+    this.#refresher = new TokenRefresher(deps)
   }
 
   async fresh(session: ActiveSession): Promise<TokenSet> {
-    if (!needsRefresh(session.record.tokens, this.#deps.clock.now(), this.#bufferMs)) {
-      return session.record.tokens
-    }
+    if (!this.#due(session.record)) return session.record.tokens
     let pending = this.#inFlight.get(session.key)
     if (pending) {
-      this.#deps.onRefresh?.('coalesced_in_process')
+      this.#deps.metrics?.outcome('coalesced_in_process')
     } else {
-      pending = this.#refresh(session.key).finally(() => this.#inFlight.delete(session.key))
+      pending = this.#refreshOnce(session.key).finally(() => this.#inFlight.delete(session.key))
       this.#inFlight.set(session.key, pending)
     }
     const record = await pending
@@ -53,73 +48,51 @@ export class AccessTokenService {
     return record.tokens
   }
 
-  async #refresh(key: string): Promise<StoredSession> {
-    const { sessions, clock } = this.#deps
-    // Re-read: another request may have refreshed while this one was on its way here.
-    const current = await sessions.reload(key)
-    if (!current) throw new BffError('session_expired', { detail: 'session gone before refresh' })
-    if (!needsRefresh(current.tokens, clock.now(), this.#bufferMs)) return current
-    const refreshToken = current.tokens.refreshToken
-    if (!refreshToken) {
-      if (isUsable(current.tokens, clock.now())) return current
-      await sessions.delete(key)
-      throw new BffError('session_expired', { detail: 'access token expired and no refresh token' })
-    }
-    let response: Awaited<ReturnType<OidcClient['refresh']>>
-    try {
-      response = await this.#deps.oidc.refresh(refreshToken)
-    } catch (error) {
-      return this.#onFailure(key, current, error)
-    }
-    const claims = response.claims()
-    if (claims && (claims.sub !== current.sub || claims.iss !== current.iss)) {
-      // The refresh token is spent already; the new tokens belong to someone else. End it.
-      await sessions.delete(key)
-      this.#deps.logger.warn(
-        { event: 'refresh.subject_changed' },
-        'refreshed ID token names another subject',
-      )
-      throw new BffError('session_expired', { detail: 'ID token on refresh changed sub or iss' })
-    }
-    const data = {
-      ...current,
-      tokens: tokenSetFrom(
-        response,
-        clock.now(),
-        this.#deps.config.defaultAccessTokenLifetimeSeconds,
-        current.tokens,
-      ),
-    }
-    const written = await sessions.replace({ key, record: current }, data)
-    if (!written) {
-      const latest = await sessions.reload(key)
-      if (!latest)
-        throw new BffError('session_expired', { detail: 'session deleted during refresh' })
-      return latest
-    }
-    this.#deps.onRefresh?.('refreshed')
-    this.#deps.logger.info({ event: 'refresh.succeeded' }, 'access token refreshed')
-    return { ...data, version: current.version + 1, lastSeenAt: current.lastSeenAt }
+  #due(record: StoredSession): boolean {
+    return needsRefresh(record.tokens, this.#deps.clock.now(), this.#bufferMs)
   }
 
-  async #onFailure(key: string, current: StoredSession, error: unknown): Promise<StoredSession> {
-    const { sessions, clock, logger } = this.#deps
-    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-    if (classifyRefreshFailure(error) === 'transient') {
-      this.#deps.onRefresh?.('transient_error')
-      logger.warn(
-        { event: 'refresh.transient_error', detail },
-        'token refresh failed; session kept',
-      )
-      if (isUsable(current.tokens, clock.now())) return current
-      throw new BffError('provider_unavailable', { detail, cause: error })
+  async #reload(key: string): Promise<StoredSession> {
+    const record = await this.#deps.sessions.reload(key)
+    if (!record) throw new BffError('session_expired', { detail: 'session gone during refresh' })
+    return record
+  }
+
+  /** Takes the lock or waits for its holder; bounded by the lock TTL, then 503 lock_timeout. */
+  async #refreshOnce(key: string): Promise<StoredSession> {
+    const startedAt = Date.now()
+    const backoff = new Backoff(startedAt + this.#lock.ttlMs + 1000)
+    let waited = false
+    for (;;) {
+      // Re-read every round: another request or instance may have refreshed meanwhile.
+      const current = await this.#reload(key)
+      if (!this.#due(current)) return this.#afterWait(current, waited, startedAt)
+      if (waited && isUsable(current.tokens, this.#deps.clock.now())) {
+        // The holder failed transiently; the current token still works, so use it rather
+        // than sending the same refresh token again from here.
+        return this.#afterWait(current, waited, startedAt)
+      }
+      const lock = await this.#lock.tryAcquire(key)
+      if (lock) {
+        try {
+          // Reload after taking the lock, in case it was changed underneath us.
+          const latest = await this.#reload(key)
+          if (!this.#due(latest)) return latest
+          return await this.#refresher.refresh(key, latest, lock)
+        } finally {
+          await lock.release()
+        }
+      }
+      waited = true
+      await backoff.wait()
     }
-    // Another instance may have rotated the token a moment ago: look once more.
-    const latest = await sessions.reload(key)
-    if (latest && latest.version !== current.version) return latest
-    this.#deps.onRefresh?.('invalid_grant')
-    logger.info({ event: 'refresh.invalid_grant', detail }, 'refresh token refused; session ended')
-    await sessions.delete(key)
-    throw new BffError('session_expired', { detail, cause: error })
+  }
+
+  #afterWait(record: StoredSession, waited: boolean, startedAt: number): StoredSession {
+    if (waited) {
+      this.#deps.metrics?.outcome('waited_on_lock')
+      this.#deps.metrics?.lockWaitMs(Date.now() - startedAt)
+    }
+    return record
   }
 }

@@ -1,0 +1,84 @@
+import { BffError } from '../errors/bff-error.js'
+import { storeCall } from './session-service.js'
+import type { SessionStore } from './store.js'
+
+/** A held refresh lock; renews itself until released so a slow provider cannot let a second holder in. */
+export interface HeldLock {
+  /** False once a renewal failed: another holder may have taken over, so do not write. */
+  readonly held: boolean
+  release(): Promise<void>
+}
+
+/**
+ * The cross-instance half of single-flight refresh: `SET NX PX` with a random token,
+ * renewed every third of its TTL while held, released by compare-and-delete.
+ */
+export class RefreshLock {
+  readonly #store: SessionStore
+  readonly #ttlMs: number
+
+  constructor(store: SessionStore, ttlMs: number) {
+    this.#store = store
+    this.#ttlMs = ttlMs
+  }
+
+  get ttlMs(): number {
+    return this.#ttlMs
+  }
+
+  #name(sessionKey: string): string {
+    return `refresh:${sessionKey}`
+  }
+
+  /** The lock for a session, or null when another request (anywhere) holds it. */
+  async tryAcquire(sessionKey: string): Promise<HeldLock | null> {
+    const name = this.#name(sessionKey)
+    const token = await storeCall('acquire refresh lock', () =>
+      this.#store.acquireLock(name, this.#ttlMs),
+    )
+    if (!token) return null
+    let held = true
+    const renew = setInterval(() => {
+      this.#store.extendLock(name, token, this.#ttlMs).then(
+        (extended) => {
+          if (!extended) held = false
+        },
+        () => {
+          held = false
+        },
+      )
+    }, this.#ttlMs / 3)
+    renew.unref()
+    return {
+      get held() {
+        return held
+      },
+      release: async () => {
+        clearInterval(renew)
+        // A lost lock needs no release; a failed release expires with its TTL.
+        await this.#store.releaseLock(name, token).catch(() => false)
+      },
+    }
+  }
+}
+
+/** Waiting for another holder: short sleeps growing to a ceiling, bounded by a deadline. */
+export class Backoff {
+  #delayMs: number
+  readonly #maxMs: number
+  readonly #deadline: number
+
+  constructor(deadline: number, firstMs = 10, maxMs = 200) {
+    this.#delayMs = firstMs
+    this.#maxMs = maxMs
+    this.#deadline = deadline
+  }
+
+  async wait(): Promise<void> {
+    const remaining = this.#deadline - Date.now()
+    if (remaining <= 0)
+      throw new BffError('lock_timeout', { detail: 'waited longer than the refresh lock TTL' })
+    await new Promise((resolve) => setTimeout(resolve, Math.min(this.#delayMs, remaining)))
+    this.#delayMs = Math.min(this.#delayMs * 2, this.#maxMs)
+  }
+}

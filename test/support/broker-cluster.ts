@@ -1,0 +1,116 @@
+import { inject } from 'vitest'
+import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
+import type { BffOptions } from '../../src/config/schema.js'
+import { randomId } from '../../src/lib/random.js'
+import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { reserveBrokerUrl, startBroker, type TestBroker, testCookieSecrets } from './broker.js'
+import { HttpBrowser } from './http-browser.js'
+import { startTestProvider, type TestProvider } from './provider.js'
+
+export interface BrokerCluster {
+  provider: TestProvider
+  api: DemoApi
+  /** Several broker instances behind one public URL, one Redis, separate connections. */
+  instances: TestBroker[]
+  publicUrl: string
+  /** Refresh outcomes reported by all instances' metrics hooks. */
+  refreshOutcomes: Record<string, number>
+  lockWaits: number[]
+  /** Moves every instance's clock (tokens fall due without sleeping). */
+  advance(ms: number): void
+  /** Signs a user in through instance 0 and returns the cookie header for all instances. */
+  signIn(username?: string): Promise<string>
+  stop(): Promise<void>
+}
+
+/**
+ * A real oidc-provider (refresh-token rotation on, reuse revokes the grant), the demo API,
+ * and `count` broker instances that share configuration, cookie secrets and a Redis key
+ * prefix, as they would behind a load balancer.
+ */
+export async function startBrokerCluster(
+  count: number,
+  options: Partial<BffOptions> = {},
+): Promise<BrokerCluster> {
+  const addresses = await Promise.all(Array.from({ length: count }, () => reserveBrokerUrl()))
+  const first = addresses[0]
+  if (!first) throw new Error('a cluster needs at least one instance')
+  const publicUrl = first.url
+  const provider = await startTestProvider({
+    publicHost: 'localhost',
+    redirectUri: `${publicUrl}/auth/callback`,
+    apiAudience: 'http://cluster-api.test',
+  })
+  const api = await startDemoApi({
+    issuer: provider.issuer,
+    jwksUri: provider.jwksUri,
+    audience: 'http://cluster-api.test',
+  })
+  let offset = 0
+  const clock = { now: () => Date.now() + offset }
+  const cookieSecrets = testCookieSecrets()
+  const keyPrefix = `cluster-${randomId(6)}:`
+  const refreshOutcomes: Record<string, number> = {}
+  const lockWaits: number[] = []
+  const refreshMetrics = {
+    outcome: (o: string) => {
+      refreshOutcomes[o] = (refreshOutcomes[o] ?? 0) + 1
+    },
+    lockWaitMs: (ms: number) => {
+      lockWaits.push(ms)
+    },
+  }
+  const instances = await Promise.all(
+    addresses.map((address) =>
+      startBroker(
+        address,
+        {
+          publicUrl,
+          issuer: provider.issuer,
+          clientId: provider.clientId,
+          clientSecret: provider.clientSecret,
+          cookieSecrets,
+          apiRoutes: [{ prefix: '/api/demo', upstream: api.url }],
+          ...options,
+        },
+        {
+          clock,
+          refreshMetrics,
+          store: new RedisSessionStore({ url: inject('redisUrl'), keyPrefix }),
+        },
+      ),
+    ),
+  )
+  return {
+    provider,
+    api,
+    instances,
+    publicUrl,
+    refreshOutcomes,
+    lockWaits,
+    advance(ms) {
+      offset += ms
+    },
+    async signIn(username = 'alice') {
+      const browser = new HttpBrowser()
+      const { callbackResponse } = await browser.login({
+        brokerUrl: publicUrl,
+        username,
+        password: provider.users[username]?.password ?? '',
+      })
+      if (callbackResponse.status !== 200)
+        throw new Error(`sign-in failed: ${callbackResponse.status}`)
+      return browser.cookieHeaderFor(publicUrl)
+    },
+    async stop() {
+      await Promise.all(instances.map((i) => i.stop()))
+      await api.stop()
+      await provider.stop()
+    },
+  }
+}
+
+/** One API call to one instance, as a same-origin fetch of the SPA would make it. */
+export function apiCallTo(instance: TestBroker, cookie: string, path: string): Promise<Response> {
+  return fetch(`${instance.url}${path}`, { headers: { cookie, 'x-csrf': '1' } })
+}
