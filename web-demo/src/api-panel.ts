@@ -16,7 +16,7 @@ export function apiPanel(): HTMLElement {
       try {
         const response = await bffFetch('/api/demo/hello')
         const body = await readBody(response)
-        status.textContent = describe(response, body)
+        status.textContent = describeResponse(response, body)
         status.dataset.ok = String(response.ok)
         result.textContent = typeof body === 'string' ? body : JSON.stringify(body, null, 2)
       } catch (error) {
@@ -93,7 +93,7 @@ async function readBody(response: Response): Promise<unknown> {
 }
 
 /** "200 OK", or the broker's error code, plus Retry-After for 503s. */
-function describe(response: Response, body: unknown): string {
+function describeResponse(response: Response, body: unknown): string {
   const error = (body as { error?: unknown } | null)?.error
   let text = `${response.status} ${typeof error === 'string' ? error : response.statusText || ''}`
   const retryAfter = response.headers.get('Retry-After')

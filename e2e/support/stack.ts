@@ -1,0 +1,276 @@
+import { randomBytes } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import https from 'node:https'
+import { fileURLToPath } from 'node:url'
+import { type ServerType, serve } from '@hono/node-server'
+import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
+import { listen } from '../../demo/listen.js'
+import { type DevProvider, startDevProvider } from '../../demo/provider/create-provider.js'
+import { type Bff, createBff } from '../../src/app.js'
+import type { Clock } from '../../src/lib/clock.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { freePort } from '../../test/support/free-port.js'
+import { startRedis, type TestRedis } from '../../test/support/redis.js'
+import { resolveTestHostsToLoopback, TEST_HOSTS } from './test-hosts.js'
+import { throwawayCertificate } from './tls.js'
+
+// The whole system under test, in the Playwright worker's own process, so tests can read
+// the provider's counters, the demo API's request log and the session store directly:
+//
+//   Chromium ──▶ https://app.test:<p>  broker (TLS) + web-demo ──▶ http://api.test:<p> demo API
+//            ──▶ http://idp.test:<p>   oidc-provider        ◀──── broker (discovery, token)
+//            ──▶ http://evil.test:<p>  attacker pages
+//
+// Distinct host names make distinct sites: two ports of one host share a cookie jar and
+// would hide every SameSite mistake.
+
+const CLIENT_ID = 'bff-e2e'
+const STATIC_DIR = fileURLToPath(new URL('../../web-demo/dist', import.meta.url))
+/** Short, so a few seconds of (shifted) time reach an expired access token. */
+export const ACCESS_TOKEN_TTL_SECONDS = 20
+/** Added to every token endpoint call (code exchange and refresh). */
+const TOKEN_LATENCY_MS = 300
+/** The minimum the broker accepts; the expiry scenario jumps the clock past it. */
+export const SHORT_IDLE_TIMEOUT_SECONDS = 60
+
+/** The brokers' time: real time plus an offset a test may move forward (reset after each test). */
+export class ShiftableClock implements Clock {
+  offsetMs = 0
+  now(): number {
+    return Date.now() + this.offsetMs
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms
+  }
+  reset(): void {
+    this.offsetMs = 0
+  }
+}
+
+/** One request as the broker saw it, for asserting what the browser did (or did not) send. */
+export interface BrokerRequest {
+  method: string
+  /** Path and query. */
+  path: string
+  origin: string | null
+  secFetchSite: string | null
+  /** Whether the request carried the session cookie. */
+  withSession: boolean
+  withCsrfHeader: boolean
+  status: number
+}
+
+export interface E2eBroker {
+  /** `https://app.test:<port>` */
+  url: string
+  port: number
+  bff: Bff
+  store: RedisSessionStore
+  /** For unsealing the session cookie the browser holds. */
+  cookiePasswords: Record<string, string>
+  requests: BrokerRequest[]
+  stop(): Promise<void>
+}
+
+export interface Stack {
+  redis: TestRedis
+  provider: DevProvider
+  /** The demo API as the broker reaches it (`http://api.test:<port>`) and its request log. */
+  api: { url: string; requests: DemoApi['requests'] }
+  /** The broker as deployed by default (30 min idle timeout). */
+  broker: E2eBroker
+  /** Same provider and API, a 60 s idle timeout: for the expiry scenario. */
+  shortIdleBroker: E2eBroker
+  /** `http://evil.test:<port>`: serves a blank page; tests script the attack in it. */
+  evilUrl: string
+  clock: ShiftableClock
+  stop(): Promise<void>
+}
+
+export async function startStack(): Promise<Stack> {
+  resolveTestHostsToLoopback()
+  const stops: (() => Promise<void>)[] = []
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {})
+  }
+  try {
+    const redis = await startRedis()
+    stops.push(() => redis.stop())
+
+    // The provider must know the redirect URIs, and the API its audience, before they start.
+    const brokerPort = await freePort()
+    const shortIdlePort = await freePort()
+    const apiPort = await freePort()
+    const brokerUrl = `https://${TEST_HOSTS.app}:${brokerPort}`
+    const shortIdleUrl = `https://${TEST_HOSTS.app}:${shortIdlePort}`
+    const apiUrl = `http://${TEST_HOSTS.api}:${apiPort}`
+    const clientSecret = `e2e-only-${randomBytes(24).toString('base64url')}`
+
+    const provider = await startDevProvider({
+      host: '127.0.0.1',
+      publicHost: TEST_HOSTS.idp,
+      accessTokenTtlSeconds: ACCESS_TOKEN_TTL_SECONDS,
+      apiAudience: apiUrl,
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          client_secret: clientSecret,
+          token_endpoint_auth_method: 'client_secret_basic',
+          redirect_uris: [`${brokerUrl}/auth/callback`, `${shortIdleUrl}/auth/callback`],
+          post_logout_redirect_uris: [`${brokerUrl}/`, `${shortIdleUrl}/`],
+        },
+      ],
+    })
+    stops.push(() => provider.stop())
+    // A real provider is a network hop away. Without that latency a refresh finishes before
+    // the rest of a burst arrives, and a broker without single-flight could pass by luck.
+    provider.provider.use(async (ctx, next) => {
+      if (ctx.path === '/token')
+        await new Promise((resolve) => setTimeout(resolve, TOKEN_LATENCY_MS))
+      await next()
+    })
+
+    const api = await startDemoApi({
+      port: apiPort,
+      host: '127.0.0.1',
+      issuer: provider.issuer,
+      jwksUri: provider.jwksUri,
+      audience: apiUrl,
+    })
+    stops.push(() => api.stop())
+
+    const clock = new ShiftableClock()
+    const tls = throwawayCertificate(TEST_HOSTS.app)
+    const common = { issuer: provider.issuer, clientSecret, apiUrl, clock, tls, redis }
+    const broker = await startBroker({ ...common, url: brokerUrl, port: brokerPort })
+    stops.push(() => broker.stop())
+    const shortIdleBroker = await startBroker({
+      ...common,
+      url: shortIdleUrl,
+      port: shortIdlePort,
+      sessionIdleTimeoutSeconds: SHORT_IDLE_TIMEOUT_SECONDS,
+    })
+    stops.push(() => shortIdleBroker.stop())
+
+    const evil = await startEvilSite()
+    stops.push(() => closeServer(evil.server))
+
+    return {
+      redis,
+      provider,
+      api: { url: apiUrl, requests: () => api.requests() },
+      broker,
+      shortIdleBroker,
+      evilUrl: evil.url,
+      clock,
+      stop: stopAll,
+    }
+  } catch (error) {
+    await stopAll()
+    throw error
+  }
+}
+
+interface BrokerInput {
+  url: string
+  port: number
+  issuer: string
+  clientSecret: string
+  apiUrl: string
+  clock: Clock
+  tls: { key: string; cert: string }
+  redis: TestRedis
+  sessionIdleTimeoutSeconds?: number
+}
+
+async function startBroker(input: BrokerInput): Promise<E2eBroker> {
+  const cookieSecrets = [{ id: 1, secret: `e2e-only-${randomBytes(24).toString('base64url')}` }]
+  const store = new RedisSessionStore({
+    url: input.redis.url,
+    keyPrefix: `e2e-${randomBytes(4).toString('hex')}:`,
+  })
+  const bff = createBff(
+    {
+      publicUrl: input.url,
+      issuer: input.issuer,
+      clientId: CLIENT_ID,
+      clientSecret: input.clientSecret,
+      dangerouslyAllowHttpIssuer: true,
+      cookieSecrets,
+      apiRoutes: [{ prefix: '/api/demo', upstream: input.apiUrl }],
+      staticDir: STATIC_DIR,
+      ...(input.sessionIdleTimeoutSeconds
+        ? { sessionIdleTimeoutSeconds: input.sessionIdleTimeoutSeconds }
+        : {}),
+    },
+    {
+      // E2E_BROKER_LOG=debug shows the broker's JSON log lines while debugging a scenario.
+      logger: createLogger(process.env.E2E_BROKER_LOG ?? 'silent'),
+      clock: input.clock,
+      store,
+    },
+  )
+  await bff.ready()
+
+  const requests: BrokerRequest[] = []
+  const cookieName = bff.config.cookieName
+  const csrfHeader = bff.config.csrfHeaderName
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve(
+      {
+        fetch: async (request: Request) => {
+          const response = await bff.app.fetch(request)
+          const url = new URL(request.url)
+          const cookies = request.headers.get('cookie') ?? ''
+          requests.push({
+            method: request.method,
+            path: url.pathname + url.search,
+            origin: request.headers.get('origin'),
+            secFetchSite: request.headers.get('sec-fetch-site'),
+            withSession: cookies.split(/;\s*/).some((c) => c.startsWith(`${cookieName}=`)),
+            withCsrfHeader: request.headers.has(csrfHeader),
+            status: response.status,
+          })
+          return response
+        },
+        port: input.port,
+        hostname: '127.0.0.1',
+        createServer: https.createServer,
+        serverOptions: { key: input.tls.key, cert: input.tls.cert },
+      },
+      () => resolve(s),
+    )
+    s.once('error', reject)
+  })
+
+  return {
+    url: input.url,
+    port: input.port,
+    bff,
+    store,
+    cookiePasswords: Object.fromEntries(cookieSecrets.map((s) => [String(s.id), s.secret])),
+    requests,
+    async stop() {
+      await closeServer(server as Server)
+      await bff.close()
+    },
+  }
+}
+
+/** The attacker's site: any GET answers an empty page; the test scripts the attack inside it. */
+async function startEvilSite(): Promise<{ url: string; server: Server }> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+    res.end('<!doctype html><meta charset="utf-8"><title>evil.test</title><h1>Free prizes</h1>')
+  })
+  const port = await listen(server, 0, '127.0.0.1')
+  return { url: `http://${TEST_HOSTS.evil}:${port}`, server }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })
+}
