@@ -179,6 +179,26 @@ export class RedisSessionStore implements SessionStore {
     return deleted
   }
 
+  /** Operator tooling: the store keys of sessions whose key starts with `start` (no glob characters). */
+  async sessionKeysStartingWith(start: string): Promise<string[]> {
+    if (!/^[A-Za-z0-9_-]+$/.test(start)) throw new Error('expected a base64url key prefix')
+    const head = this.#key('session', '')
+    const found: string[] = []
+    let cursor = '0'
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${head}${start}*`, 'COUNT', 1000)
+      cursor = next
+      found.push(...keys.map((key) => key.slice(head.length)))
+    } while (cursor !== '0')
+    return [...new Set(found)]
+  }
+
+  /** Operator tooling: milliseconds until the session expires (idle or absolute), null when gone. */
+  async sessionTtlMs(key: string): Promise<number | null> {
+    const ttl = await this.redis.pttl(this.#key('session', key))
+    return ttl >= 0 ? ttl : null
+  }
+
   async rememberOnce(id: string, ttlMs: number): Promise<boolean> {
     const ok = await this.redis.set(this.#key('once', id), '1', 'PX', Math.ceil(ttlMs), 'NX')
     return ok === 'OK'
