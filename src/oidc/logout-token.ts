@@ -1,5 +1,5 @@
 import * as jose from 'jose'
-import type { CustomFetch } from 'openid-client'
+import type { CustomFetch, ServerMetadata } from 'openid-client'
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
 import type { Clock } from '../lib/clock.js'
@@ -85,7 +85,16 @@ export class LogoutTokenVerifier {
   }
 
   async verify(token: string): Promise<LogoutClaims> {
-    const metadata = (await this.#oidc.configuration()).serverMetadata()
+    let metadata: ServerMetadata
+    try {
+      metadata = (await this.#oidc.configuration()).serverMetadata()
+    } catch (error) {
+      // Without discovery nothing can be checked: the provider should retry later.
+      throw new BffError('provider_unavailable', {
+        detail: `discovery: ${String(error)}`,
+        cause: error,
+      })
+    }
     if (!metadata.jwks_uri) throw invalid('the provider publishes no jwks_uri')
     let verified: jose.JWTVerifyResult
     try {

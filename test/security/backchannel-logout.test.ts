@@ -185,3 +185,21 @@ describe('back-channel logout with forged and genuine logout tokens', () => {
     }
   })
 })
+
+describe('back-channel logout when the provider’s keys cannot be fetched', () => {
+  // Nothing listens on port 1: the JWKS is unreachable while discovery worked.
+  const t = useScriptedBroker(
+    {},
+    {},
+    { metadata: (m) => ({ ...m, jwks_uri: 'http://127.0.0.1:1/jwks' }) },
+  )
+
+  it('answers 503 provider_unavailable with no-store, so the provider retries', async () => {
+    const token = await forgeLogoutToken(t.provider, 'bff-client')
+    const response = await postLogoutToken(t.broker.url, token)
+    expect(response.status).toBe(503)
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expect(response.headers.get('retry-after')).toBeTruthy()
+    expect(await response.json()).toMatchObject({ error: 'provider_unavailable' })
+  })
+})
