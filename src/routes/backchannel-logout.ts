@@ -51,13 +51,20 @@ export function backchannelLogoutRoute(deps: RouteDeps): Hono {
       c.header('Cache-Control', 'no-store')
       try {
         const claims = await deps.logoutTokens.verify(await readLogoutToken(c))
-        // §2.6 step 10 (jti replay): remembered only once the token is proven genuine.
+        // §2.6: no token with the same jti received recently. Recorded only once it is proven genuine.
         const replayId = `jti:${sha256(JSON.stringify([claims.iss, claims.jti]))}`
         const first = await storeCall('remember jti', () =>
           deps.store.rememberOnce(replayId, REPLAY_WINDOW_MS),
         )
         if (!first) throw new BffError('invalid_token', { detail: 'replayed jti' })
-        const deleted = await deps.sessions.deleteMany(await matchingSessions(claims))
+        let deleted: Awaited<ReturnType<typeof deps.sessions.deleteMany>>
+        try {
+          deleted = await deps.sessions.deleteMany(await matchingSessions(claims))
+        } catch (error) {
+          // Nothing was ended, so the provider's retry of this token must not count as a replay.
+          await deps.store.forget(replayId).catch(() => {})
+          throw error
+        }
         deps.logger.info(
           {
             event: 'backchannel.logout',

@@ -94,10 +94,12 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async deleteSessions(keys: readonly string[]) {
+    // No await inside: nothing else in this process runs until all are gone (one step).
     const deleted: Array<{ key: string; session: StoredSession }> = []
     for (const key of keys) {
-      const session = await this.deleteSession(key)
-      if (session) deleted.push({ key, session })
+      const entry = this.#live(this.#sessions, key)
+      this.#sessions.delete(key)
+      if (entry) deleted.push({ key, session: entry.value })
     }
     return deleted
   }
@@ -106,6 +108,10 @@ export class MemorySessionStore implements SessionStore {
     if (this.#live(this.#remembered, id)) return false
     this.#remembered.set(id, { value: true, expiresAt: this.#clock.now() + ttlMs })
     return true
+  }
+
+  async forget(id: string): Promise<void> {
+    this.#remembered.delete(id)
   }
 
   /** Names of everything still held (expired entries swept first); tests prove nothing lingers. */

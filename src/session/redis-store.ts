@@ -204,6 +204,10 @@ export class RedisSessionStore implements SessionStore {
     return ok === 'OK'
   }
 
+  async forget(id: string): Promise<void> {
+    await this.redis.del(this.#key('once', id))
+  }
+
   async putTransaction(state: string, tx: LoginTransaction, ttlMs: number) {
     await this.redis.set(this.#key('tx', state), JSON.stringify(tx), 'PX', Math.ceil(ttlMs))
   }

@@ -51,6 +51,8 @@ export interface SessionStore {
    * remembered. The replay cache of logout token `jti`s.
    */
   rememberOnce(id: string, ttlMs: number): Promise<boolean>
+  /** Drops a remembered id: its request failed before it took effect, so a retry must pass. */
+  forget(id: string): Promise<void>
 
   putTransaction(state: string, tx: LoginTransaction, ttlMs: number): Promise<void>
   /** Atomically reads and deletes, so a state can be used once. */

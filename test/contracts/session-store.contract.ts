@@ -244,6 +244,14 @@ export function sessionStoreContract(name: string, make: () => Promise<StoreUnde
         expect(await t.store.rememberOnce('jti-1', 150)).toBe(true)
       })
 
+      it('remembers an id again once it was forgotten', async () => {
+        expect(await t.store.rememberOnce('jti-1', 60_000)).toBe(true)
+        await t.store.forget('jti-1')
+        expect(await t.store.rememberOnce('jti-1', 60_000)).toBe(true)
+        expect(await t.store.rememberOnce('jti-1', 60_000)).toBe(false)
+        await t.store.forget('never-remembered')
+      })
+
       it('lets exactly one of several concurrent callers remember an id', async () => {
         const results = await Promise.all(
           Array.from({ length: 5 }, () => t.store.rememberOnce('jti-1', 60_000)),
