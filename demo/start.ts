@@ -119,8 +119,9 @@ try {
         client_secret: clientSecret,
         token_endpoint_auth_method: 'client_secret_basic',
         redirect_uris: [`${publicUrl}/auth/callback`],
-        post_logout_redirect_uris: [`${publicUrl}/`],
+        post_logout_redirect_uris: [`${publicUrl}/auth/signed-out`],
         backchannel_logout_uri: `${publicUrl}/auth/backchannel-logout`,
+        backchannel_logout_session_required: true,
       },
     ],
   })

@@ -13,12 +13,15 @@ import { requireSession } from './middleware/require-session.js'
 import { authResponseHeaders, securityHeaders } from './middleware/security-headers.js'
 import { createLogger } from './observability/logger.js'
 import { OidcClient } from './oidc/client.js'
+import { LogoutTokenVerifier } from './oidc/logout-token.js'
 import { apiRoutes } from './routes/api.js'
+import { backchannelLogoutRoute } from './routes/backchannel-logout.js'
 import { callbackRoute } from './routes/callback.js'
 import type { RouteDeps } from './routes/deps.js'
 import { healthRoutes } from './routes/health.js'
 import { loginRoute } from './routes/login.js'
 import { logoutRoute } from './routes/logout.js'
+import { signedOutRoute } from './routes/signed-out.js'
 import { staticRoutes } from './routes/static.js'
 import { userRoute } from './routes/user.js'
 import { AccessTokenService, type RefreshMetrics } from './session/access-token.js'
@@ -75,6 +78,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     publicOrigin: new URL(config.publicUrl).origin,
     store,
     oidc,
+    logoutTokens: new LogoutTokenVerifier(config, oidc, clock, deps.providerFetch),
     sessions,
     cookie,
     tokens,
@@ -100,6 +104,8 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   app.route('/', callbackRoute(routeDeps))
   app.route('/', userRoute(routeDeps))
   app.route('/', logoutRoute(routeDeps))
+  app.route('/', backchannelLogoutRoute(routeDeps))
+  app.route('/', signedOutRoute(routeDeps))
   app.route('/', healthRoutes(routeDeps))
   app.route('/', api.app)
   if (config.staticDir) app.route('/', staticRoutes(config.staticDir))

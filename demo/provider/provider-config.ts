@@ -23,6 +23,8 @@ export interface DevClient {
   redirect_uris: string[]
   post_logout_redirect_uris?: string[]
   backchannel_logout_uri?: string
+  /** Puts `sid` into ID tokens and logout tokens (the broker's back-channel logout wants it). */
+  backchannel_logout_session_required?: boolean
   id_token_signed_response_alg?: SigningAlg
 }
 

@@ -118,7 +118,10 @@ export async function startStack(): Promise<Stack> {
           client_secret: clientSecret,
           token_endpoint_auth_method: 'client_secret_basic',
           redirect_uris: [`${brokerUrl}/auth/callback`, `${shortIdleUrl}/auth/callback`],
-          post_logout_redirect_uris: [`${brokerUrl}/`, `${shortIdleUrl}/`],
+          post_logout_redirect_uris: [
+            `${brokerUrl}/auth/signed-out`,
+            `${shortIdleUrl}/auth/signed-out`,
+          ],
         },
       ],
     })

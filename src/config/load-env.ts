@@ -20,6 +20,7 @@ const ENV_NAMES: Record<keyof BffOptions, string> = {
   usePar: 'OIDC_USE_PAR',
   logoutUrl: 'OIDC_LOGOUT_URL',
   postLogoutRedirectUri: 'POST_LOGOUT_REDIRECT_URI',
+  postLogoutReturnTo: 'POST_LOGOUT_RETURN_TO',
   providerTimeoutSeconds: 'OIDC_TIMEOUT_SECONDS',
   dangerouslyAllowHttpIssuer: 'DANGEROUSLY_ALLOW_HTTP_ISSUER',
   cookieSecrets: 'COOKIE_SECRETS',

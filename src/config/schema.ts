@@ -63,6 +63,14 @@ export const optionsSchema = z
     usePar: oneOf(['auto', 'always']).default('auto'),
     logoutUrl: absoluteUrl.optional(),
     postLogoutRedirectUri: absoluteUrl.optional(),
+    /** Where the signed-out page sends the browser once the provider's logout came back. */
+    postLogoutReturnTo: z
+      .string()
+      .regex(
+        /^\/(?![/\\])[^\s\\]*$/,
+        'expected a path on this site such as / or /signed-out (no scheme, no //, no backslash)',
+      )
+      .default('/'),
     providerTimeoutSeconds: seconds(1).max(120).default(10),
     dangerouslyAllowHttpIssuer: z.boolean().default(false),
     cookieSecrets: z

@@ -4,6 +4,10 @@
  */
 export const errorCodes = {
   invalid_request: { status: 400, message: 'The request is malformed.' },
+  invalid_token: {
+    status: 400,
+    message: 'The logout token is not valid, is not for this client, or was already used.',
+  },
   invalid_return_to: { status: 400, message: 'returnTo must be a path on this site.' },
   invalid_path: { status: 400, message: 'The request path is not allowed.' },
   login_state_mismatch: {

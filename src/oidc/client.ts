@@ -144,18 +144,25 @@ export class OidcClient {
     return true
   }
 
-  /** Where to send the browser after a local logout. */
-  async logoutUrl(params: { idTokenHint?: string; state: string }): Promise<string> {
+  /**
+   * Where to send the browser after a local logout: the provider's end-session endpoint with
+   * `state` (`stateSent`), else the configured logout URL, else the app's signed-out path.
+   */
+  async logoutUrl(params: {
+    idTokenHint?: string
+    state: string
+  }): Promise<{ url: string; stateSent: boolean }> {
     const c = this.#config
-    const postLogout = c.postLogoutRedirectUri ?? new URL('/', c.publicUrl).href
+    const postLogout = c.postLogoutRedirectUri ?? new URL('/auth/signed-out', c.publicUrl).href
     const configuration = await this.configuration()
     if (configuration.serverMetadata().end_session_endpoint) {
-      return oidc.buildEndSessionUrl(configuration, {
+      const url = oidc.buildEndSessionUrl(configuration, {
         post_logout_redirect_uri: postLogout,
         state: params.state,
         ...(params.idTokenHint ? { id_token_hint: params.idTokenHint } : {}),
-      }).href
+      })
+      return { url: url.href, stateSent: true }
     }
-    return c.logoutUrl ?? '/'
+    return { url: c.logoutUrl ?? c.postLogoutReturnTo, stateSent: false }
   }
 }

@@ -3,6 +3,7 @@ import type { BffConfig } from '../config/schema.js'
 import type { Clock } from '../lib/clock.js'
 import type { SessionDeps } from '../middleware/require-session.js'
 import type { OidcClient } from '../oidc/client.js'
+import type { LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { SessionStore } from '../session/store.js'
 import type { TransactionCookie } from '../session/transaction-cookie.js'
 
@@ -12,6 +13,7 @@ export interface RouteDeps extends SessionDeps {
   publicOrigin: string
   store: SessionStore
   oidc: OidcClient
+  logoutTokens: LogoutTokenVerifier
   txCookie: TransactionCookie
   clock: Clock
   logger: Logger

@@ -1,51 +1,68 @@
+import type { Context } from 'hono'
 import { Hono } from 'hono'
 import * as oidc from 'openid-client'
 import { BffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
 import { comesFromApp, crossOriginReason } from '../middleware/csrf.js'
+import { LogoutStateCookie } from '../session/logout-state-cookie.js'
+import { revokeTokens } from '../session/revocation.js'
 import { sessionKey } from '../session/session-service.js'
 import type { StoredSession } from '../session/types.js'
 import type { RouteDeps } from './deps.js'
+import { PROVIDER_UNREACHABLE_PATH } from './signed-out.js'
+
+interface Ended {
+  /** The session of this browser, when it still existed. */
+  current: StoredSession | null
+  /** Every session ended (this one first). */
+  all: StoredSession[]
+}
 
 /**
- * POST /auth/logout — a browser form post from the app (so it carries `Origin`) or a fetch
- * with the CSRF header. A cross-site form cannot end the session: it has a foreign Origin,
- * and the Strict session cookie is not sent with it anyway.
+ * POST /auth/logout[?scope=all] — a browser form post from the app (so it carries `Origin`)
+ * or a fetch with the CSRF header. A cross-site form cannot end the session: it has a foreign
+ * Origin, and the Strict session cookie is not sent with it anyway. `scope=all` ends every
+ * session of this user (all devices) in one store step.
  */
 export function logoutRoute(deps: RouteDeps): Hono {
   const app = new Hono()
+  const logoutState = new LogoutStateCookie()
 
-  /** RFC 7009 revocation, bounded by the provider timeout; never blocks the local logout. */
-  async function revoke(record: StoredSession) {
-    const token = record.tokens.refreshToken
-    if (!token) return
-    try {
-      await deps.oidc.revoke(token, 'refresh_token')
-      deps.logger.info({ event: 'logout.revoked' }, 'refresh token revoked')
-    } catch (error) {
-      deps.logger.warn(
-        { event: 'logout.revocation_failed', detail: String(error) },
-        'refresh token not revoked',
-      )
+  async function endSessions(key: string, everywhere: boolean): Promise<Ended> {
+    if (!everywhere) {
+      const current = await deps.sessions.delete(key)
+      return { current, all: current ? [current] : [] }
+    }
+    const record = await deps.sessions.reload(key)
+    if (!record) return { current: null, all: [] }
+    const others = await deps.sessions.find({ iss: record.iss, sub: record.sub })
+    const deleted = await deps.sessions.deleteMany([key, ...others])
+    return {
+      current: deleted.find((d) => d.key === key)?.session ?? null,
+      all: deleted.map((d) => d.session),
     }
   }
 
-  async function providerLogoutUrl(record: StoredSession | null): Promise<string> {
+  /** RP-Initiated Logout 1.0 §2: end_session with id_token_hint and a browser-bound state. */
+  async function providerLogoutUrl(c: Context, record: StoredSession): Promise<string> {
+    const state = oidc.randomState()
     try {
-      return await deps.oidc.logoutUrl({
-        state: oidc.randomState(),
-        ...(record?.tokens.idToken ? { idTokenHint: record.tokens.idToken } : {}),
+      const { url, stateSent } = await deps.oidc.logoutUrl({
+        state,
+        ...(record.tokens.idToken ? { idTokenHint: record.tokens.idToken } : {}),
       })
+      if (stateSent) logoutState.set(c, state)
+      return url
     } catch (error) {
       deps.logger.warn(
         { event: 'logout.provider_unavailable', detail: String(error) },
         'provider logout skipped',
       )
-      return '/'
+      return PROVIDER_UNREACHABLE_PATH
     }
   }
 
-  app.post('/auth/logout', async (c) => {
+  app.post('/auth/logout', async function logout(c) {
     if (
       !comesFromApp(c, { publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName })
     ) {
@@ -54,22 +71,38 @@ export function logoutRoute(deps: RouteDeps): Hono {
       deps.logger.warn({ event: 'logout.csrf_refused', detail }, 'logout refused')
       return renderErrorPage(c, new BffError('csrf_failed'))
     }
+    const scope = c.req.query('scope')
+    if (scope !== undefined && scope !== 'all') {
+      return renderErrorPage(c, new BffError('invalid_request', { detail: 'unknown scope' }))
+    }
     const raw = deps.cookie.raw(c)
     const sid = raw ? await deps.cookie.unseal(raw) : null
-    let record: StoredSession | null = null
+    let ended: Ended = { current: null, all: [] }
     if (sid) {
       try {
-        record = await deps.sessions.delete(sessionKey(sid))
+        ended = await endSessions(sessionKey(sid), scope === 'all')
       } catch (error) {
         // Keep the cookie: the session still exists server side and the user can retry.
         return renderErrorPage(c, error)
       }
     }
     deps.cookie.clear(c)
-    if (!record) return c.redirect('/', 303)
-    await revoke(record)
-    deps.logger.info({ event: 'logout.completed', requestId: c.get('requestId') }, 'signed out')
-    return c.redirect(await providerLogoutUrl(record), 303)
+    if (!ended.current) return c.redirect(deps.config.postLogoutReturnTo, 303)
+    // After the local logout, bounded by the provider timeout; a failure never undoes it.
+    const outcomes = await Promise.all(
+      ended.all.map((record) => revokeTokens(deps, record.tokens, 'logout')),
+    )
+    deps.logger.info(
+      {
+        event: 'logout.completed',
+        sessions: ended.all.length,
+        everywhere: scope === 'all',
+        requestId: c.get('requestId'),
+      },
+      'signed out',
+    )
+    if (outcomes[0] === 'provider_unreachable') return c.redirect(PROVIDER_UNREACHABLE_PATH, 303)
+    return c.redirect(await providerLogoutUrl(c, ended.current), 303)
   })
 
   app.on(['GET', 'HEAD'], '/auth/logout', (c) => {

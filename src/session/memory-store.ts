@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../lib/clock.js'
 import { randomId } from '../lib/random.js'
-import type { SessionStore } from './store.js'
+import { indexName, indexNamesOf } from './session-index.js'
+import type { SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
 import type { LoginTransaction, SessionData, StoredSession } from './types.js'
 
 interface Entry<T> {
@@ -17,6 +18,9 @@ export class MemorySessionStore implements SessionStore {
   readonly #sessions = new Map<string, Entry<StoredSession>>()
   readonly #transactions = new Map<string, Entry<LoginTransaction>>()
   readonly #locks = new Map<string, Entry<string>>()
+  /** Index name → (session key → when that entry expires), like the Redis sorted sets. */
+  readonly #indexes = new Map<string, Entry<Map<string, number>>>()
+  readonly #remembered = new Map<string, Entry<true>>()
   readonly #clock: Clock
 
   constructor(clock: Clock = systemClock) {
@@ -69,6 +73,63 @@ export class MemorySessionStore implements SessionStore {
     return entry ? entry.value : null
   }
 
+  async indexSession(key: string, owner: SessionOwner, ttlMs: number): Promise<void> {
+    const now = this.#clock.now()
+    const deadline = now + ttlMs
+    for (const name of indexNamesOf(owner)) {
+      const entry = this.#live(this.#indexes, name) ?? { value: new Map(), expiresAt: deadline }
+      entry.value.set(key, Math.max(entry.value.get(key) ?? 0, deadline))
+      for (const [member, expiresAt] of entry.value) {
+        if (expiresAt < now) entry.value.delete(member)
+      }
+      entry.expiresAt = Math.max(entry.expiresAt, deadline)
+      this.#indexes.set(name, entry)
+    }
+  }
+
+  async findSessions(query: SessionIndexQuery): Promise<string[]> {
+    const entry = this.#live(this.#indexes, indexName(query))
+    const now = this.#clock.now()
+    return entry ? [...entry.value].filter(([, at]) => at >= now).map(([key]) => key) : []
+  }
+
+  async deleteSessions(keys: readonly string[]) {
+    // No await inside: nothing else in this process runs until all are gone (one step).
+    const deleted: Array<{ key: string; session: StoredSession }> = []
+    for (const key of keys) {
+      const entry = this.#live(this.#sessions, key)
+      this.#sessions.delete(key)
+      if (entry) deleted.push({ key, session: entry.value })
+    }
+    return deleted
+  }
+
+  async rememberOnce(id: string, ttlMs: number): Promise<boolean> {
+    if (this.#live(this.#remembered, id)) return false
+    this.#remembered.set(id, { value: true, expiresAt: this.#clock.now() + ttlMs })
+    return true
+  }
+
+  async forget(id: string): Promise<void> {
+    this.#remembered.delete(id)
+  }
+
+  /** Names of everything still held (expired entries swept first); tests prove nothing lingers. */
+  residentKeys(): string[] {
+    const maps = {
+      session: this.#sessions,
+      tx: this.#transactions,
+      lock: this.#locks,
+      once: this.#remembered,
+      '': this.#indexes,
+    } as Record<string, Map<string, Entry<unknown>>>
+    return Object.entries(maps).flatMap(([kind, map]) =>
+      [...map.keys()]
+        .filter((key) => this.#live(map, key))
+        .map((key) => (kind ? `${kind}:${key}` : key)),
+    )
+  }
+
   async putTransaction(state: string, tx: LoginTransaction, ttlMs: number) {
     this.#transactions.set(state, {
       value: structuredClone(tx),
@@ -109,5 +170,7 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.clear()
     this.#transactions.clear()
     this.#locks.clear()
+    this.#indexes.clear()
+    this.#remembered.clear()
   }
 }

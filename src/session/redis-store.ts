@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { randomId } from '../lib/random.js'
-import type { SessionStore } from './store.js'
+import { indexName, indexNamesOf } from './session-index.js'
+import type { SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
 import type { LoginTransaction, SessionData, StoredSession } from './types.js'
 
 /*
@@ -32,6 +33,25 @@ return 0`
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
+
+/*
+ * An index is a sorted set of session keys scored by when each entry expires (server time,
+ * ms). Adding an entry prunes expired ones and only ever lengthens the set's own TTL, so the
+ * set disappears with its longest-lived session. One key per script: Cluster-safe.
+ */
+const INDEX = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], 'GT', now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1`
+
+const FIND = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')`
 
 export interface RedisStoreOptions {
   url: string
@@ -73,15 +93,17 @@ export class RedisSessionStore implements SessionStore {
     this.redis.defineCommand('bffTouch', { numberOfKeys: 1, lua: TOUCH })
     this.redis.defineCommand('bffExtend', { numberOfKeys: 1, lua: EXTEND })
     this.redis.defineCommand('bffRelease', { numberOfKeys: 1, lua: RELEASE })
+    this.redis.defineCommand('bffIndex', { numberOfKeys: 1, lua: INDEX })
+    this.redis.defineCommand('bffFind', { numberOfKeys: 1, lua: FIND })
   }
 
-  #key(kind: 'session' | 'tx' | 'lock', id: string) {
+  #key(kind: 'session' | 'tx' | 'lock' | 'once', id: string) {
     return `${this.keyPrefix}${kind}:${id}`
   }
 
-  #script(name: string, ...args: (string | number)[]): Promise<number> {
+  #script<T = number>(name: string, ...args: (string | number)[]): Promise<T> {
     const command = (
-      this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<number>>
+      this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>
     )[name]
     if (!command) throw new Error(`redis script ${name} not defined`)
     return command.apply(this.redis, args)
@@ -123,6 +145,67 @@ export class RedisSessionStore implements SessionStore {
     const results = await this.redis.multi().hmget(redisKey, 'v', 'd', 's').del(redisKey).exec()
     const fields = results?.[0]?.[1] as (string | null)[] | undefined
     return fields ? decode(fields) : null
+  }
+
+  async indexSession(key: string, owner: SessionOwner, ttlMs: number): Promise<void> {
+    const ttl = Math.ceil(ttlMs)
+    await Promise.all(
+      indexNamesOf(owner).map((name) =>
+        this.#script('bffIndex', `${this.keyPrefix}${name}`, key, ttl),
+      ),
+    )
+  }
+
+  async findSessions(query: SessionIndexQuery): Promise<string[]> {
+    return this.#script<string[]>('bffFind', `${this.keyPrefix}${indexName(query)}`)
+  }
+
+  async deleteSessions(keys: readonly string[]) {
+    if (keys.length === 0) return []
+    // One MULTI: every instance sees all of these sessions gone at the same moment.
+    const multi = this.redis.multi()
+    for (const key of keys) {
+      const redisKey = this.#key('session', key)
+      multi.hmget(redisKey, 'v', 'd', 's').del(redisKey)
+    }
+    const results = (await multi.exec()) ?? []
+    const deleted: Array<{ key: string; session: StoredSession }> = []
+    keys.forEach((key, i) => {
+      const [error, fields] = results[i * 2] ?? []
+      if (error) throw error
+      const session = fields ? decode(fields as (string | null)[]) : null
+      if (session) deleted.push({ key, session })
+    })
+    return deleted
+  }
+
+  /** Operator tooling: the store keys of sessions whose key starts with `start` (no glob characters). */
+  async sessionKeysStartingWith(start: string): Promise<string[]> {
+    if (!/^[A-Za-z0-9_-]+$/.test(start)) throw new Error('expected a base64url key prefix')
+    const head = this.#key('session', '')
+    const found: string[] = []
+    let cursor = '0'
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${head}${start}*`, 'COUNT', 1000)
+      cursor = next
+      found.push(...keys.map((key) => key.slice(head.length)))
+    } while (cursor !== '0')
+    return [...new Set(found)]
+  }
+
+  /** Operator tooling: milliseconds until the session expires (idle or absolute), null when gone. */
+  async sessionTtlMs(key: string): Promise<number | null> {
+    const ttl = await this.redis.pttl(this.#key('session', key))
+    return ttl >= 0 ? ttl : null
+  }
+
+  async rememberOnce(id: string, ttlMs: number): Promise<boolean> {
+    const ok = await this.redis.set(this.#key('once', id), '1', 'PX', Math.ceil(ttlMs), 'NX')
+    return ok === 'OK'
+  }
+
+  async forget(id: string): Promise<void> {
+    await this.redis.del(this.#key('once', id))
   }
 
   async putTransaction(state: string, tx: LoginTransaction, ttlMs: number) {

@@ -2,11 +2,16 @@ import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
 import type { Clock } from '../lib/clock.js'
 import { randomId, sha256 } from '../lib/random.js'
-import type { SessionStore } from './store.js'
+import type { SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
 import type { SessionData, StoredSession } from './types.js'
 
 /** Sliding renewal writes only when this share of the idle window has passed since the last one. */
 const RENEWAL_FRACTION = 0.1
+/**
+ * Indexes are written a moment before their session, so they get this much extra time: a
+ * session must never outlive the index a back-channel logout finds it by.
+ */
+const INDEX_SLACK_MS = 5000
 
 export interface ActiveSession {
   /** Store key: a hash of the session id, so a store dump reveals no cookie-usable id. */
@@ -75,8 +80,11 @@ export class SessionService {
     }
     const sid = randomId()
     const key = sessionKey(sid)
+    const ttl = this.ttlMs(record, now)
+    // Indexed first: a session that exists is always findable by a back-channel logout.
+    await this.#index(key, record, ttl)
     const created = await storeCall('create session', () =>
-      this.#store.createSession(key, record, now, this.ttlMs(record, now)),
+      this.#store.createSession(key, record, now, ttl),
     )
     if (!created) throw new BffError('internal', { detail: 'session id collision' })
     return { sid, session: { key, record: { ...record, version: 1, lastSeenAt: now } } }
@@ -92,9 +100,9 @@ export class SessionService {
       return { status: 'expired' }
     }
     if (now - record.lastSeenAt >= this.#idleMs * RENEWAL_FRACTION) {
-      await storeCall('renew session', () =>
-        this.#store.touchSession(key, now, this.ttlMs(record, now)),
-      )
+      const ttl = this.ttlMs(record, now)
+      await this.#index(key, record, ttl)
+      await storeCall('renew session', () => this.#store.touchSession(key, now, ttl))
       record.lastSeenAt = now
     }
     return { status: 'active', session: { key, record } }
@@ -111,8 +119,26 @@ export class SessionService {
   /** Compare-and-set of a new token set; false when another writer got there first. */
   async replace(session: ActiveSession, data: SessionData): Promise<boolean> {
     const ttl = this.ttlMs(data, session.record.lastSeenAt)
+    await this.#index(session.key, data, ttl)
     return storeCall('replace session', () =>
       this.#store.replaceSession(session.key, data, session.record.version, ttl),
+    )
+  }
+
+  /** Keys of the live sessions in one back-channel logout index. */
+  async find(query: SessionIndexQuery): Promise<string[]> {
+    return storeCall('find sessions', () => this.#store.findSessions(query))
+  }
+
+  /** Deletes these sessions in one store step; returns those that existed. */
+  async deleteMany(keys: readonly string[]) {
+    return storeCall('delete sessions', () => this.#store.deleteSessions([...new Set(keys)]))
+  }
+
+  async #index(key: string, owner: SessionOwner, ttlMs: number): Promise<void> {
+    const { iss, sub, sid } = owner
+    await storeCall('index session', () =>
+      this.#store.indexSession(key, { iss, sub, ...(sid ? { sid } : {}) }, ttlMs + INDEX_SLACK_MS),
     )
   }
 }

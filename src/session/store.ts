@@ -1,5 +1,15 @@
 import type { LoginTransaction, SessionData, StoredSession } from './types.js'
 
+/** Whom a session belongs to at the provider: what back-channel logout tokens name. */
+export interface SessionOwner {
+  iss: string
+  sub: string
+  sid?: string
+}
+
+/** One session index: by provider session (`sid`) or by user (`sub`), always within an issuer. */
+export type SessionIndexQuery = { iss: string; sid: string } | { iss: string; sub: string }
+
 /**
  * Persistence for sessions, login transactions and locks. Redis in production,
  * memory for local demos; both must pass test/contracts/session-store.contract.ts.
@@ -25,6 +35,24 @@ export interface SessionStore {
   touchSession(key: string, lastSeenAt: number, ttlMs: number): Promise<void>
   /** Deletes and returns what was there. */
   deleteSession(key: string): Promise<StoredSession | null>
+
+  /**
+   * Adds `key` to the `(iss, sub)` index and, with a sid, the `(iss, sid)` index, for at least
+   * `ttlMs`. Never shortens an index: it lives as long as its longest-lived session, so
+   * indexes expire with their sessions and leave no orphan keys.
+   */
+  indexSession(key: string, owner: SessionOwner, ttlMs: number): Promise<void>
+  /** Session keys in one index whose entry has not expired (the sessions may be gone already). */
+  findSessions(query: SessionIndexQuery): Promise<string[]>
+  /** Deletes all these sessions in one step and returns the ones that existed. */
+  deleteSessions(keys: readonly string[]): Promise<Array<{ key: string; session: StoredSession }>>
+  /**
+   * Remembers `id` for `ttlMs` (`SET NX PX`): true the first time, false while it is
+   * remembered. The replay cache of logout token `jti`s.
+   */
+  rememberOnce(id: string, ttlMs: number): Promise<boolean>
+  /** Drops a remembered id: its request failed before it took effect, so a retry must pass. */
+  forget(id: string): Promise<void>
 
   putTransaction(state: string, tx: LoginTransaction, ttlMs: number): Promise<void>
   /** Atomically reads and deletes, so a state can be used once. */

@@ -9,6 +9,7 @@ sessionStoreContract('memory', async () => {
     advance: async (ms) => {
       now += ms
     },
+    residentKeys: async () => store.residentKeys(),
     cleanup: () => store.close(),
   }
 })

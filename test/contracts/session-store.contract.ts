@@ -1,11 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { SessionStore } from '../../src/session/store.js'
+import type { SessionOwner, SessionStore } from '../../src/session/store.js'
 import type { LoginTransaction, SessionData } from '../../src/session/types.js'
 
 export interface StoreUnderTest {
   store: SessionStore
   /** Moves the store's notion of time forward (memory) or waits real time (Redis). */
   advance(ms: number): Promise<void>
+  /** Every key the store still holds for this test, expired ones excluded. */
+  residentKeys(): Promise<string[]>
   cleanup(): Promise<void>
 }
 
@@ -141,6 +143,121 @@ export function sessionStoreContract(name: string, make: () => Promise<StoreUnde
       const token = (await t.store.acquireLock('l1', 150)) as string
       await t.advance(400)
       expect(await t.store.extendLock('l1', token, 60_000)).toBe(false)
+    })
+
+    describe('session indexes', () => {
+      const owner = { iss: 'https://idp.example', sub: 'alice', sid: 'sid-1' }
+
+      async function createIndexed(key: string, who: SessionOwner = owner, ttlMs = 60_000) {
+        await t.store.createSession(key, sessionData(who), 1, ttlMs)
+        await t.store.indexSession(key, who, ttlMs)
+      }
+
+      it('finds a session by its (iss, sid) and by its (iss, sub)', async () => {
+        await createIndexed('k1')
+        expect(await t.store.findSessions({ iss: owner.iss, sid: 'sid-1' })).toEqual(['k1'])
+        expect(await t.store.findSessions({ iss: owner.iss, sub: 'alice' })).toEqual(['k1'])
+      })
+
+      it.each([
+        ['another issuer with the same sid', { iss: 'https://other.example', sid: 'sid-1' }],
+        ['another issuer with the same sub', { iss: 'https://other.example', sub: 'alice' }],
+        ['another sid', { iss: 'https://idp.example', sid: 'sid-2' }],
+        ['another sub', { iss: 'https://idp.example', sub: 'bob' }],
+        ['a sub that is the sid', { iss: 'https://idp.example', sub: 'sid-1' }],
+      ])('finds nothing for %s', async (_name, query) => {
+        await createIndexed('k1')
+        expect(await t.store.findSessions(query)).toEqual([])
+      })
+
+      it('indexes a session without sid by sub only', async () => {
+        const noSid = { iss: owner.iss, sub: 'alice' }
+        await createIndexed('k1', noSid)
+        expect(await t.store.findSessions({ iss: owner.iss, sub: 'alice' })).toEqual(['k1'])
+        expect(await t.store.findSessions({ iss: owner.iss, sid: 'undefined' })).toEqual([])
+      })
+
+      it('finds every session of a user, each provider session apart', async () => {
+        await createIndexed('k1')
+        await createIndexed('k2', { ...owner, sid: 'sid-2' })
+        await createIndexed('k3', { ...owner, sub: 'bob', sid: 'sid-3' })
+        expect((await t.store.findSessions({ iss: owner.iss, sub: 'alice' })).sort()).toEqual([
+          'k1',
+          'k2',
+        ])
+        expect(await t.store.findSessions({ iss: owner.iss, sid: 'sid-2' })).toEqual(['k2'])
+      })
+
+      it('deletes several sessions in one call and returns those that existed', async () => {
+        await createIndexed('k1')
+        await createIndexed('k2', { ...owner, sid: 'sid-2' })
+        const deleted = await t.store.deleteSessions(['k1', 'ghost', 'k2'])
+        expect(deleted.map((d) => d.key)).toEqual(['k1', 'k2'])
+        expect(deleted[0]?.session.tokens.refreshToken).toBe('rt-1')
+        expect(await t.store.getSession('k1')).toBeNull()
+        expect(await t.store.getSession('k2')).toBeNull()
+        expect(await t.store.deleteSessions([])).toEqual([])
+      })
+
+      it('leaves no key behind once sessions, indexes and replay entries expire', async () => {
+        await createIndexed('k1', owner, 150)
+        await createIndexed('k2', { ...owner, sid: 'sid-2' }, 100)
+        await t.store.rememberOnce('jti-1', 150)
+        await t.store.putTransaction('s1', tx, 150)
+        expect((await t.residentKeys()).length).toBeGreaterThan(0)
+        await t.advance(400)
+        expect(await t.residentKeys()).toEqual([])
+      })
+
+      it('keeps an index as long as its renewed session (sliding renewal re-indexes)', async () => {
+        await createIndexed('k1', owner, 150)
+        await t.store.touchSession('k1', 2, 60_000)
+        await t.store.indexSession('k1', owner, 60_000)
+        await t.advance(400)
+        expect(await t.store.getSession('k1')).not.toBeNull()
+        expect(await t.store.findSessions({ iss: owner.iss, sid: 'sid-1' })).toEqual(['k1'])
+        expect(await t.store.findSessions({ iss: owner.iss, sub: 'alice' })).toEqual(['k1'])
+      })
+
+      it('never shortens an index or an entry', async () => {
+        await createIndexed('k1', owner, 60_000)
+        await t.store.indexSession('k1', owner, 100)
+        await t.advance(400)
+        expect(await t.store.findSessions({ iss: owner.iss, sub: 'alice' })).toEqual(['k1'])
+      })
+
+      it('drops the expired entry of an index that lives on for a longer session', async () => {
+        await createIndexed('k1', owner, 150)
+        await createIndexed('k2', { ...owner, sid: 'sid-2' }, 60_000)
+        await t.advance(400)
+        expect(await t.store.findSessions({ iss: owner.iss, sub: 'alice' })).toEqual(['k2'])
+        expect(await t.store.findSessions({ iss: owner.iss, sid: 'sid-1' })).toEqual([])
+      })
+    })
+
+    describe('replay cache', () => {
+      it('remembers an id once until its TTL runs out', async () => {
+        expect(await t.store.rememberOnce('jti-1', 150)).toBe(true)
+        expect(await t.store.rememberOnce('jti-1', 150)).toBe(false)
+        expect(await t.store.rememberOnce('jti-2', 150)).toBe(true)
+        await t.advance(400)
+        expect(await t.store.rememberOnce('jti-1', 150)).toBe(true)
+      })
+
+      it('remembers an id again once it was forgotten', async () => {
+        expect(await t.store.rememberOnce('jti-1', 60_000)).toBe(true)
+        await t.store.forget('jti-1')
+        expect(await t.store.rememberOnce('jti-1', 60_000)).toBe(true)
+        expect(await t.store.rememberOnce('jti-1', 60_000)).toBe(false)
+        await t.store.forget('never-remembered')
+      })
+
+      it('lets exactly one of several concurrent callers remember an id', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 5 }, () => t.store.rememberOnce('jti-1', 60_000)),
+        )
+        expect(results.filter(Boolean)).toHaveLength(1)
+      })
     })
 
     it('an expired lock can be taken by another holder, and the old holder cannot release it', async () => {

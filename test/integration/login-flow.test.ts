@@ -26,7 +26,6 @@ describe('sign-in, API call and sign-out through the broker', () => {
     provider = await startTestProvider({
       publicHost: 'localhost',
       redirectUri: `${address.url}/auth/callback`,
-      postLogoutRedirectUri: `${address.url}/`,
       apiAudience: 'http://demo-api.test',
     })
     api = await startDemoApi({
@@ -212,7 +211,9 @@ describe('sign-in, API call and sign-out through the broker', () => {
     const location = new URL(response.headers.get('location') ?? '')
     expect(location.origin).toBe(new URL(provider.issuer).origin)
     expect(location.searchParams.get('id_token_hint')).toBe(session?.tokens.idToken)
-    expect(location.searchParams.get('post_logout_redirect_uri')).toBe(`${broker.url}/`)
+    expect(location.searchParams.get('post_logout_redirect_uri')).toBe(
+      `${broker.url}/auth/signed-out`,
+    )
     expect(location.searchParams.get('state')).toBeTruthy()
     expect(browser.cookie('__Host-bff-session')).toBeUndefined()
     expect(await broker.store.getSession(key)).toBeNull()

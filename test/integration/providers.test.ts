@@ -59,7 +59,7 @@ describe('full sign-in against differently shaped providers', () => {
       client_id: clientId,
       token_endpoint_auth_method: shape.auth,
       redirect_uris: [`${address.url}/auth/callback`],
-      post_logout_redirect_uris: [`${address.url}/`],
+      post_logout_redirect_uris: [`${address.url}/auth/signed-out`],
       id_token_signed_response_alg: shape.alg,
     }
     if (shape.auth === 'private_key_jwt') {

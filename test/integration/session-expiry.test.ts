@@ -2,6 +2,7 @@ import { describe, expect, inject, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import type { SessionStore } from '../../src/session/store.js'
+import { storedSessionOf } from '../support/broker.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
 /** Counts sliding renewals reaching Redis, around the real store. */
@@ -92,5 +93,22 @@ describe('idle and absolute session expiry', () => {
     expect(idle).toBeLessThanOrEqual(minutes(10))
     expect(absolute).toBeGreaterThan(minutes(59))
     expect(absolute).toBeLessThanOrEqual(minutes(60))
+  })
+
+  it('rewrites the back-channel indexes at each renewal, never shorter-lived than the session', async () => {
+    offset = 0
+    const { browser } = await t.signIn()
+    const { key } = await storedSessionOf(t.broker, browser.cookie('__Host-bff-session')?.value)
+    const { redis, keyPrefix } = t.broker.store
+    // As if the session had been created before the indexes existed.
+    await redis.del(...(await redis.keys(`${keyPrefix}idx:*`)))
+    offset = minutes(2)
+    expect((await user(browser)).status).toBe(200)
+    const sessionTtl = await redis.pttl(`${keyPrefix}session:${key}`)
+    const indexes = await redis.keys(`${keyPrefix}idx:*`)
+    expect(indexes).toHaveLength(2)
+    for (const index of indexes) expect(await redis.pttl(index)).toBeGreaterThanOrEqual(sessionTtl)
+    const found = await t.broker.store.findSessions({ iss: t.provider.issuer, sid: 'sid-1' })
+    expect(found).toContain(key)
   })
 })

@@ -5,6 +5,7 @@ import { randomId } from '../../src/lib/random.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { freePort } from '../support/free-port.js'
+import { forgeLogoutToken } from '../support/logout-token.js'
 import { type ScriptedProvider, startScriptedProvider } from '../support/scripted-provider.js'
 
 /* Fail closed: with the store unreachable, answers are 503 + Retry-After, never 500, never a logout. */
@@ -68,6 +69,17 @@ describe('when Redis cannot be reached', () => {
     expect(response.status).toBe(503)
     expect(await response.text()).toContain('store_unavailable')
     expect(response.headers.getSetCookie()).toEqual([])
+  })
+
+  it('answers a genuine back-channel logout with 503 store_unavailable, so the provider retries', async () => {
+    const response = await bff.app.request('/auth/backchannel-logout', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ logout_token: await forgeLogoutToken(provider, 'c') }),
+    })
+    expect(response.status).toBe(503)
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expect(await response.json()).toMatchObject({ error: 'store_unavailable' })
   })
 
   it('reports not ready', async () => {

@@ -59,6 +59,11 @@ describe('loadConfigFromEnv', () => {
     [{ REDIS_URL: 'http://redis' }, 'REDIS_URL'],
     [{ COOKIE_NAME: 'session' }, 'COOKIE_NAME'],
     [{ CSRF_HEADER_NAME: 'Content-Type' }, 'CSRF_HEADER_NAME'],
+    [{ POST_LOGOUT_RETURN_TO: 'https://evil.example/' }, 'POST_LOGOUT_RETURN_TO'],
+    [{ POST_LOGOUT_RETURN_TO: '//evil.example/' }, 'POST_LOGOUT_RETURN_TO'],
+    [{ POST_LOGOUT_RETURN_TO: '/\\evil.example/' }, 'POST_LOGOUT_RETURN_TO'],
+    [{ POST_LOGOUT_RETURN_TO: 'signed-out' }, 'POST_LOGOUT_RETURN_TO'],
+    [{ POST_LOGOUT_REDIRECT_URI: '/auth/signed-out' }, 'POST_LOGOUT_REDIRECT_URI'],
     [
       { SESSION_ABSOLUTE_TIMEOUT_SECONDS: '60', SESSION_IDLE_TIMEOUT_SECONDS: '600' },
       'SESSION_ABSOLUTE_TIMEOUT_SECONDS',
@@ -67,6 +72,12 @@ describe('loadConfigFromEnv', () => {
     const issues = issuesOf({ ...valid, ...override })
     expect(issues.length).toBeGreaterThan(0)
     expect(issues.some((line) => line.startsWith(`${variable}: expected`))).toBe(true)
+  })
+
+  it('defaults the post-logout landing to / and accepts another path on this site', () => {
+    expect(loadConfigFromEnv(valid).postLogoutReturnTo).toBe('/')
+    const config = loadConfigFromEnv({ ...valid, POST_LOGOUT_RETURN_TO: '/bye?from=logout' })
+    expect(config.postLogoutReturnTo).toBe('/bye?from=logout')
   })
 
   it('accepts an http issuer only with the dangerous switch', () => {

@@ -38,11 +38,12 @@ export function signIn(returnTo = location.pathname + location.search): void {
 /**
  * Log out with a plain form POST: the broker answers 303 to the provider's end-session
  * page, which fetch could not follow. The browser's `Origin` header proves it is us.
+ * `everywhere` ends every session of this user, on all devices.
  */
-export function signOut(): void {
+export function signOut({ everywhere = false }: { everywhere?: boolean } = {}): void {
   const form = document.createElement('form')
   form.method = 'post'
-  form.action = '/auth/logout'
+  form.action = everywhere ? '/auth/logout?scope=all' : '/auth/logout'
   form.hidden = true
   document.body.append(form)
   form.submit()

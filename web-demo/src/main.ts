@@ -43,16 +43,27 @@ function header(): HTMLElement {
 
 function signedInView(user: User): HTMLElement {
   const button = h('button', { type: 'button', 'data-testid': 'sign-out' }, 'Sign out')
-  button.addEventListener('click', () => {
-    button.disabled = true
-    signOut()
-  })
+  const everywhere = h(
+    'button',
+    { type: 'button', 'data-testid': 'sign-out-everywhere' },
+    'Sign out everywhere',
+  )
+  for (const [control, all] of [
+    [button, false],
+    [everywhere, true],
+  ] as const) {
+    control.addEventListener('click', () => {
+      button.disabled = true
+      everywhere.disabled = true
+      signOut({ everywhere: all })
+    })
+  }
   return h(
     'div',
     { class: 'stack', 'data-testid': 'signed-in' },
     userPanel(user),
     apiPanel(),
-    h('div', { class: 'actions' }, button),
+    h('div', { class: 'actions' }, button, everywhere),
   )
 }
 
