@@ -11,7 +11,9 @@ import './middleware/context.js'
 import { requestId } from './middleware/request-id.js'
 import { requireSession } from './middleware/require-session.js'
 import { authResponseHeaders, securityHeaders } from './middleware/security-headers.js'
+import { instrumentStore } from './observability/instrument-store.js'
 import { createLogger } from './observability/logger.js'
+import { BffMetrics } from './observability/metrics.js'
 import { OidcClient } from './oidc/client.js'
 import { LogoutTokenVerifier } from './oidc/logout-token.js'
 import { apiRoutes } from './routes/api.js'
@@ -21,6 +23,7 @@ import type { RouteDeps } from './routes/deps.js'
 import { healthRoutes } from './routes/health.js'
 import { loginRoute } from './routes/login.js'
 import { logoutRoute } from './routes/logout.js'
+import { metricsRoute } from './routes/metrics.js'
 import { signedOutRoute } from './routes/signed-out.js'
 import { staticRoutes } from './routes/static.js'
 import { userRoute } from './routes/user.js'
@@ -40,6 +43,8 @@ export interface BffDeps {
   providerFetch?: CustomFetch
   /** Refresh outcome counters and lock wait times (the metrics endpoint plugs in here). */
   refreshMetrics?: RefreshMetrics
+  /** The broker's metrics; pass one to share a registry. Defaults to a new one per broker. */
+  metrics?: BffMetrics
 }
 
 export interface Bff {
@@ -50,6 +55,9 @@ export interface Bff {
   config: BffConfig
   store: SessionStore
   logger: Logger
+  metrics: BffMetrics
+  /** GET /metrics without a token, for a separate private port (see METRICS_PORT). */
+  metricsApp(): Hono
   /** Checks the store and loads discovery; rejects when either is not reachable. */
   ready(): Promise<void>
   close(): Promise<void>
@@ -60,9 +68,19 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   const config = parseOptions(options as BffOptions)
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger()
-  const store = deps.store ?? createStore(config, clock, logger)
-  const oidc = new OidcClient(config, deps.providerFetch)
-  const sessions = new SessionService(config, store, clock)
+  const metrics = deps.metrics ?? new BffMetrics()
+  const store = instrumentStore(deps.store ?? createStore(config, clock, logger), metrics)
+  const baseFetch: CustomFetch =
+    deps.providerFetch ?? ((url, options) => fetch(url, options as RequestInit))
+  // Counts JWKS fetches (openid-client's and the logout-token verifier's) for the metrics.
+  const providerFetch: CustomFetch = (url, options) => {
+    if (url === oidc.jwksUri) metrics.jwksFetches.inc()
+    return baseFetch(url, options)
+  }
+  const oidc = new OidcClient(config, providerFetch)
+  const sessions = new SessionService(config, store, clock, (reason) =>
+    metrics.sessionEnded(reason),
+  )
   const cookie = new SessionCookie(config)
   const tokens = new AccessTokenService({
     config,
@@ -71,20 +89,30 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     clock,
     logger,
     store,
-    ...(deps.refreshMetrics ? { metrics: deps.refreshMetrics } : {}),
+    metrics: {
+      outcome: (outcome) => {
+        metrics.outcome(outcome)
+        deps.refreshMetrics?.outcome(outcome)
+      },
+      lockWaitMs: (ms) => {
+        metrics.lockWaitMs(ms)
+        deps.refreshMetrics?.lockWaitMs(ms)
+      },
+    },
   })
   const routeDeps: RouteDeps = {
     config,
     publicOrigin: new URL(config.publicUrl).origin,
     store,
     oidc,
-    logoutTokens: new LogoutTokenVerifier(config, oidc, clock, deps.providerFetch),
+    logoutTokens: new LogoutTokenVerifier(config, oidc, clock, providerFetch),
     sessions,
     cookie,
     tokens,
     txCookie: new TransactionCookie(),
     clock,
     logger,
+    metrics,
   }
 
   const app = new Hono()
@@ -108,6 +136,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   app.route('/', signedOutRoute(routeDeps))
   app.route('/', healthRoutes(routeDeps))
   app.route('/', api.app)
+  if (config.metricsToken) app.route('/', metricsRoute(metrics.registry, config.metricsToken))
   if (config.staticDir) app.route('/', staticRoutes(config.staticDir))
   app.onError((error, c) => {
     if (error instanceof BffError) {
@@ -129,6 +158,8 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     config,
     store,
     logger,
+    metrics,
+    metricsApp: () => metricsRoute(metrics.registry),
     async ready() {
       await store.ping()
       await oidc.configuration()

@@ -54,6 +54,23 @@ async function main() {
     },
   )
 
+  const metricsServer =
+    settings.metricsPort === undefined
+      ? undefined
+      : serve(
+          {
+            fetch: bff.metricsApp().fetch,
+            port: settings.metricsPort,
+            hostname: settings.metricsHost,
+          },
+          (info) => {
+            logger.info(
+              { event: 'startup.metrics', port: info.port, host: settings.metricsHost },
+              'metrics listening',
+            )
+          },
+        )
+
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return
@@ -68,6 +85,7 @@ async function main() {
     }, settings.shutdownGraceSeconds * 1000)
     force.unref()
     ;(server as import('node:http').Server).closeIdleConnections?.()
+    metricsServer?.close()
     server.close(async () => {
       await bff.close()
       logger.info({ event: 'shutdown.completed' }, 'stopped')

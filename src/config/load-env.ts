@@ -36,6 +36,7 @@ const ENV_NAMES: Record<keyof BffOptions, string> = {
   csrfHeaderName: 'CSRF_HEADER_NAME',
   userClaims: 'USER_CLAIMS',
   staticDir: 'STATIC_DIR',
+  metricsToken: 'METRICS_TOKEN',
 }
 
 const list = (value: string) => value.split(/[\s,]+/).filter(Boolean)

@@ -113,6 +113,11 @@ export const optionsSchema = z
         'locale',
       ]),
     staticDir: z.string().min(1).optional(),
+    /** Bearer token for GET /metrics on the public port; unset → not served there. */
+    metricsToken: z
+      .string()
+      .min(32, 'expected a metrics token of at least 32 characters')
+      .optional(),
   })
   .superRefine((o, ctx) => {
     const issue = (path: string, message: string) =>

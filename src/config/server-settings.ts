@@ -14,6 +14,13 @@ const serverSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
+  METRICS_PORT: z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int()
+    .min(1)
+    .max(65535)
+    .optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 })
 
 /** Names of the server process's own environment variables. */
@@ -24,6 +31,9 @@ export interface ServerSettings {
   host: string
   logLevel: z.output<typeof serverSchema>['LOG_LEVEL']
   shutdownGraceSeconds: number
+  /** A separate port for GET /metrics without a token (keep it private). */
+  metricsPort: number | undefined
+  metricsHost: string
 }
 
 /** Settings of the standalone server process (not of the broker library). */
@@ -43,5 +53,7 @@ export function loadServerSettings(env: Env = process.env): ServerSettings {
     host: s.HOST,
     logLevel: s.LOG_LEVEL,
     shutdownGraceSeconds: s.SHUTDOWN_GRACE_SECONDS,
+    metricsPort: s.METRICS_PORT,
+    metricsHost: s.METRICS_HOST,
   }
 }

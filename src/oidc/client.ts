@@ -26,6 +26,7 @@ export class OidcClient {
   readonly #fetch: oidc.CustomFetch | undefined
   #discovery: Promise<oidc.Configuration> | undefined
   #failedAt = 0
+  #jwksUri: string | undefined
 
   constructor(config: BffConfig, customFetch?: oidc.CustomFetch) {
     this.#config = config
@@ -51,6 +52,11 @@ export class OidcClient {
       })
     }
     return this.#discovery
+  }
+
+  /** The provider's JWKS URI once discovery has loaded. */
+  get jwksUri(): string | undefined {
+    return this.#jwksUri
   }
 
   isDiscovered(): boolean {
@@ -82,6 +88,7 @@ export class OidcClient {
       },
     )
     this.#failedAt = 0
+    this.#jwksUri = configuration.serverMetadata().jwks_uri
     return configuration
   }
 

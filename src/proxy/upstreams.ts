@@ -55,6 +55,14 @@ export class UpstreamTable {
       .sort((a, b) => b.prefix.length - a.prefix.length)
   }
 
+  /** The configured prefix a path falls under (a bounded metrics label), or 'unmatched'. */
+  routeOf(path: string): string {
+    return (
+      this.#routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`))?.prefix ??
+      'unmatched'
+    )
+  }
+
   /** The upstream URL for a request path (raw, percent-encoded) and query, or null for no route. */
   resolve(path: string, search: string): UpstreamMatch | null {
     const route = this.#routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`))

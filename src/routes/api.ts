@@ -25,6 +25,13 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
     agents,
   }
 
+  app.use('/api/*', async function proxyMetrics(c, next) {
+    const route = table.routeOf(c.req.path)
+    const stop = deps.metrics.proxyDuration.startTimer({ route })
+    await next()
+    stop()
+    deps.metrics.proxyRequests.inc({ route, status: String(c.res.status) })
+  })
   app.use(
     '/api/*',
     requireCsrfHeader({ publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName }),

@@ -65,6 +65,7 @@ export function backchannelLogoutRoute(deps: RouteDeps): Hono {
           await deps.store.forget(replayId).catch(() => {})
           throw error
         }
+        deps.metrics.sessionEnded('backchannel', deleted.length)
         deps.logger.info(
           {
             event: 'backchannel.logout',

@@ -4,6 +4,7 @@ import { BffError, toBffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
 import { escapeHtml, page } from '../lib/html.js'
 import { safeEqual } from '../lib/random.js'
+import { loginFailureReason } from '../observability/failure-reason.js'
 import type { TokenResponse } from '../oidc/client.js'
 import { sessionKey, storeCall } from '../session/session-service.js'
 import { tokenSetFrom } from '../session/tokens.js'
@@ -86,12 +87,14 @@ export function callbackRoute(deps: RouteDeps): Hono {
       [tx.previousSessionKey, sid ? sessionKey(sid) : undefined].filter(Boolean) as string[],
     )
     for (const key of keys) {
-      await deps.sessions.delete(key).catch((error: unknown) => {
+      const ended = await deps.sessions.delete(key).catch((error: unknown) => {
         deps.logger.warn(
           { event: 'login.previous_session_not_deleted', detail: String(error) },
           'old session kept',
         )
+        return null
       })
+      if (ended) deps.metrics.sessionEnded('replaced')
     }
   }
 
@@ -125,6 +128,8 @@ export function callbackRoute(deps: RouteDeps): Hono {
       })
       await destroyPrevious(c, tx)
       await deps.cookie.set(c, sid)
+      deps.metrics.sessionsCreated.inc()
+      deps.metrics.loginsCompleted.inc()
       deps.logger.info(
         { event: 'login.completed', requestId: c.get('requestId') },
         'sign-in completed',
@@ -132,9 +137,12 @@ export function callbackRoute(deps: RouteDeps): Hono {
       return c.html(continuePage(tx.returnTo), 200)
     } catch (error) {
       const err = toBffError(error)
+      const reason = loginFailureReason(err)
+      deps.metrics.loginFailures.inc({ stage: 'callback', reason })
       deps.logger.warn(
         {
           event: 'login.callback_failed',
+          reason,
           code: err.code,
           detail: err.detail,
           requestId: c.get('requestId'),

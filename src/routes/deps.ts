@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { BffConfig } from '../config/schema.js'
 import type { Clock } from '../lib/clock.js'
 import type { SessionDeps } from '../middleware/require-session.js'
+import type { BffMetrics } from '../observability/metrics.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { SessionStore } from '../session/store.js'
@@ -17,4 +18,5 @@ export interface RouteDeps extends SessionDeps {
   txCookie: TransactionCookie
   clock: Clock
   logger: Logger
+  metrics: BffMetrics
 }

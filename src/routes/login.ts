@@ -37,10 +37,12 @@ export function loginRoute(deps: RouteDeps): Hono {
         deps.store.putTransaction(state, tx, TRANSACTION_TTL_SECONDS * 1000),
       )
       deps.txCookie.set(c, state, binding.value)
+      deps.metrics.loginsStarted.inc()
       deps.logger.info({ event: 'login.started', requestId: c.get('requestId') }, 'sign-in started')
       return c.redirect(url.href, 302)
     } catch (error) {
       const err = toBffError(error)
+      deps.metrics.loginFailures.inc({ stage: 'login', reason: err.code })
       deps.logger.warn(
         { event: 'login.failed', code: err.code, detail: err.detail },
         'sign-in could not start',

@@ -87,6 +87,7 @@ export function logoutRoute(deps: RouteDeps): Hono {
       }
     }
     deps.cookie.clear(c)
+    deps.metrics.sessionEnded(scope === 'all' ? 'logout_all' : 'logout', ended.all.length)
     if (!ended.current) return c.redirect(deps.config.postLogoutReturnTo, 303)
     // After the local logout, bounded by the provider timeout; a failure never undoes it.
     const outcomes = await Promise.all(

@@ -47,7 +47,15 @@ export class SessionService {
   readonly #idleMs: number
   readonly #absoluteMs: number
 
-  constructor(config: BffConfig, store: SessionStore, clock: Clock) {
+  readonly #onExpired: ((reason: 'idle_timeout' | 'absolute_timeout') => void) | undefined
+
+  constructor(
+    config: BffConfig,
+    store: SessionStore,
+    clock: Clock,
+    onExpired?: (reason: 'idle_timeout' | 'absolute_timeout') => void,
+  ) {
+    this.#onExpired = onExpired
     this.#store = store
     this.#clock = clock
     this.#idleMs = config.sessionIdleTimeoutSeconds * 1000
@@ -97,6 +105,7 @@ export class SessionService {
     const now = this.#clock.now()
     if (now >= this.idleExpiresAt(record)) {
       await storeCall('delete expired session', () => this.#store.deleteSession(key))
+      this.#onExpired?.(now >= record.absoluteExpiresAt ? 'absolute_timeout' : 'idle_timeout')
       return { status: 'expired' }
     }
     if (now - record.lastSeenAt >= this.#idleMs * RENEWAL_FRACTION) {

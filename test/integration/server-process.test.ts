@@ -68,6 +68,7 @@ describe('the standalone server process', () => {
   it('finishes in-flight requests on SIGTERM, then exits 0 and closes Redis', async () => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}`
+    const metricsPort = await freePort()
     const server = startServer({
       PORT: String(port),
       PUBLIC_URL: url,
@@ -80,12 +81,18 @@ describe('the standalone server process', () => {
       REDIS_KEY_PREFIX: `proc-${randomId(4)}:`,
       API_ROUTES: `/api/echo=${upstream.url}`,
       LOG_LEVEL: 'info',
+      METRICS_PORT: String(metricsPort),
     })
     try {
       await waitFor(() => server.output().includes('startup.ready'), 'startup')
       const browser = new HttpBrowser()
       const signIn = await browser.follow(`${url}/auth/login`, { initiator: url })
       expect(signIn.status).toBe(200)
+      const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+      expect(metrics.status).toBe(200)
+      expect(await metrics.text()).toContain('bff_logins_completed_total 1')
+      // The public port does not serve metrics without METRICS_TOKEN.
+      expect((await fetch(`${url}/metrics`)).status).toBe(404)
 
       upstream.handler = (_req, res) => {
         setTimeout(

@@ -82,6 +82,12 @@ describe('when Redis cannot be reached', () => {
     expect(await response.json()).toMatchObject({ error: 'store_unavailable' })
   })
 
+  it('counts the failed store operations in the metrics', async () => {
+    await bff.app.request('/auth/user', { headers: { cookie: await sessionCookie() } })
+    const text = await bff.metrics.registry.getSingleMetricAsString('bff_store_errors_total')
+    expect(text).toMatch(/bff_store_errors_total\{operation="getSession"\} [1-9]/)
+  })
+
   it('reports not ready', async () => {
     const response = await bff.app.request('/readyz')
     expect(response.status).toBe(503)

@@ -1,0 +1,97 @@
+import { Counter, Histogram, Registry } from 'prom-client'
+import type { RefreshMetrics, RefreshOutcome } from '../session/token-refresher.js'
+
+/** Why a session ended; a fixed set, so label cardinality stays bounded. */
+export type SessionEndReason =
+  | 'logout'
+  | 'logout_all'
+  | 'backchannel'
+  | 'idle_timeout'
+  | 'absolute_timeout'
+  | 'refresh_refused'
+  | 'replaced'
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * Every metric the broker exports. Labels are reasons, outcomes, route prefixes, status
+ * codes and operation names only: never a user id, token or session id.
+ * Each broker has its own registry, so several brokers in one process do not collide.
+ */
+export class BffMetrics implements RefreshMetrics {
+  readonly registry = new Registry()
+  readonly loginsStarted = this.#counter(
+    'bff_logins_started_total',
+    'Sign-ins started at /auth/login',
+  )
+  readonly loginsCompleted = this.#counter(
+    'bff_logins_completed_total',
+    'Sign-ins completed at /auth/callback',
+  )
+  readonly loginFailures = this.#counter(
+    'bff_login_failures_total',
+    'Sign-ins that failed, by stage and reason',
+    ['stage', 'reason'],
+  )
+  readonly refreshes = this.#counter('bff_refresh_total', 'Access token refreshes by outcome', [
+    'outcome',
+  ])
+  readonly lockWait = new Histogram({
+    name: 'bff_refresh_lock_wait_seconds',
+    help: 'Time a request waited for another holder of the refresh lock',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  })
+  readonly proxyRequests = this.#counter(
+    'bff_proxy_requests_total',
+    'Proxied /api requests by route and status',
+    ['route', 'status'],
+  )
+  readonly proxyDuration = new Histogram({
+    name: 'bff_proxy_request_duration_seconds',
+    help: 'Time from receiving an /api request to the upstream response headers',
+    labelNames: ['route'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  })
+  readonly storeErrors = this.#counter(
+    'bff_store_errors_total',
+    'Session store operations that failed',
+    ['operation'],
+  )
+  readonly storeDuration = new Histogram({
+    name: 'bff_store_operation_duration_seconds',
+    help: 'Session store operation latency',
+    labelNames: ['operation'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  })
+  readonly sessionsCreated = this.#counter(
+    'bff_sessions_created_total',
+    'Sessions created at sign-in',
+  )
+  readonly sessionsEnded = this.#counter('bff_sessions_ended_total', 'Sessions ended, by reason', [
+    'reason',
+  ])
+  readonly jwksFetches = this.#counter(
+    'bff_jwks_fetches_total',
+    'Fetches of the provider JWKS (first load and refetches)',
+  )
+
+  #counter(name: string, help: string, labelNames: string[] = []): Counter {
+    return new Counter({ name, help, labelNames, registers: [this.registry] })
+  }
+
+  outcome(outcome: RefreshOutcome): void {
+    this.refreshes.inc({ outcome })
+    if (outcome === 'invalid_grant') this.sessionEnded('refresh_refused')
+  }
+
+  lockWaitMs(ms: number): void {
+    this.lockWait.observe(ms / 1000)
+  }
+
+  sessionEnded(reason: SessionEndReason, count = 1): void {
+    if (count > 0) this.sessionsEnded.inc({ reason }, count)
+  }
+}
