@@ -162,6 +162,9 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     metricsApp: () => metricsRoute(metrics.registry),
     async ready() {
       await store.ping()
+      for (const warning of (await store.configurationWarnings?.()) ?? []) {
+        logger.warn({ event: 'store.configuration' }, warning)
+      }
       await oidc.configuration()
     },
     async close() {

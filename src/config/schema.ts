@@ -28,6 +28,10 @@ const absoluteUrl = z.url({ protocol: /^https?$/, error: 'expected an absolute h
 const seconds = (min: number) =>
   z.number({ error: 'expected a whole number of seconds' }).int().min(min)
 
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected comma-separated host:port pairs')
+
 const apiRoute = z.object({
   prefix: z
     .string()
@@ -89,6 +93,20 @@ export const optionsSchema = z
       .string()
       .regex(/^[A-Za-z0-9:_-]*$/)
       .default('bff:'),
+    /** Redis Cluster seed nodes (`host:port`); selects cluster mode instead of redisUrl. */
+    redisClusterNodes: z.array(hostPort).min(1).optional(),
+    /** Redis Sentinel nodes (`host:port`); selects sentinel mode with redisSentinelName. */
+    redisSentinels: z.array(hostPort).min(1).optional(),
+    redisSentinelName: z.string().min(1).optional(),
+    /** Password for cluster and sentinel mode (a standalone URL carries its own). */
+    redisPassword: z.string().min(1).optional(),
+    /** A store command that takes longer fails (503) instead of queueing. */
+    redisCommandTimeoutMs: z
+      .number({ error: 'expected a whole number of milliseconds' })
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(1000),
     apiRoutes: z.array(apiRoute).default([]),
     upstreamTimeoutSeconds: seconds(1).max(600).default(30),
     sessionIdleTimeoutSeconds: seconds(60).default(1800),
@@ -122,6 +140,13 @@ export const optionsSchema = z
   .superRefine((o, ctx) => {
     const issue = (path: string, message: string) =>
       ctx.addIssue({ code: 'custom', path: [path], message })
+    const redisModes = [o.redisUrl, o.redisClusterNodes, o.redisSentinels].filter(Boolean)
+    if (redisModes.length > 1) {
+      issue('redisUrl', 'expected only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS')
+    }
+    if (o.redisSentinels && !o.redisSentinelName) {
+      issue('redisSentinelName', 'expected the monitored master name with REDIS_SENTINELS')
+    }
     if (o.clientAuth.startsWith('client_secret') && !o.clientSecret) {
       issue(
         'clientSecret',

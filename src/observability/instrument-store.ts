@@ -6,14 +6,15 @@ import type { BffMetrics } from './metrics.js'
  * by operation name only. Callers see the same object and behaviour otherwise.
  */
 export function instrumentStore<S extends SessionStore>(store: S, metrics: BffMetrics): S {
-  const wrapped = new Map<PropertyKey, unknown>()
+  // Keyed by the function itself, so a store whose methods change (tests) is followed.
+  const wrapped = new WeakMap<object, unknown>()
   return new Proxy(store, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver)
       if (typeof value !== 'function' || typeof property !== 'string' || property === 'constructor')
         return value
-      if (!wrapped.has(property)) {
-        wrapped.set(property, (...args: unknown[]) => {
+      if (!wrapped.has(value)) {
+        wrapped.set(value, (...args: unknown[]) => {
           const result = (value as (...a: unknown[]) => unknown).apply(target, args)
           if (!(result instanceof Promise)) return result
           const stop = metrics.storeDuration.startTimer({ operation: property })
@@ -30,7 +31,7 @@ export function instrumentStore<S extends SessionStore>(store: S, metrics: BffMe
           )
         })
       }
-      return wrapped.get(property)
+      return wrapped.get(value)
     },
   })
 }

@@ -2,17 +2,32 @@ import type { Logger } from 'pino'
 import type { BffConfig } from '../config/schema.js'
 import type { Clock } from '../lib/clock.js'
 import { MemorySessionStore } from './memory-store.js'
+import type { RedisTarget } from './redis-client.js'
 import { RedisSessionStore } from './redis-store.js'
 import type { SessionStore } from './store.js'
 
+function redisTarget(config: BffConfig): RedisTarget | undefined {
+  const password = config.redisPassword ? { password: config.redisPassword } : {}
+  if (config.redisClusterNodes) return { clusterNodes: config.redisClusterNodes, ...password }
+  if (config.redisSentinels && config.redisSentinelName) {
+    return { sentinels: config.redisSentinels, sentinelName: config.redisSentinelName, ...password }
+  }
+  return config.redisUrl ? { url: config.redisUrl } : undefined
+}
+
 /** Redis when configured; otherwise the in-process store, loudly (it is for local demos only). */
 export function createStore(config: BffConfig, clock: Clock, logger: Logger): SessionStore {
-  if (config.redisUrl) {
-    return new RedisSessionStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix })
+  const target = redisTarget(config)
+  if (target) {
+    return new RedisSessionStore({
+      target,
+      keyPrefix: config.redisKeyPrefix,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+    })
   }
   logger.warn(
     { event: 'store.memory' },
-    'REDIS_URL is not set: using the in-process session store. Sessions are lost on restart and not shared between instances — for local development only.',
+    'No Redis configured (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): using the in-process session store. Sessions are lost on restart and not shared between instances — for local development only.',
   )
   return new MemorySessionStore(clock)
 }

@@ -1,60 +1,18 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
 import { randomId } from '../lib/random.js'
+import {
+  clientOptions,
+  createRedisClient,
+  dataNodes,
+  type RedisClient,
+  type RedisTarget,
+} from './redis-client.js'
+import { COMPARE_AND_SET, CREATE, EXTEND, FIND, INDEX, RELEASE, TOUCH } from './redis-scripts.js'
 import { indexName, indexNamesOf } from './session-index.js'
 import type { SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
 import type { LoginTransaction, SessionData, StoredSession } from './types.js'
 
-/*
- * A session is one hash: v = version, d = JSON of SessionData, s = lastSeenAt (ms).
- * Keeping lastSeenAt apart lets sliding renewal touch one field without rewriting tokens.
- */
-const CREATE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v', '1', 'd', ARGV[1], 's', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`
-
-const COMPARE_AND_SET = `
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1`
-
-const TOUCH = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 's', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1`
-
-const EXTEND = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`
-
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`
-
-/*
- * An index is a sorted set of session keys scored by when each entry expires (server time,
- * ms). Adding an entry prunes expired ones and only ever lengthens the set's own TTL, so the
- * set disappears with its longest-lived session. One key per script: Cluster-safe.
- */
-const INDEX = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], 'GT', now + ttl, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1`
-
-const FIND = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')`
-
-export interface RedisStoreOptions {
-  url: string
+export type RedisStoreOptions = (RedisTarget | { target: RedisTarget }) & {
   keyPrefix: string
   /** Milliseconds before a command fails instead of hanging (fail closed, answer 503). */
   commandTimeoutMs?: number
@@ -73,17 +31,14 @@ function decode(fields: (string | null)[]): StoredSession | null {
 
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis' as const
-  readonly redis: Redis
+  readonly redis: RedisClient
   readonly keyPrefix: string
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix
-    this.redis = new Redis(options.url, {
-      lazyConnect: false,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? 2000,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+    const target = 'target' in options ? options.target : options
+    this.redis = createRedisClient(target, {
+      ...clientOptions(options.commandTimeoutMs ?? 1000),
       ...options.redisOptions,
     })
     // Errors surface on each command; this only stops ioredis from printing unhandled events.
@@ -97,8 +52,12 @@ export class RedisSessionStore implements SessionStore {
     this.redis.defineCommand('bffFind', { numberOfKeys: 1, lua: FIND })
   }
 
+  /**
+   * Every key carries its id as a Redis Cluster hash tag: each script and MULTI below touches
+   * one key, so each stays in one slot.
+   */
   #key(kind: 'session' | 'tx' | 'lock' | 'once', id: string) {
-    return `${this.keyPrefix}${kind}:${id}`
+    return `${this.keyPrefix}${kind}:{${id}}`
   }
 
   #script<T = number>(name: string, ...args: (string | number)[]): Promise<T> {
@@ -160,36 +119,28 @@ export class RedisSessionStore implements SessionStore {
     return this.#script<string[]>('bffFind', `${this.keyPrefix}${indexName(query)}`)
   }
 
+  /** Each session is deleted atomically; together they are not (they may live in different Cluster slots). */
   async deleteSessions(keys: readonly string[]) {
-    if (keys.length === 0) return []
-    // One MULTI: every instance sees all of these sessions gone at the same moment.
-    const multi = this.redis.multi()
-    for (const key of keys) {
-      const redisKey = this.#key('session', key)
-      multi.hmget(redisKey, 'v', 'd', 's').del(redisKey)
-    }
-    const results = (await multi.exec()) ?? []
-    const deleted: Array<{ key: string; session: StoredSession }> = []
-    keys.forEach((key, i) => {
-      const [error, fields] = results[i * 2] ?? []
-      if (error) throw error
-      const session = fields ? decode(fields as (string | null)[]) : null
-      if (session) deleted.push({ key, session })
+    const sessions = await Promise.all(keys.map((key) => this.deleteSession(key)))
+    return keys.flatMap((key, i) => {
+      const session = sessions[i]
+      return session ? [{ key, session }] : []
     })
-    return deleted
   }
 
   /** Operator tooling: the store keys of sessions whose key starts with `start` (no glob characters). */
   async sessionKeysStartingWith(start: string): Promise<string[]> {
     if (!/^[A-Za-z0-9_-]+$/.test(start)) throw new Error('expected a base64url key prefix')
-    const head = this.#key('session', '')
+    const head = `${this.keyPrefix}session:{`
     const found: string[] = []
-    let cursor = '0'
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${head}${start}*`, 'COUNT', 1000)
-      cursor = next
-      found.push(...keys.map((key) => key.slice(head.length)))
-    } while (cursor !== '0')
+    for (const node of dataNodes(this.redis)) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${head}${start}*`, 'COUNT', 1000)
+        cursor = next
+        found.push(...keys.map((key) => key.slice(head.length, -1)))
+      } while (cursor !== '0')
+    }
     return [...new Set(found)]
   }
 
@@ -229,6 +180,24 @@ export class RedisSessionStore implements SessionStore {
 
   async releaseLock(name: string, token: string): Promise<boolean> {
     return (await this.#script('bffRelease', this.#key('lock', name), token)) === 1
+  }
+
+  /**
+   * Redis may evict keys under memory pressure with any policy but `noeviction`, and every
+   * key here has a TTL, so even `volatile-*` policies would silently log users out.
+   */
+  async configurationWarnings(): Promise<string[]> {
+    const warnings: string[] = []
+    for (const node of dataNodes(this.redis)) {
+      const reply = (await node.config('GET', 'maxmemory-policy').catch(() => [])) as string[]
+      const policy = reply[1]
+      if (policy && policy !== 'noeviction') {
+        warnings.push(
+          `Redis maxmemory-policy is ${policy}: sessions may be evicted under memory pressure. Use noeviction or a dedicated instance.`,
+        )
+      }
+    }
+    return [...new Set(warnings)]
   }
 
   /** Waits (bounded) for the connection, then PINGs: used at start and by /readyz. */

@@ -66,5 +66,7 @@ export interface SessionStore {
   releaseLock(name: string, token: string): Promise<boolean>
 
   ping(): Promise<void>
+  /** Settings of the backing service that put sessions at risk (e.g. an evicting Redis). */
+  configurationWarnings?(): Promise<string[]>
   close(): Promise<void>
 }

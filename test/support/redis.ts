@@ -11,11 +11,23 @@ export interface TestRedis {
 const READY_TIMEOUT_MS = 10_000
 
 /** A throwaway redis-server: no persistence, loopback only, a free port. */
-export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort()
+export async function startRedis(
+  options: { port?: number; args?: string[] } = {},
+): Promise<TestRedis> {
+  const port = options.port ?? (await freePort())
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...(options.args ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
   let output = ''
