@@ -10,7 +10,7 @@ const TOKEN_EXPIRED = 10 * 60 * 1000
  * tokens and revokes the whole grant when an old one is reused — and exactly one refresh
  * per session per expiry, nobody logged out by a race.
  */
-describe('single-flight refresh across three broker instances', () => {
+describe('single-flight refresh across three broker instances', { timeout: 120_000 }, () => {
   let cluster: BrokerCluster
 
   beforeAll(async () => {
