@@ -1,0 +1,422 @@
+/**
+ * Proxy benchmark: the broker's hot path side by side with a bare node:http proxy and a
+ * peer stack (express-openid-connect + connect-redis + http-proxy-middleware), all in
+ * front of the same upstream, all on 127.0.0.1, in one bounded run. See bench/README.md.
+ *
+ *   npm run bench
+ *   BENCH_SECONDS=5 BENCH_WARMUP_SECONDS=2 BENCH_CONNECTIONS=50 npm run bench
+ *   BENCH_ROUNDS=3 npm run bench        (targets interleaved, medians reported)
+ *   BENCH_PROFILE=1 npm run bench       (CPU profile of the broker while measured, top self
+ *                                        time printed, .cpuprofile kept in bench/.profiles/)
+ *   BENCH_PROFILE=all npm run bench     (the same for every target)
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type DevProvider, startDevProvider } from '../demo/provider/create-provider.js'
+import { CLIENT_SCOPE } from '../demo/provider/provider-config.js'
+import { randomId } from '../src/lib/random.js'
+import { freePort } from '../test/support/free-port.js'
+import { HttpBrowser } from '../test/support/http-browser.js'
+import { startRedis, type TestRedis } from '../test/support/redis.js'
+import { ensureRedisServer } from '../test/support/system-packages.js'
+import { coreBusy, coreTimes, processCpuSeconds } from './lib/cpu.js'
+import { summariseProfile } from './lib/cpu-profile.js'
+import { type BenchProcess, killAll, startTarget } from './lib/processes.js'
+import { ensureWrk, onPath } from './lib/system-packages.js'
+import { type LoadResult, runWrk } from './lib/wrk.js'
+import type { BrokerTargetSettings } from './targets/broker.js'
+import type { PeerTargetSettings } from './targets/peer.js'
+import { UPSTREAM_BODY } from './targets/upstream-body.js'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1))
+/** '1' or 'broker': profile the broker; 'all': every target (the last round's measured window). */
+const PROFILE = process.env.BENCH_PROFILE ?? ''
+const PROFILE_DIR = fileURLToPath(new URL('./.profiles/', import.meta.url))
+const PATH = '/api/bench/data'
+const TARGETS = { ratioVsBare: 0.75, p99RatioVsBare: 2.0, ratioVsPeer: 4.0 }
+
+/** Servers under test on core 0; upstream, Redis, provider, wrk and this process on core 1. */
+const PIN =
+  process.env.BENCH_PIN !== '0' && onPath('taskset') && availableParallelism() >= 2
+    ? { target: 0, rest: 1 }
+    : undefined
+
+interface Target {
+  name: 'bare' | 'broker' | 'peer'
+  process: BenchProcess
+  url: string
+  headers: Record<string, string>
+}
+
+interface Measured {
+  target: Target
+  result: LoadResult
+  cpu: number
+  cores: Record<string, number>
+}
+
+const stoppers: Array<() => Promise<void>> = []
+let cleaning: Promise<void> | undefined
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const stop of stoppers.reverse()) {
+      await stop().catch((error: unknown) => console.error('cleanup:', error))
+    }
+    killAll()
+  })()
+  return cleaning
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping everything`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+const pct = (x: number) => `${Math.round(x * 100)}%`
+const fixed = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'nan')
+
+async function login(browser: HttpBrowser, url: string, provider: DevProvider, expect: number) {
+  const username = 'alice'
+  const { callbackResponse } = await browser.login({
+    brokerUrl: url,
+    username,
+    password: provider.users[username]?.password ?? '',
+  })
+  if (callbackResponse.status !== expect) {
+    throw new Error(
+      `login at ${url} ended with ${callbackResponse.status}: ${(await callbackResponse.text()).slice(0, 300)}`,
+    )
+  }
+  await callbackResponse.body?.cancel()
+  const cookie = browser.cookieHeaderFor(url)
+  if (!cookie) throw new Error(`login at ${url} left no cookie`)
+  return cookie
+}
+
+/** One request per target before any load: 200 with exactly the upstream's body. */
+async function check(target: Target): Promise<void> {
+  const response = await fetch(`${target.url}${PATH}`, {
+    headers: target.headers,
+    signal: AbortSignal.timeout(10_000),
+  })
+  const body = await response.text()
+  if (response.status !== 200 || body !== UPSTREAM_BODY) {
+    throw new Error(
+      `${target.name} answered ${response.status} ${body.slice(0, 300)} instead of 200 with the upstream body`,
+    )
+  }
+}
+
+function profiled(name: Target['name']): boolean {
+  return PROFILE === 'all' || ((PROFILE === '1' || PROFILE === 'broker') && name === 'broker')
+}
+
+async function measure(target: Target, profileFile?: string): Promise<Measured> {
+  const load = {
+    url: `${target.url}${PATH}`,
+    headers: target.headers,
+    connections: CONNECTIONS,
+    ...(PIN ? { core: PIN.rest } : {}),
+  }
+  if (WARMUP_SECONDS > 0) await runWrk({ ...load, seconds: WARMUP_SECONDS })
+  const cpuBefore = processCpuSeconds(target.process.pid)
+  const coresBefore = coreTimes()
+  if (profileFile) target.process.profileStart()
+  const result = await runWrk({ ...load, seconds: SECONDS })
+  if (profileFile) await target.process.profileStop(profileFile)
+  const cpu = (processCpuSeconds(target.process.pid) - cpuBefore) / (result.seconds || SECONDS)
+  return { target, result, cpu, cores: coreBusy(coresBefore, coreTimes()) }
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
+}
+
+/** Several rounds of one target → medians of the figures, sums of the failures. */
+function combine(rounds: Measured[]): Measured {
+  const first = rounds[0]
+  if (!first) throw new Error('no rounds')
+  if (rounds.length === 1) return first
+  const r = rounds.map((m) => m.result)
+  const sum = (f: (x: LoadResult) => number) => r.reduce((a, x) => a + f(x), 0)
+  const cores: Record<string, number> = {}
+  for (const cpu of Object.keys(first.cores))
+    cores[cpu] = median(rounds.map((m) => m.cores[cpu] ?? 0))
+  return {
+    target: first.target,
+    cpu: median(rounds.map((m) => m.cpu)),
+    cores,
+    result: {
+      requests: sum((x) => x.requests),
+      seconds: sum((x) => x.seconds),
+      rps: median(r.map((x) => x.rps)),
+      p50Ms: median(r.map((x) => x.p50Ms)),
+      p99Ms: median(r.map((x) => x.p99Ms)),
+      maxMs: Math.max(...r.map((x) => x.maxMs)),
+      non2xx: sum((x) => x.non2xx),
+      errors: sum((x) => x.errors),
+      errorDetail: {
+        connect: sum((x) => x.errorDetail.connect),
+        read: sum((x) => x.errorDetail.read),
+        write: sum((x) => x.errorDetail.write),
+        timeout: sum((x) => x.errorDetail.timeout),
+      },
+    },
+  }
+}
+
+/** Figures are only worth reading when the server under test had its core to itself. */
+function noise(m: Measured): string | undefined {
+  if (!PIN) return undefined
+  const own = m.cores[`cpu${PIN.target}`] ?? 0
+  const rest = m.cores[`cpu${PIN.rest}`] ?? 0
+  if (m.cpu < 0.85 && own > 0.95)
+    return `core ${PIN.target} was busy ${pct(own)} but the ${m.target.name} process used only ${pct(m.cpu)}: other processes share this core, figures are noisy`
+  if (m.cpu < 0.85 && rest > 0.95)
+    return `core ${PIN.rest} (wrk, upstream, redis) was saturated: the load side, not the ${m.target.name} process, limited this figure`
+  return undefined
+}
+
+/** CPU time the target spent per answered request: steadier than req/s on a shared machine. */
+function cpuPerRequestUs(m: Measured): number {
+  return m.result.rps > 0 ? (m.cpu / m.result.rps) * 1e6 : Number.NaN
+}
+
+function report(m: Measured): string {
+  const r = m.result
+  const cores = Object.entries(m.cores)
+    .map(([cpu, busy]) => `${cpu}_busy=${pct(busy)}`)
+    .join(' ')
+  return [
+    m.target.name.padEnd(6),
+    `req/s=${fixed(r.rps, 0).padStart(6)}`,
+    `p50_ms=${fixed(r.p50Ms)}`,
+    `p99_ms=${fixed(r.p99Ms)}`,
+    `non2xx=${r.non2xx}`,
+    `errors=${r.errors}`,
+    `requests=${r.requests}`,
+    `target_cpu=${pct(m.cpu)}`,
+    `cpu_us_per_req=${fixed(cpuPerRequestUs(m), 0)}`,
+    cores,
+  ].join(' ')
+}
+
+async function main() {
+  if (PIN)
+    execFileSync('taskset', ['-a', '-cp', String(PIN.rest), String(process.pid)], {
+      stdio: 'ignore',
+    })
+  ensureWrk()
+  ensureRedisServer()
+
+  const redis: TestRedis = await startRedis() // inherits this process's core
+  stoppers.push(() => redis.stop())
+
+  const brokerPort = await freePort()
+  const peerPort = await freePort()
+  const brokerUrl = `http://127.0.0.1:${brokerPort}`
+  const peerUrl = `http://127.0.0.1:${peerPort}`
+  const broker = { id: 'bench-broker', secret: `bench-${randomId(24)}` }
+  const peer = { id: 'bench-peer', secret: `bench-${randomId(24)}` }
+  const provider = await startDevProvider({
+    // A name other than the targets' 127.0.0.1: the login's callback is cross-site, as in life.
+    publicHost: 'localhost',
+    accessTokenTtlSeconds: 3600,
+    apiAudience: 'http://bench-api.test',
+    clients: [
+      {
+        client_id: broker.id,
+        client_secret: broker.secret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        redirect_uris: [`${brokerUrl}/auth/callback`],
+        post_logout_redirect_uris: [`${brokerUrl}/auth/signed-out`],
+      },
+      {
+        client_id: peer.id,
+        client_secret: peer.secret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        redirect_uris: [`${peerUrl}/auth/callback`],
+        post_logout_redirect_uris: [peerUrl],
+      },
+    ],
+  })
+  stoppers.push(() => provider.stop())
+
+  const upstream = await startTarget(
+    'upstream',
+    'bench/targets/upstream.ts',
+    {},
+    {
+      ...(PIN ? { core: PIN.rest } : {}),
+    },
+  )
+  stoppers.push(upstream.stop)
+  const upstreamUrl = `http://127.0.0.1:${upstream.info.port as number}`
+  const onCore = PIN ? { core: PIN.target } : {}
+
+  const [bare, brokerProcess, peerProcess] = await Promise.all([
+    startTarget('bare', 'bench/targets/bare-proxy.ts', { upstreamUrl }, onCore),
+    startTarget(
+      'broker',
+      'bench/targets/broker.ts',
+      {
+        port: brokerPort,
+        issuer: provider.issuer,
+        clientId: broker.id,
+        clientSecret: broker.secret,
+        redisUrl: redis.url,
+        keyPrefix: `bench-broker-${randomId(4)}:`,
+        cookieSecret: `bench-only-${randomId(24)}`,
+        upstreamUrl,
+      } satisfies BrokerTargetSettings,
+      onCore,
+    ),
+    startTarget(
+      'peer',
+      'bench/targets/peer.ts',
+      {
+        port: peerPort,
+        issuer: provider.issuer,
+        clientId: peer.id,
+        clientSecret: peer.secret,
+        redisUrl: redis.url,
+        keyPrefix: `bench-peer-${randomId(4)}:`,
+        sessionSecret: `bench-only-${randomId(24)}`,
+        upstreamUrl,
+        scope: CLIENT_SCOPE,
+      } satisfies PeerTargetSettings,
+      onCore,
+    ),
+  ])
+  stoppers.push(bare.stop, brokerProcess.stop, peerProcess.stop)
+
+  // Established sessions with fresh (1 h) access tokens, through the real provider's pages.
+  // The broker's callback answers 200 (a page that navigates on); express-openid-connect's 302.
+  const brokerCookie = await login(new HttpBrowser(), brokerUrl, provider, 200)
+  const peerCookie = await login(new HttpBrowser(), peerUrl, provider, 302)
+
+  const targets: Target[] = [
+    {
+      name: 'bare',
+      process: bare,
+      url: `http://127.0.0.1:${bare.info.port as number}`,
+      headers: {},
+    },
+    {
+      name: 'broker',
+      process: brokerProcess,
+      url: brokerUrl,
+      headers: { cookie: brokerCookie, 'x-csrf': '1' },
+    },
+    {
+      name: 'peer',
+      process: peerProcess,
+      url: peerUrl,
+      headers: { cookie: peerCookie, 'x-csrf': '1' },
+    },
+  ]
+  for (const target of targets) await check(target)
+
+  console.log(
+    `proxy bench: GET ${PATH}, ${CONNECTIONS} connections, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s per target, ${ROUNDS} round(s), wrk -t1; ` +
+      (PIN
+        ? `pinning: yes (taskset; servers under test on core ${PIN.target}; upstream, redis, provider and wrk on core ${PIN.rest})`
+        : `pinning: no (${process.env.BENCH_PIN === '0' ? 'BENCH_PIN=0' : 'taskset missing or fewer than 2 cores'})`),
+  )
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+  const profiles: Array<{ name: string; file: string }> = []
+  if (PROFILE) mkdirSync(PROFILE_DIR, { recursive: true })
+  const rounds = new Map<Target['name'], Measured[]>(targets.map((t) => [t.name, []]))
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const target of targets) {
+      const profileFile =
+        round === ROUNDS && profiled(target.name)
+          ? join(PROFILE_DIR, `${target.name}-${stamp}.cpuprofile`)
+          : undefined
+      const m = await measure(target, profileFile)
+      rounds.get(target.name)?.push(m)
+      if (profileFile) profiles.push({ name: target.name, file: profileFile })
+      if (ROUNDS > 1) console.log(`round ${round}: ${report(m)}`)
+    }
+  }
+  const results = targets.map((t) => combine(rounds.get(t.name) ?? []))
+  if (ROUNDS > 1) console.log(`medians of ${ROUNDS} rounds:`)
+  for (const m of results) console.log(report(m))
+  const warnings = [...rounds.values()].flat().map(noise).filter(Boolean)
+  for (const w of new Set(warnings)) console.log(`warning: ${w}`)
+
+  // Nothing was refreshed or re-authenticated during the run: still 200 with the body.
+  for (const target of targets) await check(target)
+
+  for (const { name, file } of profiles) {
+    const summary = summariseProfile(file, 15)
+    console.log(
+      `${name} cpu profile of the measured window (${fixed(summary.seconds, 1)} s, process busy ${pct(summary.busy)}; ${file}), top self time as share of busy samples:`,
+    )
+    for (const f of summary.functions)
+      console.log(`  ${fixed(f.share * 100, 1).padStart(5)}%  ${f.label}`)
+    console.log(
+      '  by owner (self time charged to the nearest package or project folder on the stack):',
+    )
+    for (const o of summary.owners.slice(0, 10))
+      console.log(`  ${fixed(o.share * 100, 1).padStart(5)}%  ${o.label}`)
+    console.log('  by area (where the self time itself ran):')
+    for (const a of summary.areas.slice(0, 6))
+      console.log(`  ${fixed(a.share * 100, 1).padStart(5)}%  ${a.label}`)
+  }
+
+  const by = (name: Target['name']) => results.find((m) => m.target.name === name)?.result
+  const [b, k, p] = [by('bare'), by('broker'), by('peer')]
+  if (!b || !k || !p) throw new Error('a target was not measured')
+  const ratioVsBare = k.rps / b.rps
+  const p99RatioVsBare = k.p99Ms / b.p99Ms
+  const ratioVsPeer = k.rps / p.rps
+  const cost = (name: Target['name']) => {
+    const m = results.find((x) => x.target.name === name)
+    return m ? cpuPerRequestUs(m) : Number.NaN
+  }
+  // Informational: the same ratios from CPU cost per request, which other load on the
+  // machine disturbs far less than req/s (read them when a noise warning was printed).
+  console.log(
+    `cpu_cost: bare/broker=${fixed(cost('bare') / cost('broker'))} peer/broker=${fixed(cost('peer') / cost('broker'))} (≈ ratio_vs_bare and ratio_vs_peer on a core of their own)`,
+  )
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met')
+  console.log(
+    `targets: ratio_vs_bare>=${fixed(TARGETS.ratioVsBare)} ${met(ratioVsBare >= TARGETS.ratioVsBare)}, ` +
+      `p99_ratio_vs_bare<=${fixed(TARGETS.p99RatioVsBare)} ${met(p99RatioVsBare <= TARGETS.p99RatioVsBare)}, ` +
+      `ratio_vs_peer>=${fixed(TARGETS.ratioVsPeer)} ${met(ratioVsPeer >= TARGETS.ratioVsPeer)}`,
+  )
+  const failed = results.filter((m) => m.result.non2xx > 0 || m.result.errors > 0)
+  for (const m of failed) {
+    console.log(
+      `FAILED ${m.target.name}: non2xx=${m.result.non2xx} errors=${JSON.stringify(m.result.errorDetail)}`,
+    )
+  }
+  console.log(
+    `ratio_vs_bare=${fixed(ratioVsBare)} p99_ratio_vs_bare=${fixed(p99RatioVsBare)} ratio_vs_peer=${fixed(ratioVsPeer)}`,
+  )
+  return failed.length === 0 ? 0 : 1
+}
+
+main()
+  .then(
+    (code) => {
+      process.exitCode = code
+    },
+    (error: unknown) => {
+      console.error(error)
+      process.exitCode = 1
+    },
+  )
+  .finally(() => cleanup())

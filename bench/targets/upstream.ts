@@ -1,0 +1,36 @@
+/**
+ * The upstream API every target forwards to: a fixed small JSON body. It answers 401
+ * when no bearer token arrives, so a 200 counted by the load generator proves the
+ * proxy in front attached one.
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { announceReady, fail, onShutdown } from '../lib/child.js'
+import { UPSTREAM_BODY } from './upstream-body.js'
+
+const BODY = Buffer.from(UPSTREAM_BODY)
+const REFUSED = Buffer.from('{"error":"no bearer token"}')
+
+const server = createServer((req, res) => {
+  const authorization = req.headers.authorization
+  const ok = authorization?.startsWith('Bearer ') && authorization.length > 20
+  res.writeHead(ok ? 200 : 401, {
+    'content-type': 'application/json',
+    'content-length': ok ? BODY.length : REFUSED.length,
+  })
+  res.end(ok ? BODY : REFUSED)
+})
+// The proxies keep their upstream connections between targets: do not drop them early.
+server.keepAliveTimeout = 120_000
+
+server.listen(0, '127.0.0.1', () => {
+  announceReady({ port: (server.address() as AddressInfo).port })
+})
+server.on('error', fail)
+onShutdown(
+  () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    }),
+)
