@@ -113,20 +113,18 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     clock,
     logger,
     metrics,
+    securityHeaders: {
+      https: config.publicUrl.startsWith('https:'),
+      formActionOrigins: [config.issuer, config.logoutUrl]
+        .filter((url): url is string => Boolean(url))
+        .map((url) => new URL(url).origin),
+    },
   }
 
   const app = new Hono()
   const api = apiRoutes(routeDeps)
   app.use('*', requestId())
-  app.use(
-    '*',
-    securityHeaders({
-      https: config.publicUrl.startsWith('https:'),
-      formActionOrigins: [config.issuer, config.logoutUrl]
-        .filter((url): url is string => Boolean(url))
-        .map((url) => new URL(url).origin),
-    }),
-  )
+  app.use('*', securityHeaders(routeDeps.securityHeaders))
   app.use('/auth/*', authResponseHeaders())
   app.route('/', loginRoute(routeDeps))
   app.route('/', callbackRoute(routeDeps))

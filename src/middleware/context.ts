@@ -13,5 +13,7 @@ declare module 'hono' {
     requestId: string
     activeSession: ActiveSession
     bff: BffRequestSession
+    /** Set when the proxy wrote the answer straight to the node response (already sent). */
+    proxiedStatus: number
   }
 }

@@ -16,17 +16,32 @@ export interface SecurityHeaderOptions {
   formActionOrigins: readonly string[]
 }
 
-/** Headers every broker response carries; HSTS only when the public URL is https. */
+/** The headers every broker response carries for a given content type. */
+export function responseSecurityHeaders(
+  options: SecurityHeaderOptions,
+  contentType: string | null | undefined,
+  csp = pageCsp(options.formActionOrigins),
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
+  }
+  if (options.https) headers['Strict-Transport-Security'] = 'max-age=31536000; includeSubDomains'
+  if (contentType?.startsWith('text/html')) headers['Content-Security-Policy'] = csp
+  return headers
+}
+
+/**
+ * Headers every broker response carries; HSTS only when the public URL is https. A response
+ * the proxy's fast path wrote itself (`proxiedStatus` set) already carries them.
+ */
 export function securityHeaders(options: SecurityHeaderOptions): MiddlewareHandler {
   const csp = pageCsp(options.formActionOrigins)
   return async function securityHeadersMiddleware(c, next) {
     await next()
-    c.header('X-Content-Type-Options', 'nosniff')
-    c.header('X-Frame-Options', 'DENY')
-    if (options.https) c.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
-    if (c.res.headers.get('content-type')?.startsWith('text/html')) {
-      c.header('Content-Security-Policy', csp)
-    }
+    if (c.get('proxiedStatus') !== undefined) return
+    const headers = responseSecurityHeaders(options, c.res.headers.get('content-type'), csp)
+    for (const [name, value] of Object.entries(headers)) c.header(name, value)
   }
 }
 

@@ -1,8 +1,13 @@
-import http from 'node:http'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import { Readable } from 'node:stream'
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { BffError } from '../errors/bff-error.js'
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
+import {
+  downstreamHeaderRecord,
+  downstreamResponseHeaders,
+  upstreamRequestHeaders,
+} from './headers.js'
 
 export interface ForwardOptions {
   timeoutMs: number
@@ -10,51 +15,37 @@ export interface ForwardOptions {
   agents: { http: http.Agent; https: https.Agent }
 }
 
+/** nginx's convention for a client that went away before the answer: never sent, only counted. */
+export const CLIENT_CLOSED = 499
+
 const NO_BODY_STATUS = new Set([204, 205, 304])
 
 /**
- * Streams the browser's request to the upstream with the session's bearer token and
- * streams the answer back. Redirects are not followed. No answer within the timeout → 504,
- * connection failure → 502.
+ * Opens the upstream request. Resolves with its response headers; no answer within the
+ * timeout → 504, a connection failure → 502. Redirects are never followed.
  */
-export function forward(
-  request: Request,
+function openUpstream(
   target: URL,
-  accessToken: string,
+  method: string,
+  headers: http.OutgoingHttpHeaders,
   options: ForwardOptions,
-): Promise<Response> {
-  const headers = upstreamRequestHeaders(request.headers, options.csrfHeaderName)
-  headers.authorization = `Bearer ${accessToken}`
+): { request: http.ClientRequest; response: Promise<IncomingMessage> } {
   const secure = target.protocol === 'https:'
-  const method = request.method
-  return new Promise<Response>((resolve, reject) => {
-    const upstream = (secure ? https : http).request(target, {
-      method,
-      headers,
-      agent: secure ? options.agents.https : options.agents.http,
-    })
+  const request = (secure ? https : http).request(target, {
+    method,
+    headers,
+    agent: secure ? options.agents.https : options.agents.http,
+  })
+  const response = new Promise<IncomingMessage>((resolve, reject) => {
     const timer = setTimeout(() => {
-      upstream.destroy(
-        new BffError('upstream_timeout', { detail: `no answer from ${target.host}` }),
-      )
+      request.destroy(new BffError('upstream_timeout', { detail: `no answer from ${target.host}` }))
     }, options.timeoutMs)
-    const onAbort = () => upstream.destroy(new Error('client went away'))
-    request.signal.addEventListener('abort', onAbort, { once: true })
-
-    upstream.on('response', (res) => {
+    request.on('response', (res) => {
       clearTimeout(timer)
-      request.signal.removeEventListener('abort', onAbort)
-      const status = res.statusCode ?? 502
-      const body =
-        method === 'HEAD' || NO_BODY_STATUS.has(status)
-          ? null
-          : (Readable.toWeb(res) as ReadableStream)
-      if (body === null) res.resume()
-      resolve(new Response(body, { status, headers: downstreamResponseHeaders(res.headers) }))
+      resolve(res)
     })
-    upstream.on('error', (error) => {
+    request.on('error', (error) => {
       clearTimeout(timer)
-      request.signal.removeEventListener('abort', onAbort)
       reject(
         error instanceof BffError
           ? error
@@ -64,13 +55,100 @@ export function forward(
             }),
       )
     })
-
-    if (request.body && method !== 'GET' && method !== 'HEAD') {
-      Readable.fromWeb(request.body as import('node:stream/web').ReadableStream)
-        .on('error', (e) => upstream.destroy(e))
-        .pipe(upstream)
-    } else {
-      upstream.end()
-    }
   })
+  return { request, response }
+}
+
+function bearerHeaders(
+  incoming: Headers | http.IncomingHttpHeaders,
+  token: string,
+  options: ForwardOptions,
+) {
+  const headers = upstreamRequestHeaders(incoming, options.csrfHeaderName)
+  headers.authorization = `Bearer ${token}`
+  return headers
+}
+
+/**
+ * The fast path under @hono/node-server: node streams end to end, no fetch objects.
+ * `responseHeaders` adds the broker's own headers (security headers) to the answer.
+ * Resolves with the status sent, or CLIENT_CLOSED when the browser went away first.
+ */
+export async function forwardNode(
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  target: URL,
+  accessToken: string,
+  options: ForwardOptions,
+  responseHeaders: (contentType: string | undefined) => Record<string, string>,
+): Promise<number> {
+  const method = incoming.method ?? 'GET'
+  const upstream = openUpstream(
+    target,
+    method,
+    bearerHeaders(incoming.headers, accessToken, options),
+    options,
+  )
+  let clientGone = false
+  const onClose = () => {
+    if (outgoing.writableFinished) return
+    clientGone = true
+    upstream.request.destroy()
+  }
+  outgoing.once('close', onClose)
+  if (method !== 'GET' && method !== 'HEAD') incoming.pipe(upstream.request)
+  else upstream.request.end()
+  let res: IncomingMessage
+  try {
+    res = await upstream.response
+  } catch (error) {
+    outgoing.off('close', onClose)
+    if (clientGone) return CLIENT_CLOSED
+    throw error
+  }
+  const status = res.statusCode ?? 502
+  outgoing.writeHead(status, {
+    ...downstreamHeaderRecord(res.headers),
+    ...responseHeaders(res.headers['content-type']),
+  })
+  res.on('error', () => outgoing.destroy())
+  res.pipe(outgoing)
+  return status
+}
+
+/** The portable path (any runtime's fetch Request): the same rules, through web streams. */
+export async function forward(
+  request: Request,
+  target: URL,
+  accessToken: string,
+  options: ForwardOptions,
+): Promise<Response> {
+  const method = request.method
+  const upstream = openUpstream(
+    target,
+    method,
+    bearerHeaders(request.headers, accessToken, options),
+    options,
+  )
+  const onAbort = () => upstream.request.destroy()
+  request.signal.addEventListener('abort', onAbort, { once: true })
+  if (request.body && method !== 'GET' && method !== 'HEAD') {
+    Readable.fromWeb(request.body as NodeReadableStream)
+      .on('error', (e) => upstream.request.destroy(e))
+      .pipe(upstream.request)
+  } else {
+    upstream.request.end()
+  }
+  try {
+    const res = await upstream.response
+    const status = res.statusCode ?? 502
+    const body =
+      method === 'HEAD' || NO_BODY_STATUS.has(status)
+        ? null
+        : (Readable.toWeb(res) as ReadableStream)
+    if (body === null) res.resume()
+    return new Response(body, { status, headers: downstreamResponseHeaders(res.headers) })
+  } finally {
+    request.signal.removeEventListener('abort', onAbort)
+  }
 }

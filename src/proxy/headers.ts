@@ -32,31 +32,48 @@ function connectionListed(value: string | null | undefined): Set<string> {
   )
 }
 
-/** Headers for the upstream request; the caller adds Authorization afterwards. */
+function entriesOf(
+  headers: Headers | IncomingHttpHeaders,
+): Array<[string, string | string[] | undefined]> {
+  return headers instanceof Headers ? [...headers.entries()] : Object.entries(headers)
+}
+
+/** Headers for the upstream request (from a fetch Request or a node request); the caller adds Authorization. */
 export function upstreamRequestHeaders(
-  incoming: Headers,
+  incoming: Headers | IncomingHttpHeaders,
   csrfHeaderName: string,
 ): OutgoingHttpHeaders {
-  const listed = connectionListed(incoming.get('connection'))
+  const entries = entriesOf(incoming)
+  const connection = entries.find(([name]) => name === 'connection')?.[1]
+  const listed = connectionListed(Array.isArray(connection) ? connection.join(',') : connection)
   const out: OutgoingHttpHeaders = {}
-  incoming.forEach((value, name) => {
-    if (HOP_BY_HOP.has(name) || REQUEST_DROP.has(name) || listed.has(name)) return
-    if (name === csrfHeaderName || name.startsWith('x-forwarded-')) return
+  for (const [name, value] of entries) {
+    if (value === undefined || HOP_BY_HOP.has(name) || REQUEST_DROP.has(name) || listed.has(name))
+      continue
+    if (name === csrfHeaderName || name.startsWith('x-forwarded-')) continue
     out[name] = value
-  })
+  }
   return out
 }
 
 /** Headers for the browser; upstream cookies never reach it. */
-export function downstreamResponseHeaders(incoming: IncomingHttpHeaders): Headers {
+export function downstreamHeaderRecord(incoming: IncomingHttpHeaders): OutgoingHttpHeaders {
   const listed = connectionListed(incoming.connection)
-  const out = new Headers()
+  const out: OutgoingHttpHeaders = {}
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name) || name === 'set-cookie')
       continue
-    for (const v of Array.isArray(value) ? value : [value]) out.append(name, v)
+    out[name] = value
   }
   // Responses of a signed-in user's API calls are personal: not cached unless the API says so.
-  if (!out.has('cache-control')) out.set('cache-control', 'no-store')
+  if (out['cache-control'] === undefined) out['cache-control'] = 'no-store'
+  return out
+}
+
+export function downstreamResponseHeaders(incoming: IncomingHttpHeaders): Headers {
+  const out = new Headers()
+  for (const [name, value] of Object.entries(downstreamHeaderRecord(incoming))) {
+    for (const v of Array.isArray(value) ? value : [String(value)]) out.append(name, v)
+  }
   return out
 }

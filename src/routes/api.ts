@@ -1,11 +1,14 @@
 import http from 'node:http'
 import https from 'node:https'
+import type { HttpBindings } from '@hono/node-server'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { Hono } from 'hono'
 import { BffError } from '../errors/bff-error.js'
 import { renderJsonError } from '../errors/render.js'
 import { requireCsrfHeader } from '../middleware/csrf.js'
 import { resolveSession } from '../middleware/require-session.js'
-import { forward } from '../proxy/forward.js'
+import { pageCsp, responseSecurityHeaders } from '../middleware/security-headers.js'
+import { forward, forwardNode } from '../proxy/forward.js'
 import { UpstreamTable } from '../proxy/upstreams.js'
 import type { RouteDeps } from './deps.js'
 
@@ -19,6 +22,7 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
     http: new http.Agent({ keepAlive: true, maxSockets: 256 }),
     https: new https.Agent({ keepAlive: true, maxSockets: 256 }),
   }
+  const csp = pageCsp(deps.securityHeaders.formActionOrigins)
   const options = {
     timeoutMs: deps.config.upstreamTimeoutSeconds * 1000,
     csrfHeaderName: deps.config.csrfHeaderName,
@@ -30,7 +34,10 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
     const stop = deps.metrics.proxyDuration.startTimer({ route })
     await next()
     stop()
-    deps.metrics.proxyRequests.inc({ route, status: String(c.res.status) })
+    deps.metrics.proxyRequests.inc({
+      route,
+      status: String(c.get('proxiedStatus') ?? c.res.status),
+    })
   })
   app.use(
     '/api/*',
@@ -44,6 +51,19 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
       if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
       const session = await resolveSession(c, deps)
       const tokens = await deps.tokens.fresh(session)
+      const node = c.env as Partial<HttpBindings> | undefined
+      if (node?.incoming && node.outgoing) {
+        const status = await forwardNode(
+          node.incoming,
+          node.outgoing,
+          match.target,
+          tokens.accessToken,
+          options,
+          (type) => responseSecurityHeaders(deps.securityHeaders, type, csp),
+        )
+        c.set('proxiedStatus', status)
+        return RESPONSE_ALREADY_SENT
+      }
       return await forward(c.req.raw, match.target, tokens.accessToken, options)
     } catch (error) {
       if (error instanceof BffError) {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { BffConfig } from '../config/schema.js'
 import type { Clock } from '../lib/clock.js'
 import type { SessionDeps } from '../middleware/require-session.js'
+import type { SecurityHeaderOptions } from '../middleware/security-headers.js'
 import type { BffMetrics } from '../observability/metrics.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { LogoutTokenVerifier } from '../oidc/logout-token.js'
@@ -19,4 +20,5 @@ export interface RouteDeps extends SessionDeps {
   clock: Clock
   logger: Logger
   metrics: BffMetrics
+  securityHeaders: SecurityHeaderOptions
 }

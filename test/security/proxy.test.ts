@@ -79,6 +79,9 @@ describe('API proxy trust boundary', () => {
     })
     expect(response.status).toBe(200)
     expect(response.headers['set-cookie']).toBeUndefined()
+    expect(response.headers['x-content-type-options']).toBe('nosniff')
+    expect(response.headers['x-frame-options']).toBe('DENY')
+    expect(response.headers['cache-control']).toBe('no-store')
     const seen = t.upstream.requests[0]
     expect(seen?.headers.authorization).toMatch(/^Bearer /)
     expect(seen?.headers.authorization).not.toBe('Bearer attacker-token')
