@@ -16,7 +16,11 @@ export interface SecurityHeaderOptions {
   formActionOrigins: readonly string[]
 }
 
-/** Headers every broker response carries; HSTS only when the public URL is https. */
+/**
+ * Headers every broker response carries; HSTS only when the public URL is https. A response
+ * that sets a cookie is never stored by a cache (RFC 9111 §5.2.2.5), whatever the route said:
+ * a shared cache replaying it would hand one user's cookie to the next.
+ */
 export function securityHeaders(options: SecurityHeaderOptions): MiddlewareHandler {
   const csp = pageCsp(options.formActionOrigins)
   return async function securityHeadersMiddleware(c, next) {
@@ -24,6 +28,7 @@ export function securityHeaders(options: SecurityHeaderOptions): MiddlewareHandl
     c.header('X-Content-Type-Options', 'nosniff')
     c.header('X-Frame-Options', 'DENY')
     if (options.https) c.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
+    if (c.res.headers.has('set-cookie')) c.header('Cache-Control', 'no-store')
     if (c.res.headers.get('content-type')?.startsWith('text/html')) {
       c.header('Content-Security-Policy', csp)
     }
@@ -38,3 +43,12 @@ export function authResponseHeaders(): MiddlewareHandler {
     c.header('Referrer-Policy', 'no-referrer')
   }
 }
+
+/**
+ * Clear-Site-Data on logout (W3C Clear Site Data §3.1): the browser drops this origin's HTTP
+ * cache and its storage (localStorage, IndexedDB, service workers), where an app may keep a
+ * signed-in user's data. Not "cookies": browsers apply that type to the whole registrable
+ * domain, so it would sign the user out of sibling apps on other subdomains; the broker
+ * clears its own cookies by name instead. Not "executionContexts": it would reload every tab.
+ */
+export const LOGOUT_CLEAR_SITE_DATA = '"cache", "storage"'
