@@ -28,6 +28,7 @@ export const errorCodes = {
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   headers_too_large: { status: 431, message: 'The request headers are too large.' },
+  rate_limited: { status: 429, message: 'Too many requests. Try again shortly.' },
   upstream_unavailable: { status: 502, message: 'The upstream API could not be reached.' },
   upstream_timeout: { status: 504, message: 'The upstream API did not answer in time.' },
   store_unavailable: {

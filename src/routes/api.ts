@@ -36,6 +36,7 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
       const match = table.resolve(url.pathname, url.search)
       if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
       const session = await resolveSession(c, deps)
+      await deps.apiRateLimit?.check(session.key)
       const tokens = await deps.tokens.fresh(session)
       return await forward(c.req.raw, match.target, tokens.accessToken, options)
     } catch (error) {

@@ -4,6 +4,7 @@ import type { Clock } from '../lib/clock.js'
 import type { SessionDeps } from '../middleware/require-session.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { LogoutTokenVerifier } from '../oidc/logout-token.js'
+import type { RateLimiter } from '../rate-limit/rate-limiter.js'
 import type { SessionStore } from '../session/store.js'
 import type { TransactionCookie } from '../session/transaction-cookie.js'
 
@@ -17,4 +18,6 @@ export interface RouteDeps extends SessionDeps {
   txCookie: TransactionCookie
   clock: Clock
   logger: Logger
+  /** Per-session limit on /api (null: off). */
+  apiRateLimit: RateLimiter | null
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
@@ -77,6 +78,7 @@ describe('the standalone server process', () => {
       OIDC_CLIENT_SECRET: 'proc-secret',
       COOKIE_SECRETS: `1:test-only-${randomId(24)}`,
       REDIS_URL: inject('redisUrl'),
+      TOKEN_ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
       REDIS_KEY_PREFIX: `proc-${randomId(4)}:`,
       API_ROUTES: `/api/echo=${upstream.url}`,
       LOG_LEVEL: 'info',
