@@ -40,6 +40,10 @@ export const errorCodes = {
     message: 'The identity provider is unavailable. Try again shortly.',
   },
   lock_timeout: { status: 503, message: 'A token refresh is taking too long. Try again shortly.' },
+  provider_misconfigured: {
+    status: 500,
+    message: 'The identity provider does not match the broker’s configuration.',
+  },
   internal: { status: 500, message: 'Something went wrong.' },
 } as const satisfies Record<string, { status: number; message: string }>
 
