@@ -43,6 +43,22 @@ describe('session cookie attacks', () => {
     expect(clearsCookieOf(response)).toBe(true)
   })
 
+  it('never lets a session cookie planted before sign-in ride along (fixation)', async () => {
+    const { browser: attacker } = await t.signIn()
+    const planted = attacker.cookie(COOKIE)?.value ?? ''
+    const victim = new HttpBrowser()
+    victim.jar.store(new URL(t.broker.url), [
+      `${COOKIE}=${planted}; Path=/; Secure; HttpOnly; SameSite=Strict`,
+    ])
+    await t.signIn(victim)
+    const victimCookie = victim.cookie(COOKIE)?.value
+    expect(victimCookie).toBeDefined()
+    expect(victimCookie).not.toBe(planted)
+    // The planted session was destroyed: the attacker's copy opens nothing any more.
+    expect((await withCookie(planted)).status).toBe(401)
+    expect((await withCookie(victimCookie ?? '')).status).toBe(200)
+  })
+
   it('refuses garbage without a 500', async () => {
     for (const value of ['', 'x', 'Fe26.2**', '%00%ff', 'a'.repeat(4000)]) {
       expect((await withCookie(value)).status).toBe(401)

@@ -29,6 +29,7 @@ const hostile: [string, IdTokenPlan][] = [
   ],
   ['the wrong nonce', { claims: (c) => ({ ...c, nonce: 'not-the-nonce' }) }],
   ['no nonce', { claims: ({ nonce: _n, ...c }) => c }],
+  ['no audience', { claims: ({ aud: _a, ...c }) => c }],
   ['the wrong audience', { claims: (c) => ({ ...c, aud: 'someone-else' }) }],
   ['an untrusted extra audience', { claims: (c) => ({ ...c, aud: [c.aud, 'someone-else'] }) }],
   ['azp naming another client', { claims: (c) => ({ ...c, aud: [c.aud, 'other'], azp: 'other' }) }],

@@ -68,10 +68,8 @@ describe('TokenCipher', () => {
     expect(() => opener.open(sealed, sessionKey)).toThrow(TokenDecryptionError)
   })
 
-  it.each(['', 'c2hvcnQ=', randomBytes(31).toString('base64'), randomBytes(33).toString('base64')])(
-    'refuses the key %j (not 32 bytes)',
-    (value) => {
-      expect(() => new TokenCipher([{ id: 1, key: value }])).toThrow(/32 bytes/)
-    },
-  )
+  it.each([0, 5, 31, 33])('refuses a key of %i bytes', (length) => {
+    const value = randomBytes(length).toString('base64')
+    expect(() => new TokenCipher([{ id: 1, key: value }])).toThrow(/32 bytes/)
+  })
 })
