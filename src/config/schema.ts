@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { parseCidr } from '../lib/client-address.js'
+import { decodeKey } from '../lib/encryption-key.js'
 import { validateReturnTo } from '../lib/return-to.js'
-import { decodeKey } from '../session/token-cipher.js'
 
 /** Asymmetric JWS algorithms openid-client can verify; symmetric ones are never allowed. */
 export const ID_TOKEN_ALGORITHMS = [

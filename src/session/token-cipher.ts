@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { decodeKey } from '../lib/encryption-key.js'
 import type { TokenSet } from './types.js'
 
 export interface TokenEncryptionKey {
@@ -19,11 +20,6 @@ export class TokenDecryptionError extends Error {
     super(`stored token not usable: ${reason}`)
     this.name = 'TokenDecryptionError'
   }
-}
-
-export function decodeKey(value: string): Buffer | null {
-  const bytes = Buffer.from(value, /[-_]/.test(value) ? 'base64url' : 'base64')
-  return bytes.length === 32 ? bytes : null
 }
 
 /**
