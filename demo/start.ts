@@ -149,6 +149,8 @@ try {
       clientSecret,
       dangerouslyAllowHttpIssuer: true,
       cookieSecrets: [{ id: 1, secret: cookieSecret }],
+      // dev-only: a fresh key at every start (sessions in Redis do not survive a demo restart).
+      tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
       apiRoutes: [{ prefix: '/api/demo', upstream: api.url }],
       staticDir: STATIC_DIR,
       ...(redisUrl ? { redisUrl } : {}),

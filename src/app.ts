@@ -5,9 +5,12 @@ import type { Logger } from 'pino'
 import { parseOptions } from './config/parse-options.js'
 import type { BffConfig, BffOptions } from './config/schema.js'
 import { BffError } from './errors/bff-error.js'
-import { renderJsonError } from './errors/render.js'
+import { renderErrorPage, renderJsonError } from './errors/render.js'
+import { trustedProxies } from './lib/client-address.js'
 import { type Clock, systemClock } from './lib/clock.js'
+import { limitRequestBody } from './middleware/body-limit.js'
 import './middleware/context.js'
+import { rateLimitByAddress } from './middleware/rate-limit.js'
 import { requestId } from './middleware/request-id.js'
 import { requireSession } from './middleware/require-session.js'
 import { authResponseHeaders, securityHeaders } from './middleware/security-headers.js'
@@ -16,6 +19,9 @@ import { createLogger } from './observability/logger.js'
 import { BffMetrics } from './observability/metrics.js'
 import { OidcClient } from './oidc/client.js'
 import { LogoutTokenVerifier } from './oidc/logout-token.js'
+import { type RateLimit, RateLimiter } from './rate-limit/rate-limiter.js'
+import { RedisRateLimitStore } from './rate-limit/redis-rate-limit-store.js'
+import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/store.js'
 import { apiRoutes } from './routes/api.js'
 import { backchannelLogoutRoute } from './routes/backchannel-logout.js'
 import { callbackRoute } from './routes/callback.js'
@@ -30,8 +36,10 @@ import { userRoute } from './routes/user.js'
 import { AccessTokenService, type RefreshMetrics } from './session/access-token.js'
 import { SessionCookie } from './session/cookie.js'
 import { createStore } from './session/create-store.js'
+import { RedisSessionStore } from './session/redis-store.js'
 import { SessionService } from './session/session-service.js'
 import type { SessionStore } from './session/store.js'
+import { TokenCipher } from './session/token-cipher.js'
 import { TransactionCookie } from './session/transaction-cookie.js'
 
 export interface BffDeps {
@@ -45,6 +53,15 @@ export interface BffDeps {
   refreshMetrics?: RefreshMetrics
   /** The broker's metrics; pass one to share a registry. Defaults to a new one per broker. */
   metrics?: BffMetrics
+  /** Defaults to counters in the Redis store's database, else in memory. */
+  rateLimitStore?: RateLimitStore
+}
+
+/** Rate-limit counters live where the sessions live, so limits hold across instances. */
+function createRateLimitStore(store: SessionStore, clock: Clock): RateLimitStore {
+  return store instanceof RedisSessionStore
+    ? new RedisRateLimitStore(store.redis, store.keyPrefix)
+    : new MemoryRateLimitStore(clock)
 }
 
 export interface Bff {
@@ -78,10 +95,22 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     return baseFetch(url, options)
   }
   const oidc = new OidcClient(config, providerFetch)
-  const sessions = new SessionService(config, store, clock, (reason) =>
+  const cipher =
+    config.tokenEncryptionKeys.length > 0 ? new TokenCipher(config.tokenEncryptionKeys) : null
+  if (!cipher && store.kind === 'redis') {
+    logger.warn(
+      { event: 'config.tokens_unencrypted' },
+      'no TOKEN_ENCRYPTION_KEYS: tokens are stored in Redis unencrypted',
+    )
+  }
+  const sessions = new SessionService(config, store, clock, cipher, (reason) =>
     metrics.sessionEnded(reason),
   )
   const cookie = new SessionCookie(config)
+  const rateStore = deps.rateLimitStore ?? createRateLimitStore(store, clock)
+  const limiter = (bucket: string, limit: RateLimit | null) =>
+    limit ? new RateLimiter(rateStore, bucket, limit) : null
+  const trusted = trustedProxies(config.trustedProxies)
   const tokens = new AccessTokenService({
     config,
     sessions,
@@ -119,6 +148,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
         .filter((url): url is string => Boolean(url))
         .map((url) => new URL(url).origin),
     },
+    apiRateLimit: limiter('api', config.rateLimitApi),
   }
 
   const app = new Hono()
@@ -126,6 +156,14 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   app.use('*', requestId())
   app.use('*', securityHeaders(routeDeps.securityHeaders))
   app.use('/auth/*', authResponseHeaders())
+  const byAddress = (bucket: string, limit: RateLimit | null, render = renderErrorPage) =>
+    rateLimitByAddress({ limiter: limiter(bucket, limit), trusted, render })
+  app.use('/auth/login', byAddress('login', config.rateLimitLogin))
+  app.use('/auth/callback', byAddress('callback', config.rateLimitCallback))
+  app.use(
+    '/auth/backchannel-logout',
+    byAddress('backchannel', config.rateLimitBackchannel, renderJsonError),
+  )
   app.route('/', loginRoute(routeDeps))
   app.route('/', callbackRoute(routeDeps))
   app.route('/', userRoute(routeDeps))
@@ -133,6 +171,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   app.route('/', backchannelLogoutRoute(routeDeps))
   app.route('/', signedOutRoute(routeDeps))
   app.route('/', healthRoutes(routeDeps))
+  app.use('/api/*', limitRequestBody(config.maxBodyBytes))
   app.route('/', api.app)
   if (config.metricsToken) app.route('/', metricsRoute(metrics.registry, config.metricsToken))
   if (config.staticDir) app.route('/', staticRoutes(config.staticDir))

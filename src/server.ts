@@ -3,6 +3,7 @@ import { createBff } from './app.js'
 import { ConfigError } from './config/config-error.js'
 import { loadConfigFromEnv } from './config/load-env.js'
 import { loadServerSettings } from './config/server-settings.js'
+import { BffError } from './errors/bff-error.js'
 import { createLogger } from './observability/logger.js'
 
 /** Standalone entry: configuration from the environment, then serve until SIGTERM. */
@@ -33,11 +34,21 @@ async function main() {
         { event: 'startup.ready', store: bff.store.kind },
         'store reachable and provider discovered',
       ),
-    (error: unknown) =>
+    (error: unknown) => {
+      // A provider that names another issuer is a configuration error: refuse to run. One that
+      // cannot be reached (or a store that is down) is an outage: keep running, retry on demand.
+      if (error instanceof BffError && error.code === 'provider_misconfigured') {
+        console.error(`config error: OIDC_ISSUER: ${error.detail}`)
+        process.exit(1)
+      }
       logger.warn(
-        { event: 'startup.not_ready', detail: String(error) },
+        {
+          event: 'startup.not_ready',
+          detail: error instanceof BffError ? (error.detail ?? error.code) : String(error),
+        },
         'not ready yet; will retry on demand',
-      ),
+      )
+    },
   )
   const server = serve(
     { fetch: bff.app.fetch, port: settings.port, hostname: settings.host },

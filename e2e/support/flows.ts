@@ -1,6 +1,7 @@
 import type { BrowserContext, Page } from '@playwright/test'
 import { unsealData } from 'iron-session'
 import { sessionKey } from '../../src/session/session-service.js'
+import { TokenCipher } from '../../src/session/token-cipher.js'
 import type { StoredSession } from '../../src/session/types.js'
 import { expect } from './fixtures.js'
 import type { E2eBroker, Stack } from './stack.js'
@@ -60,7 +61,14 @@ export async function storedSession(
   })
   if (typeof sealed.sid !== 'string') throw new Error('the cookie does not unseal to a session id')
   const key = sessionKey(sealed.sid)
-  return { key, sealed, session: await broker.store.getSession(key) }
+  const stored = await broker.store.getSession(key)
+  const keys = broker.bff.config.tokenEncryptionKeys
+  // The store holds the token fields encrypted; tests hunt for the real token strings.
+  const session =
+    stored && keys.length > 0
+      ? { ...stored, tokens: new TokenCipher(keys).open(stored.tokens, key) }
+      : stored
+  return { key, sealed, session }
 }
 
 /** Whether the store still holds a session (a boolean, so a failure never prints tokens). */

@@ -201,6 +201,7 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
       clientSecret: input.clientSecret,
       dangerouslyAllowHttpIssuer: true,
       cookieSecrets,
+      tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
       apiRoutes: [{ prefix: '/api/demo', upstream: input.apiUrl }],
       staticDir: STATIC_DIR,
       ...(input.sessionIdleTimeoutSeconds

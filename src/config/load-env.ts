@@ -25,6 +25,7 @@ const ENV_NAMES: Record<keyof BffOptions, string> = {
   dangerouslyAllowHttpIssuer: 'DANGEROUSLY_ALLOW_HTTP_ISSUER',
   cookieSecrets: 'COOKIE_SECRETS',
   cookieName: 'COOKIE_NAME',
+  tokenEncryptionKeys: 'TOKEN_ENCRYPTION_KEYS',
   redisUrl: 'REDIS_URL',
   redisKeyPrefix: 'REDIS_KEY_PREFIX',
   redisClusterNodes: 'REDIS_CLUSTER_NODES',
@@ -42,6 +43,12 @@ const ENV_NAMES: Record<keyof BffOptions, string> = {
   userClaims: 'USER_CLAIMS',
   staticDir: 'STATIC_DIR',
   metricsToken: 'METRICS_TOKEN',
+  trustedProxies: 'TRUSTED_PROXIES',
+  rateLimitLogin: 'RATE_LIMIT_LOGIN',
+  rateLimitCallback: 'RATE_LIMIT_CALLBACK',
+  rateLimitBackchannel: 'RATE_LIMIT_BACKCHANNEL',
+  rateLimitApi: 'RATE_LIMIT_API',
+  maxBodyBytes: 'MAX_BODY_BYTES',
 }
 
 const list = (value: string) => value.split(/[\s,]+/).filter(Boolean)
@@ -71,6 +78,27 @@ function cookieSecrets(value: string, problems: string[]) {
       return { id: 0, secret: '' }
     }
     return { id: Number(match[1]), secret: match[2] as string }
+  })
+}
+
+/** `30/60` — 30 requests per 60 seconds; `off` — no limit. */
+function rateLimit(value: string): { limit: number; windowSeconds: number } | null | string {
+  if (value === 'off') return null
+  const match = /^(\d+)\/(\d+)$/.exec(value)
+  return match ? { limit: Number(match[1]), windowSeconds: Number(match[2]) } : value
+}
+
+/** `1:<base64 of 32 bytes>,2:<…>` — the highest id encrypts, all ids decrypt. */
+function tokenKeys(value: string, problems: string[]) {
+  return list(value).map((entry) => {
+    const match = /^(\d+):(.+)$/.exec(entry)
+    if (!match) {
+      problems.push(
+        `${ENV_NAMES.tokenEncryptionKeys}: expected comma-separated id:key pairs such as 1:<openssl rand -base64 32>`,
+      )
+      return { id: 0, key: '' }
+    }
+    return { id: Number(match[1]), key: match[2] as string }
   })
 }
 
@@ -107,7 +135,14 @@ const converters: Partial<
   defaultAccessTokenLifetimeSeconds: integer,
   dangerouslyAllowHttpIssuer: boolean,
   cookieSecrets,
+  tokenEncryptionKeys: tokenKeys,
   apiRoutes,
+  trustedProxies: list,
+  rateLimitLogin: rateLimit,
+  rateLimitCallback: rateLimit,
+  rateLimitBackchannel: rateLimit,
+  rateLimitApi: rateLimit,
+  maxBodyBytes: integer,
 }
 
 /** Reads the broker's settings from the environment; throws one ConfigError listing every problem. */

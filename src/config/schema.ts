@@ -1,4 +1,7 @@
 import { z } from 'zod'
+import { parseCidr } from '../lib/client-address.js'
+import { decodeKey } from '../lib/encryption-key.js'
+import { validateReturnTo } from '../lib/return-to.js'
 
 /** Asymmetric JWS algorithms openid-client can verify; symmetric ones are never allowed. */
 export const ID_TOKEN_ALGORITHMS = [
@@ -39,6 +42,24 @@ const apiRoute = z.object({
   upstream: absoluteUrl,
 })
 
+/** `limit` requests per `windowSeconds`, or null for no limit. */
+const rateLimit = z
+  .object(
+    {
+      limit: z.number().int().min(1, 'expected at least 1 request per window'),
+      windowSeconds: z.number().int().min(1).max(86400),
+    },
+    { error: 'expected <requests>/<seconds> such as 30/60, or off' },
+  )
+  .nullable()
+
+const tokenKey = z.object({
+  id: z.number().int().positive(),
+  key: z.string().refine((v) => decodeKey(v) !== null, {
+    error: 'expected every token encryption key to be 32 random bytes in base64',
+  }),
+})
+
 const cookieSecret = z.object({
   id: z.number().int().positive(),
   secret: z.string().min(32, 'expected every cookie secret to be at least 32 characters'),
@@ -70,10 +91,12 @@ export const optionsSchema = z
     /** Where the signed-out page sends the browser once the provider's logout came back. */
     postLogoutReturnTo: z
       .string()
-      .regex(
-        /^\/(?![/\\])[^\s\\]*$/,
-        'expected a path on this site such as / or /signed-out (no scheme, no //, no backslash)',
-      )
+      // The same rule as returnTo (lib/return-to.ts), and already in normal form, so what the
+      // browser is sent to is exactly what was configured.
+      .refine((value) => validateReturnTo(value, 'https://broker.invalid') === value, {
+        error:
+          'expected a path on this site such as / or /signed-out (no scheme, no //, no backslash, no control or encoded separator characters)',
+      })
       .default('/'),
     providerTimeoutSeconds: seconds(1).max(120).default(10),
     dangerouslyAllowHttpIssuer: z.boolean().default(false),
@@ -86,6 +109,10 @@ export const optionsSchema = z
       .string()
       .regex(/^__Host-[A-Za-z0-9_-]+$/, 'expected a cookie name starting with __Host-')
       .default('__Host-bff-session'),
+    /** AES-256-GCM keys for the token fields at rest; the highest id encrypts, all decrypt. */
+    tokenEncryptionKeys: z
+      .array(tokenKey, { error: 'expected comma-separated id:base64-key pairs' })
+      .default([]),
     redisUrl: z
       .url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' })
       .optional(),
@@ -136,6 +163,29 @@ export const optionsSchema = z
       .string()
       .min(32, 'expected a metrics token of at least 32 characters')
       .optional(),
+    /** Proxies (CIDR) whose X-Forwarded-For is believed; empty: the TCP peer is the client. */
+    trustedProxies: z
+      .array(
+        z.string().refine((v) => parseCidr(v) !== null, {
+          error: 'expected CIDR ranges such as 10.0.0.0/8 or ::1/128',
+        }),
+      )
+      .default([]),
+    /** Per client address: GET /auth/login. */
+    rateLimitLogin: rateLimit.default({ limit: 120, windowSeconds: 60 }),
+    /** Per client address: GET /auth/callback. */
+    rateLimitCallback: rateLimit.default({ limit: 120, windowSeconds: 60 }),
+    /** Per client address (the provider's): POST /auth/backchannel-logout. */
+    rateLimitBackchannel: rateLimit.default({ limit: 600, windowSeconds: 60 }),
+    /** Per session: /api/**. */
+    rateLimitApi: rateLimit.default({ limit: 1200, windowSeconds: 60 }),
+    /** Largest request body /api forwards; larger ones get 413 payload_too_large. */
+    maxBodyBytes: z
+      .number({ error: 'expected a number of bytes' })
+      .int()
+      .min(1024)
+      .max(1024 ** 3)
+      .default(1024 * 1024),
   })
   .superRefine((o, ctx) => {
     const issue = (path: string, message: string) =>
@@ -185,6 +235,17 @@ export const optionsSchema = z
     const ids = new Set(o.cookieSecrets.map((s) => s.id))
     if (ids.size !== o.cookieSecrets.length)
       issue('cookieSecrets', 'expected distinct cookie secret ids')
+    const keyIds = new Set(o.tokenEncryptionKeys.map((k) => k.id))
+    if (keyIds.size !== o.tokenEncryptionKeys.length)
+      issue('tokenEncryptionKeys', 'expected distinct token encryption key ids')
+    // Production (an https public URL) with Redis must encrypt tokens at rest; a localhost
+    // development setup (plain http, e.g. the Compose stack) only gets a warning at start.
+    if (o.redisUrl && publicUrl?.protocol === 'https:' && o.tokenEncryptionKeys.length === 0) {
+      issue(
+        'tokenEncryptionKeys',
+        'expected at least one key when REDIS_URL is set (tokens are encrypted at rest); make one with: openssl rand -base64 32',
+      )
+    }
     const prefixes = new Set(o.apiRoutes.map((r) => r.prefix))
     if (prefixes.size !== o.apiRoutes.length) issue('apiRoutes', 'expected each /api prefix once')
   })

@@ -6,6 +6,8 @@ export interface BffErrorOptions {
   cause?: unknown
   /** Public text replacing the default one (must not contain secrets). */
   message?: string
+  /** Seconds for the Retry-After header (429); a 503 gets RETRY_AFTER_SECONDS without it. */
+  retryAfterSeconds?: number
 }
 
 export class BffError extends Error {
@@ -13,6 +15,7 @@ export class BffError extends Error {
   readonly status: number
   readonly expose: boolean
   readonly detail: string | undefined
+  readonly retryAfterSeconds: number | undefined
 
   constructor(code: ErrorCode, options: BffErrorOptions = {}) {
     super(options.message ?? errorCodes[code].message, { cause: options.cause })
@@ -22,6 +25,7 @@ export class BffError extends Error {
     this.expose =
       this.status < 500 || this.status === 502 || this.status === 503 || this.status === 504
     this.detail = options.detail
+    this.retryAfterSeconds = options.retryAfterSeconds
   }
 }
 

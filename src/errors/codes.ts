@@ -28,6 +28,7 @@ export const errorCodes = {
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   headers_too_large: { status: 431, message: 'The request headers are too large.' },
+  rate_limited: { status: 429, message: 'Too many requests. Try again shortly.' },
   upstream_unavailable: { status: 502, message: 'The upstream API could not be reached.' },
   upstream_timeout: { status: 504, message: 'The upstream API did not answer in time.' },
   store_unavailable: {
@@ -39,6 +40,10 @@ export const errorCodes = {
     message: 'The identity provider is unavailable. Try again shortly.',
   },
   lock_timeout: { status: 503, message: 'A token refresh is taking too long. Try again shortly.' },
+  provider_misconfigured: {
+    status: 500,
+    message: 'The identity provider does not match the broker’s configuration.',
+  },
   internal: { status: 500, message: 'Something went wrong.' },
 } as const satisfies Record<string, { status: number; message: string }>
 

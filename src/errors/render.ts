@@ -11,7 +11,8 @@ export interface ErrorBody {
 
 function commonHeaders(c: Context, err: BffError): void {
   c.header('Cache-Control', 'no-store')
-  if (err.status === 503) c.header('Retry-After', String(RETRY_AFTER_SECONDS))
+  const retryAfter = err.retryAfterSeconds ?? (err.status === 503 ? RETRY_AFTER_SECONDS : undefined)
+  if (retryAfter !== undefined) c.header('Retry-After', String(retryAfter))
 }
 
 /** JSON answer for API calls and /auth/user. */

@@ -33,7 +33,9 @@ export function responseSecurityHeaders(
 
 /**
  * Headers every broker response carries; HSTS only when the public URL is https. A response
- * the proxy's fast path wrote itself (`proxiedStatus` set) already carries them.
+ * that sets a cookie is never stored by a cache (RFC 9111 §5.2.2.5), whatever the route said:
+ * a shared cache replaying it would hand one user's cookie to the next. A response the
+ * proxy's fast path wrote itself (`proxiedStatus` set) already carries its headers.
  */
 export function securityHeaders(options: SecurityHeaderOptions): MiddlewareHandler {
   const csp = pageCsp(options.formActionOrigins)
@@ -42,6 +44,7 @@ export function securityHeaders(options: SecurityHeaderOptions): MiddlewareHandl
     if (c.get('proxiedStatus') !== undefined) return
     const headers = responseSecurityHeaders(options, c.res.headers.get('content-type'), csp)
     for (const [name, value] of Object.entries(headers)) c.header(name, value)
+    if (c.res.headers.has('set-cookie')) c.header('Cache-Control', 'no-store')
   }
 }
 
@@ -53,3 +56,12 @@ export function authResponseHeaders(): MiddlewareHandler {
     c.header('Referrer-Policy', 'no-referrer')
   }
 }
+
+/**
+ * Clear-Site-Data on logout (W3C Clear Site Data §3.1): the browser drops this origin's HTTP
+ * cache and its storage (localStorage, IndexedDB, service workers), where an app may keep a
+ * signed-in user's data. Not "cookies": browsers apply that type to the whole registrable
+ * domain, so it would sign the user out of sibling apps on other subdomains; the broker
+ * clears its own cookies by name instead. Not "executionContexts": it would reload every tab.
+ */
+export const LOGOUT_CLEAR_SITE_DATA = '"cache", "storage"'

@@ -18,6 +18,26 @@ const CLOCK_TOLERANCE_SECONDS = 30
 const DISCOVERY_RETRY_MS = 2000
 
 /**
+ * OIDC Discovery 1.0 §4.3: the discovered `issuer` must equal the configured issuer URL
+ * exactly. A mismatch is a configuration error (or a provider impersonation), not an outage:
+ * a coded error the server turns into a refusal to start.
+ */
+function issuerMismatch(error: unknown, configured: string): BffError | undefined {
+  const e = error as {
+    code?: unknown
+    cause?: { attribute?: unknown; body?: { issuer?: unknown } }
+  }
+  if (e?.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' || e.cause?.attribute !== 'issuer') {
+    return undefined
+  }
+  const named = typeof e.cause.body?.issuer === 'string' ? e.cause.body.issuer : 'another issuer'
+  return new BffError('provider_misconfigured', {
+    detail: `discovery names issuer ${JSON.stringify(named).slice(0, 200)}, but OIDC_ISSUER is ${configured}`,
+    cause: error,
+  })
+}
+
+/**
  * Every protocol step of the broker, through openid-client. Discovery is cached and
  * retried after a failure; nothing here hand-rolls OAuth or JWT logic.
  */
@@ -48,7 +68,10 @@ export class OidcClient {
       this.#discovery = this.#discover().catch((error: unknown) => {
         this.#discovery = undefined
         this.#failedAt = Date.now()
-        throw translateProviderError(error, 'login_failed')
+        throw (
+          issuerMismatch(error, this.#config.issuer) ??
+          translateProviderError(error, 'login_failed')
+        )
       })
     }
     return this.#discovery

@@ -11,6 +11,25 @@ const FATAL_CODES = new Set([
 ])
 
 /**
+ * oauth4webapi codes for a token response that arrived and was refused by the ID token checks
+ * (signature, alg, iss, aud, azp, exp, iat). The provider has already rotated the refresh token
+ * by then, so keeping the session would only keep a spent token: end it instead.
+ */
+const VALIDATION_CODES = new Set([
+  'OAUTH_INVALID_RESPONSE',
+  'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+  'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED',
+  'OAUTH_KEY_SELECTION_FAILED',
+  'OAUTH_UNSUPPORTED_OPERATION',
+])
+
+function validationCode(error: unknown): string | undefined {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined
+  return typeof code === 'string' && VALIDATION_CODES.has(code) ? code : undefined
+}
+
+/**
  * Fatal: the grant is gone (revoked, expired, reused) — end the session.
  * Transient: network, timeout, 5xx, or a response we could not read — keep the session.
  * A dead refresh token answered with a non-JSON 4xx is treated as fatal too.
@@ -19,6 +38,8 @@ export function classifyRefreshFailure(error: unknown): RefreshFailure {
   const code = providerErrorCode(error)
   if (code !== undefined) return FATAL_CODES.has(code) ? 'fatal' : 'transient'
   const status = providerStatus(error)
+  // A refused ID token, unless the failure was fetching the keys from a provider in trouble.
+  if (validationCode(error) && (status === undefined || status < 500)) return 'fatal'
   if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {
     return 'fatal'
   }

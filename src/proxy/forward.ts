@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
-import { Readable } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { BffError } from '../errors/bff-error.js'
 import {
@@ -69,6 +69,19 @@ function bearerHeaders(
   return headers
 }
 
+/** Passes bytes through until `max`, then reports payload_too_large (the body is never buffered). */
+function countBytes(max: number, onTooLarge: (error: BffError) => void): Transform {
+  let seen = 0
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      if (seen <= max) return done(null, chunk)
+      onTooLarge(new BffError('payload_too_large', { detail: `chunked body over ${max}` }))
+      done()
+    },
+  })
+}
+
 /**
  * The fast path under @hono/node-server: node streams end to end, no fetch objects.
  * `responseHeaders` adds the broker's own headers (security headers) to the answer.
@@ -81,6 +94,8 @@ export async function forwardNode(
   accessToken: string,
   options: ForwardOptions,
   responseHeaders: (contentType: string | undefined) => Record<string, string>,
+  /** Byte limit of a chunked body (a declared Content-Length was checked before). */
+  maxBodyBytes?: number,
 ): Promise<number> {
   const method = incoming.method ?? 'GET'
   const upstream = openUpstream(
@@ -96,8 +111,12 @@ export async function forwardNode(
     upstream.request.destroy()
   }
   outgoing.once('close', onClose)
-  if (method !== 'GET' && method !== 'HEAD') incoming.pipe(upstream.request)
-  else upstream.request.end()
+  if (method === 'GET' || method === 'HEAD') upstream.request.end()
+  else if (maxBodyBytes === undefined) incoming.pipe(upstream.request)
+  else
+    incoming
+      .pipe(countBytes(maxBodyBytes, (error) => upstream.request.destroy(error)))
+      .pipe(upstream.request)
   let res: IncomingMessage
   try {
     res = await upstream.response

@@ -50,6 +50,7 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
       const match = table.resolve(url.pathname, url.search)
       if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
       const session = await resolveSession(c, deps)
+      await deps.apiRateLimit?.check(session.key)
       const tokens = await deps.tokens.fresh(session)
       const node = c.env as Partial<HttpBindings> | undefined
       if (node?.incoming && node.outgoing) {
@@ -60,6 +61,7 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
           tokens.accessToken,
           options,
           (type) => responseSecurityHeaders(deps.securityHeaders, type, csp),
+          c.get('streamingBodyLimit'),
         )
         c.set('proxiedStatus', status)
         return RESPONSE_ALREADY_SENT

@@ -4,6 +4,7 @@ import * as oidc from 'openid-client'
 import { BffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
 import { comesFromApp, crossOriginReason } from '../middleware/csrf.js'
+import { LOGOUT_CLEAR_SITE_DATA } from '../middleware/security-headers.js'
 import { LogoutStateCookie } from '../session/logout-state-cookie.js'
 import { revokeTokens } from '../session/revocation.js'
 import { sessionKey } from '../session/session-service.js'
@@ -88,6 +89,7 @@ export function logoutRoute(deps: RouteDeps): Hono {
     }
     deps.cookie.clear(c)
     deps.metrics.sessionEnded(scope === 'all' ? 'logout_all' : 'logout', ended.all.length)
+    c.header('Clear-Site-Data', LOGOUT_CLEAR_SITE_DATA)
     if (!ended.current) return c.redirect(deps.config.postLogoutReturnTo, 303)
     // After the local logout, bounded by the provider timeout; a failure never undoes it.
     const outcomes = await Promise.all(

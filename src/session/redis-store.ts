@@ -60,6 +60,11 @@ export class RedisSessionStore implements SessionStore {
     return `${this.keyPrefix}${kind}:{${id}}`
   }
 
+  /** The Redis key holding a session (operators, raw-dump tests). */
+  redisKeyOfSession(key: string): string {
+    return this.#key('session', key)
+  }
+
   #script<T = number>(name: string, ...args: (string | number)[]): Promise<T> {
     const command = (
       this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>

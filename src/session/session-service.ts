@@ -3,6 +3,7 @@ import { BffError } from '../errors/bff-error.js'
 import type { Clock } from '../lib/clock.js'
 import { randomId, sha256 } from '../lib/random.js'
 import type { SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
+import { type TokenCipher, TokenDecryptionError } from './token-cipher.js'
 import type { SessionData, StoredSession } from './types.js'
 
 /** Sliding renewal writes only when this share of the idle window has passed since the last one. */
@@ -23,6 +24,8 @@ export type SessionLookup =
   | { status: 'active'; session: ActiveSession }
   | { status: 'missing' }
   | { status: 'expired' }
+  /** Its tokens do not decrypt (key removed, tampered, or written without encryption). */
+  | { status: 'unreadable' }
 
 /** Wraps store failures so every caller answers 503 store_unavailable, never 500. */
 export async function storeCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
@@ -40,10 +43,15 @@ export function sessionKey(sid: string): string {
   return sha256(sid)
 }
 
-/** Creation, lookup with idle and absolute expiry, sliding renewal and deletion of sessions. */
+/**
+ * Creation, lookup with idle and absolute expiry, sliding renewal and deletion of sessions.
+ * With a cipher, token fields are encrypted on every write and decrypted on every read here,
+ * so every store (Redis or memory) holds only ciphertext.
+ */
 export class SessionService {
   readonly #store: SessionStore
   readonly #clock: Clock
+  readonly #cipher: TokenCipher | null
   readonly #idleMs: number
   readonly #absoluteMs: number
 
@@ -53,11 +61,13 @@ export class SessionService {
     config: BffConfig,
     store: SessionStore,
     clock: Clock,
+    cipher: TokenCipher | null = null,
     onExpired?: (reason: 'idle_timeout' | 'absolute_timeout') => void,
   ) {
     this.#onExpired = onExpired
     this.#store = store
     this.#clock = clock
+    this.#cipher = cipher
     this.#idleMs = config.sessionIdleTimeoutSeconds * 1000
     this.#absoluteMs = config.sessionAbsoluteTimeoutSeconds * 1000
   }
@@ -92,7 +102,7 @@ export class SessionService {
     // Indexed first: a session that exists is always findable by a back-channel logout.
     await this.#index(key, record, ttl)
     const created = await storeCall('create session', () =>
-      this.#store.createSession(key, record, now, ttl),
+      this.#store.createSession(key, this.#seal(key, record), now, ttl),
     )
     if (!created) throw new BffError('internal', { detail: 'session id collision' })
     return { sid, session: { key, record: { ...record, version: 1, lastSeenAt: now } } }
@@ -100,8 +110,13 @@ export class SessionService {
 
   async lookup(sid: string): Promise<SessionLookup> {
     const key = sessionKey(sid)
-    const record = await storeCall('get session', () => this.#store.getSession(key))
-    if (!record) return { status: 'missing' }
+    const stored = await storeCall('get session', () => this.#store.getSession(key))
+    if (!stored) return { status: 'missing' }
+    const record = this.#open(key, stored)
+    if (!record) {
+      await storeCall('delete unreadable session', () => this.#store.deleteSession(key))
+      return { status: 'unreadable' }
+    }
     const now = this.#clock.now()
     if (now >= this.idleExpiresAt(record)) {
       await storeCall('delete expired session', () => this.#store.deleteSession(key))
@@ -117,12 +132,16 @@ export class SessionService {
     return { status: 'active', session: { key, record } }
   }
 
+  /** The session as stored now; null when it is gone or its tokens do not decrypt. */
   async reload(key: string): Promise<StoredSession | null> {
-    return storeCall('get session', () => this.#store.getSession(key))
+    const stored = await storeCall('get session', () => this.#store.getSession(key))
+    return stored ? this.#open(key, stored) : null
   }
 
+  /** Deletes and returns the session (null when gone or unreadable: nothing to revoke). */
   async delete(key: string): Promise<StoredSession | null> {
-    return storeCall('delete session', () => this.#store.deleteSession(key))
+    const stored = await storeCall('delete session', () => this.#store.deleteSession(key))
+    return stored ? this.#open(key, stored) : null
   }
 
   /** Compare-and-set of a new token set; false when another writer got there first. */
@@ -130,7 +149,12 @@ export class SessionService {
     const ttl = this.ttlMs(data, session.record.lastSeenAt)
     await this.#index(session.key, data, ttl)
     return storeCall('replace session', () =>
-      this.#store.replaceSession(session.key, data, session.record.version, ttl),
+      this.#store.replaceSession(
+        session.key,
+        this.#seal(session.key, data),
+        session.record.version,
+        ttl,
+      ),
     )
   }
 
@@ -141,7 +165,28 @@ export class SessionService {
 
   /** Deletes these sessions in one store step; returns those that existed. */
   async deleteMany(keys: readonly string[]) {
-    return storeCall('delete sessions', () => this.#store.deleteSessions([...new Set(keys)]))
+    const deleted = await storeCall('delete sessions', () =>
+      this.#store.deleteSessions([...new Set(keys)]),
+    )
+    return deleted.flatMap(({ key, session }) => {
+      const opened = this.#open(key, session)
+      return opened ? [{ key, session: opened }] : []
+    })
+  }
+
+  #seal<T extends SessionData>(key: string, data: T): T {
+    return this.#cipher ? { ...data, tokens: this.#cipher.seal(data.tokens, key) } : data
+  }
+
+  /** The session with readable tokens, or null when they cannot be decrypted. */
+  #open(key: string, stored: StoredSession): StoredSession | null {
+    if (!this.#cipher) return stored
+    try {
+      return { ...stored, tokens: this.#cipher.open(stored.tokens, key) }
+    } catch (error) {
+      if (error instanceof TokenDecryptionError) return null
+      throw error
+    }
   }
 
   async #index(key: string, owner: SessionOwner, ttlMs: number): Promise<void> {

@@ -7,7 +7,7 @@ import { classifyRefreshFailure } from '../oidc/refresh-policy.js'
 import type { HeldLock } from './refresh-lock.js'
 import type { SessionService } from './session-service.js'
 import { isUsable, tokenSetFrom } from './tokens.js'
-import type { StoredSession } from './types.js'
+import type { SessionData, StoredSession } from './types.js'
 
 export type RefreshOutcome =
   | 'refreshed'
@@ -31,12 +31,24 @@ export interface RefresherDeps {
   metrics?: RefreshMetrics
 }
 
+/** A token set the provider issued whose write to the store failed; it exists only here. */
+interface UnwrittenTokens {
+  /** The session version the write was based on (compare-and-set). */
+  baseVersion: number
+  /** The refresh token spent to get it: never to be sent again. */
+  spent: string
+  data: SessionData
+  at: number
+}
+
 /**
  * One refresh of one session, called only by the holder of its refresh lock with the
  * session as re-read after taking the lock. Spends the refresh token at most once.
  */
 export class TokenRefresher {
   readonly #deps: RefresherDeps
+  /** Session key → token set not yet written (the store failed after a successful refresh). */
+  readonly #unwritten = new Map<string, UnwrittenTokens>()
 
   constructor(deps: RefresherDeps) {
     this.#deps = deps
@@ -44,6 +56,13 @@ export class TokenRefresher {
 
   async refresh(key: string, current: StoredSession, lock: HeldLock): Promise<StoredSession> {
     const { sessions, clock } = this.#deps
+    const recovered = await this.#writeUnwritten(key, current)
+    if (recovered) {
+      // Written at last; if its access token expired meanwhile, refresh with the new refresh token.
+      return isUsable(recovered.tokens, clock.now())
+        ? recovered
+        : this.refresh(key, recovered, lock)
+    }
     const refreshToken = current.tokens.refreshToken
     if (!refreshToken) {
       if (isUsable(current.tokens, clock.now())) return current
@@ -83,7 +102,24 @@ export class TokenRefresher {
         current.tokens,
       ),
     }
-    const written = await sessions.replace({ key, record: current }, data)
+    let written: boolean
+    try {
+      written = await sessions.replace({ key, record: current }, data)
+    } catch (error) {
+      // The provider has rotated the refresh token: the old one is spent, the new set exists
+      // only in this process. Keep it, answer 503, and write it before anything else next time.
+      this.#unwritten.set(key, {
+        baseVersion: current.version,
+        spent: refreshToken,
+        data,
+        at: clock.now(),
+      })
+      this.#deps.logger.warn(
+        { event: 'refresh.write_failed' },
+        'refreshed tokens not stored; kept in memory to write on the next attempt',
+      )
+      throw error
+    }
     if (!written) {
       const latest = await sessions.reload(key)
       if (!latest)
@@ -93,6 +129,37 @@ export class TokenRefresher {
     this.#deps.metrics?.outcome('refreshed')
     this.#deps.logger.info({ event: 'refresh.succeeded' }, 'access token refreshed')
     return { ...data, version: current.version + 1, lastSeenAt: current.lastSeenAt }
+  }
+
+  /**
+   * Retries the compare-and-set of a token set whose write failed, instead of spending its
+   * (already spent) refresh token again. Null when there is none, or when the store moved on
+   * (another writer, so ours is stale). A store that still fails throws 503 and keeps it.
+   */
+  async #writeUnwritten(key: string, current: StoredSession): Promise<StoredSession | null> {
+    const now = this.#deps.clock.now()
+    for (const [k, entry] of this.#unwritten) {
+      if (now - entry.at > this.#deps.sessions.absoluteTimeoutMs) this.#unwritten.delete(k)
+    }
+    const pending = this.#unwritten.get(key)
+    if (!pending) return null
+    if (pending.baseVersion !== current.version || current.tokens.refreshToken !== pending.spent) {
+      this.#unwritten.delete(key)
+      return null
+    }
+    const written = await this.#deps.sessions.replace({ key, record: current }, pending.data)
+    this.#unwritten.delete(key)
+    if (!written) {
+      const latest = await this.#deps.sessions.reload(key)
+      if (!latest)
+        throw new BffError('session_expired', { detail: 'session deleted during refresh' })
+      return latest
+    }
+    this.#deps.logger.info(
+      { event: 'refresh.write_recovered' },
+      'kept tokens stored after a store failure',
+    )
+    return { ...pending.data, version: current.version + 1, lastSeenAt: current.lastSeenAt }
   }
 
   async #onFailure(key: string, current: StoredSession, error: unknown): Promise<StoredSession> {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
@@ -78,6 +79,7 @@ describe('the standalone server process', () => {
       OIDC_CLIENT_SECRET: 'proc-secret',
       COOKIE_SECRETS: `1:test-only-${randomId(24)}`,
       REDIS_URL: inject('redisUrl'),
+      TOKEN_ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
       REDIS_KEY_PREFIX: `proc-${randomId(4)}:`,
       API_ROUTES: `/api/echo=${upstream.url}`,
       LOG_LEVEL: 'info',
@@ -115,6 +117,52 @@ describe('the standalone server process', () => {
       expect(code).toBe(0)
       expect(server.output()).toContain('shutdown.completed')
       await expect(fetch(`${url}/healthz`)).rejects.toThrow()
+    } finally {
+      server.child.kill('SIGKILL')
+    }
+  })
+
+  function baseEnv(port: number, issuer: string) {
+    return {
+      PORT: String(port),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      OIDC_ISSUER: issuer,
+      DANGEROUSLY_ALLOW_HTTP_ISSUER: 'true',
+      OIDC_CLIENT_ID: 'proc-client',
+      OIDC_CLIENT_SECRET: 'proc-secret',
+      COOKIE_SECRETS: `1:test-only-${randomId(24)}`,
+      LOG_LEVEL: 'info',
+    }
+  }
+
+  it('refuses to start, with one line and exit code 1, when discovery names another issuer', async () => {
+    provider.script.metadata = (m) => ({ ...m, issuer: 'https://impostor.example' })
+    try {
+      const server = startServer(baseEnv(await freePort(), provider.issuer))
+      const [code] = await server.exit
+      expect(code).toBe(1)
+      const errors = server
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('config error:'))
+      expect(errors).toEqual([
+        `config error: OIDC_ISSUER: discovery names issuer "https://impostor.example", but OIDC_ISSUER is ${provider.issuer}`,
+      ])
+      expect(server.output()).not.toContain('    at ')
+    } finally {
+      provider.script = {}
+    }
+  })
+
+  it('keeps running when the provider cannot be reached at start, and says so', async () => {
+    const port = await freePort()
+    const server = startServer(baseEnv(port, 'http://127.0.0.1:1'))
+    try {
+      await waitFor(() => server.output().includes('startup.not_ready'), 'the not-ready line')
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`)
+      expect(health.status).toBe(200)
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(503)
+      expect(server.child.exitCode).toBeNull()
     } finally {
       server.child.kill('SIGKILL')
     }

@@ -7,6 +7,7 @@ import {
   storedSessionOf,
   type TestBroker,
   testCookieSecrets,
+  testTokenKeys,
 } from '../support/broker.js'
 import { HttpBrowser } from '../support/http-browser.js'
 import { startTestProvider, type TestProvider } from '../support/provider.js'
@@ -45,6 +46,7 @@ describe('session lifecycle across two broker instances and a real provider', ()
       clientId: provider.clientId,
       clientSecret: provider.clientSecret,
       cookieSecrets: testCookieSecrets(),
+      tokenEncryptionKeys: testTokenKeys(),
       publicUrl: publicAddress.url,
     }
     const sharedStore = () => new RedisSessionStore({ url: inject('redisUrl'), keyPrefix: prefix })

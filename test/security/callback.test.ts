@@ -1,3 +1,4 @@
+import { request } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { HttpBrowser } from '../support/http-browser.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
@@ -116,6 +117,23 @@ describe('callback attacks', () => {
     expect(response.status).toBe(200)
     const tokenCall = t.provider.tokenRequests.at(-1)
     expect(tokenCall?.params.get('redirect_uri')).toBe(`${t.broker.url}/auth/callback`)
+  })
+
+  it('keeps redirect_uri from configuration whatever the Host header says', async () => {
+    const url = new URL(t.broker.url)
+    const location = await new Promise<string>((resolve, reject) => {
+      request(
+        { host: url.hostname, port: url.port, path: '/auth/login', headers: { host: 'evil.test' } },
+        (res) => {
+          res.resume()
+          resolve(res.headers.location ?? '')
+        },
+      )
+        .on('error', reject)
+        .end()
+    })
+    const authorize = new URL(location)
+    expect(authorize.searchParams.get('redirect_uri')).toBe(`${t.broker.url}/auth/callback`)
   })
 
   it('lets two tabs of one browser sign in at once', async () => {

@@ -1,4 +1,5 @@
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
@@ -110,17 +111,6 @@ describe('API proxy trust boundary', () => {
     expect(t.upstream.requests).toHaveLength(1)
   })
 
-  it('keeps an upstream 401 a 401 (never a login redirect)', async () => {
-    const { browser } = await session()
-    t.upstream.handler = (_req, res) => {
-      res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid_token"}')
-      return true
-    }
-    const response = await t.apiCall(browser, '/api/echo/x')
-    expect(response.status).toBe(401)
-    expect(response.headers.get('location')).toBeNull()
-  })
-
   it('answers 504 when the upstream does not answer in time, and 502 when it is down', async () => {
     const { browser } = await session()
     t.upstream.handler = () => true // never answers
@@ -130,5 +120,215 @@ describe('API proxy trust boundary', () => {
     const down = await t.apiCall(browser, '/api/down/x')
     expect(down.status).toBe(502)
     expect(await down.json()).toMatchObject({ error: 'upstream_unavailable' })
+  })
+})
+
+/** Writes bytes to the broker on a raw socket and returns the status line's code and the text. */
+function rawExchange(base: string, bytes: string) {
+  const url = new URL(base)
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port) }, () =>
+      socket.write(bytes),
+    )
+    let text = ''
+    socket.setTimeout(3000, () => socket.destroy(new Error('no answer within 3 s')))
+    socket.on('data', (chunk) => {
+      text += chunk
+    })
+    socket.on('error', reject)
+    socket.on('close', () => resolve({ status: Number(text.split(' ')[1]), text }))
+  })
+}
+
+describe('API proxy request framing and limits', () => {
+  const t = useScriptedBroker({ maxBodyBytes: 2048 })
+
+  async function session() {
+    const { browser } = await t.signIn()
+    return { browser, cookie: browser.cookieHeaderFor(t.broker.url) }
+  }
+
+  const host = () => new URL(t.broker.url).host
+
+  it.each<[string, (cookie: string, host: string) => string]>([
+    [
+      'Content-Length with Transfer-Encoding',
+      (cookie, h) =>
+        `POST /api/echo/x HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /api/echo/smuggled HTTP/1.1\r\nHost: ${h}\r\n\r\n`,
+    ],
+    [
+      'two different Content-Lengths',
+      (cookie, h) =>
+        `POST /api/echo/x HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nbody`,
+    ],
+    [
+      'two equal Content-Lengths',
+      (cookie, h) =>
+        `POST /api/echo/x HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nbody`,
+    ],
+    [
+      'a Transfer-Encoding other than chunked',
+      (cookie, h) =>
+        `POST /api/echo/x HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nTransfer-Encoding: gzip, identity\r\n\r\nbody`,
+    ],
+    [
+      'an obfuscated Transfer-Encoding (chunked with a space before the colon)',
+      (cookie, h) =>
+        `POST /api/echo/x HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n`,
+    ],
+    [
+      'a bare CR inside a header value',
+      (cookie, h) =>
+        `GET /api/echo/x HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nX-Note: a\rInjected: 1\r\n\r\n`,
+    ],
+    [
+      'a bare LF inside a header value',
+      (cookie, h) =>
+        `GET /api/echo/x HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nX-Note: a\nInjected: 1\r\n\r\n`,
+    ],
+    [
+      'a NUL in a header value',
+      (cookie, h) =>
+        `GET /api/echo/x HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nX-Note: a\u0000b\r\n\r\n`,
+    ],
+  ])('answers a request with %s 400 (Node’s parser) and forwards nothing', async (_name, build) => {
+    const { cookie } = await session()
+    const { status } = await rawExchange(t.broker.url, build(cookie, host()))
+    expect(status).toBe(400)
+    expect(t.upstream.requests).toHaveLength(0)
+  })
+
+  it('answers a cookie header over 16 kB 431 before any store or provider call', async () => {
+    const before = { ...t.provider.calls }
+    const huge = `__Host-bff-session=${'a'.repeat(17 * 1024)}`
+    const { status } = await rawExchange(
+      t.broker.url,
+      `GET /auth/user HTTP/1.1\r\nHost: ${host()}\r\nCookie: ${huge}\r\n\r\n`,
+    )
+    expect(status).toBe(431)
+    expect(t.provider.calls).toEqual(before)
+  })
+
+  it('answers a declared body over MAX_BODY_BYTES 413 without reaching the upstream', async () => {
+    const { browser } = await session()
+    const response = await t.apiCall(browser, '/api/echo/upload', {
+      method: 'POST',
+      body: 'x'.repeat(4096),
+    })
+    expect(response.status).toBe(413)
+    expect(await response.json()).toMatchObject({ error: 'payload_too_large' })
+    expect(t.upstream.requests).toHaveLength(0)
+  })
+
+  it('answers a chunked body that grows past MAX_BODY_BYTES 413', async () => {
+    const { cookie } = await session()
+    const chunk = 'y'.repeat(1024)
+    const chunks = Array.from({ length: 4 }, () => `400\r\n${chunk}\r\n`).join('')
+    const { status, text } = await rawExchange(
+      t.broker.url,
+      `POST /api/echo/upload HTTP/1.1\r\nHost: ${host()}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunks}0\r\n\r\n`,
+    )
+    expect(status).toBe(413)
+    expect(text).toContain('payload_too_large')
+    expect(t.upstream.requests.filter((r) => r.body.length > 2048)).toEqual([])
+  })
+
+  it('forwards a chunked body within the limit (control)', async () => {
+    const { browser } = await session()
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('a'.repeat(1000)))
+        controller.enqueue(new TextEncoder().encode('b'.repeat(1000)))
+        controller.close()
+      },
+    })
+    const response = await t.apiCall(browser, '/api/echo/upload', {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit)
+    expect(response.status).toBe(200)
+    expect(t.upstream.requests[0]?.body).toHaveLength(2000)
+  })
+
+  it('keeps the broker’s bearer when the client lists Authorization in Connection', async () => {
+    const { cookie } = await session()
+    const response = await rawRequest(t.broker.url, '/api/echo/x', {
+      cookie,
+      'x-csrf': '1',
+      connection: 'close, Authorization',
+      authorization: 'Bearer attacker',
+    })
+    expect(response.status).toBe(200)
+    expect(t.upstream.requests[0]?.headers.authorization).toMatch(/^Bearer (?!attacker)/)
+  })
+
+  it('strips hop-by-hop headers both ways, including those the Connection header names', async () => {
+    const { cookie } = await session()
+    t.upstream.handler = (_req, res) => {
+      res.writeHead(200, {
+        connection: 'x-upstream-hop',
+        'x-upstream-hop': 'secret',
+        'proxy-authenticate': 'Basic',
+        'content-type': 'application/json',
+      })
+      res.end('{}')
+      return true
+    }
+    const response = await rawRequest(t.broker.url, '/api/echo/x', {
+      cookie,
+      'x-csrf': '1',
+      connection: 'x-client-hop',
+      'x-client-hop': 'secret',
+      te: 'trailers',
+      'proxy-authorization': 'Basic eDp5',
+      upgrade: 'websocket',
+    })
+    expect(response.status).toBe(200)
+    const seen = t.upstream.requests[0]?.headers ?? {}
+    for (const name of ['x-client-hop', 'te', 'proxy-authorization', 'upgrade']) {
+      expect(seen[name]).toBeUndefined()
+    }
+    expect(response.headers['x-upstream-hop']).toBeUndefined()
+    expect(response.headers['proxy-authenticate']).toBeUndefined()
+  })
+
+  it.each([
+    ['an absolute-form target naming another host', 'http://evil.example/api/echo/x'],
+    ['an @ in the path', '/api/echo/@evil.example/x'],
+  ])('keeps the upstream host for %s', async (_name, target) => {
+    const { cookie } = await session()
+    await rawRequest(t.broker.url, target, { cookie, 'x-csrf': '1' })
+    for (const seen of t.upstream.requests) {
+      expect(seen.headers.host).toBe(new URL(t.upstream.url).host)
+    }
+  })
+
+  it.each([401, 403])(
+    'keeps an upstream %i as it is, with no redirect and the session intact',
+    async (status) => {
+      const { browser } = await session()
+      t.upstream.handler = (_req, res) => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"nope"}')
+        return true
+      }
+      const response = await t.apiCall(browser, '/api/echo/x')
+      expect(response.status).toBe(status)
+      expect(response.headers.get('location')).toBeNull()
+      expect(response.headers.getSetCookie()).toEqual([])
+      delete t.upstream.handler
+      expect((await t.apiCall(browser, '/auth/user')).status).toBe(200)
+    },
+  )
+
+  it('never tunnels CONNECT: Node closes the connection unanswered and nothing is forwarded', async () => {
+    const { cookie } = await session()
+    const { status } = await rawExchange(
+      t.broker.url,
+      `CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\n\r\n`,
+    )
+    // No 'connect' listener on the server: Node destroys the socket (NaN: no status line).
+    expect(Number.isNaN(status) || status === 400 || status === 405).toBe(true)
+    expect(t.upstream.requests).toHaveLength(0)
   })
 })

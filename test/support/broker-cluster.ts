@@ -3,7 +3,13 @@ import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
 import type { BffOptions } from '../../src/config/schema.js'
 import { randomId } from '../../src/lib/random.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
-import { reserveBrokerUrl, startBroker, type TestBroker, testCookieSecrets } from './broker.js'
+import {
+  reserveBrokerUrl,
+  startBroker,
+  type TestBroker,
+  testCookieSecrets,
+  testTokenKeys,
+} from './broker.js'
 import { HttpBrowser } from './http-browser.js'
 import { startTestProvider, type TestProvider } from './provider.js'
 
@@ -49,6 +55,7 @@ export async function startBrokerCluster(
   let offset = 0
   const clock = { now: () => Date.now() + offset }
   const cookieSecrets = testCookieSecrets()
+  const tokenEncryptionKeys = testTokenKeys()
   const keyPrefix = `cluster-${randomId(6)}:`
   const refreshOutcomes: Record<string, number> = {}
   const lockWaits: number[] = []
@@ -70,7 +77,11 @@ export async function startBrokerCluster(
           clientId: provider.clientId,
           clientSecret: provider.clientSecret,
           cookieSecrets,
+          tokenEncryptionKeys,
           apiRoutes: [{ prefix: '/api/demo', upstream: api.url }],
+          // Storms send thousands of requests per session per minute on purpose; the limit
+          // itself is tested in test/security/rate-limit.test.ts.
+          rateLimitApi: null,
           ...options,
         },
         {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { type ServerType, serve } from '@hono/node-server'
 import type { Hono } from 'hono'
 import { inject } from 'vitest'
@@ -7,6 +8,7 @@ import { randomId } from '../../src/lib/random.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { sessionKey } from '../../src/session/session-service.js'
+import { TokenCipher } from '../../src/session/token-cipher.js'
 import { freePort } from './free-port.js'
 
 export interface TestBroker {
@@ -28,6 +30,11 @@ export function testCookieSecrets() {
   return [{ id: 1, secret: `test-only-${randomId(24)}` }]
 }
 
+/** A fresh AES-256 key for the token fields at rest (test-only). */
+export function testTokenKeys(id = 1) {
+  return [{ id, key: randomBytes(32).toString('base64') }]
+}
+
 /**
  * A broker on a real socket with a real Redis (the run's shared redis-server, a fresh key
  * prefix per broker). Options override test defaults.
@@ -46,6 +53,7 @@ export async function startBroker(
     {
       publicUrl: address.url,
       cookieSecrets: testCookieSecrets(),
+      tokenEncryptionKeys: testTokenKeys(),
       dangerouslyAllowHttpIssuer: true,
       ...options,
     },
@@ -81,5 +89,11 @@ export async function storedSessionOf(broker: TestBroker, sealedCookie: string |
   const { sid } = await unsealData<{ sid?: string }>(sealedCookie ?? '', { password })
   if (!sid) throw new Error('the cookie does not unseal to a session id')
   const key = sessionKey(sid)
-  return { key, session: await broker.store.getSession(key) }
+  const stored = await broker.store.getSession(key)
+  const keys = broker.bff.config.tokenEncryptionKeys
+  if (!stored || keys.length === 0) return { key, session: stored }
+  return {
+    key,
+    session: { ...stored, tokens: new TokenCipher(keys).open(stored.tokens, key) },
+  }
 }

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, beforeEach } from 'vitest'
+import { afterAll, beforeAll, beforeEach, inject } from 'vitest'
 import type { BffDeps } from '../../src/app.js'
 import type { BffOptions } from '../../src/config/schema.js'
+import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { reserveBrokerUrl, startBroker, type TestBroker } from './broker.js'
 import { type EchoUpstream, startEchoUpstream } from './echo-upstream.js'
 import { HttpBrowser } from './http-browser.js'
@@ -22,6 +23,11 @@ export interface ScriptedSetup {
     path: string,
     init?: RequestInit & { csrf?: boolean },
   ): Promise<Response>
+  /**
+   * Another broker instance on the same provider, upstream and Redis keys (rotation tests:
+   * other cookie secrets or token keys). Stopped after the suite.
+   */
+  sibling(options: Partial<BffOptions>): Promise<TestBroker>
 }
 
 /**
@@ -36,6 +42,7 @@ export function useScriptedBroker(
   initialScript: Script = {},
 ): ScriptedSetup {
   const setup = {} as ScriptedSetup
+  const siblings: TestBroker[] = []
   beforeAll(async () => {
     setup.provider = await startScriptedProvider({ clientId: 'bff-client' })
     setup.provider.script = { ...initialScript }
@@ -62,6 +69,28 @@ export function useScriptedBroker(
       const response = await browser.follow(url.href, { initiator: setup.broker.url })
       return { browser, response }
     }
+    setup.sibling = async (overrides) => {
+      const { config } = setup.broker.bff
+      const store = new RedisSessionStore({
+        url: inject('redisUrl'),
+        keyPrefix: setup.broker.store.keyPrefix,
+      })
+      const broker = await startBroker(
+        await reserveBrokerUrl(),
+        {
+          issuer: setup.provider.issuer,
+          clientId: 'bff-client',
+          clientSecret: 'scripted-secret',
+          cookieSecrets: [...config.cookieSecrets],
+          tokenEncryptionKeys: [...config.tokenEncryptionKeys],
+          apiRoutes: [{ prefix: '/api/echo', upstream: setup.upstream.url }],
+          ...overrides,
+        },
+        { ...deps, store },
+      )
+      siblings.push(broker)
+      return broker
+    }
     setup.sessionKeys = async () => {
       const store = setup.broker.store
       return store.redis.keys(`${store.keyPrefix}session:*`)
@@ -86,6 +115,7 @@ export function useScriptedBroker(
     }
   })
   afterAll(async () => {
+    for (const broker of siblings) await broker.stop()
     await setup.broker?.stop()
     await setup.upstream?.stop()
     await setup.provider?.stop()

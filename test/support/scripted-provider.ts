@@ -73,7 +73,8 @@ export interface RecordedRequest {
 export interface ScriptedProvider {
   issuer: string
   url(path: string): string
-  keys: { rsa: ProviderKey; ec: ProviderKey }
+  /** `rogue` is not published (until a test's jwks script publishes it, as a rotated-in key). */
+  keys: { rsa: ProviderKey; ec: ProviderKey; rogue: ProviderKey }
   calls: CallCounts
   tokenRequests: Array<RecordedRequest & { grantType: string }>
   parRequests: RecordedRequest[]
@@ -129,7 +130,7 @@ export async function startScriptedProvider(
   const provider: ScriptedProvider = {
     issuer,
     url,
-    keys: { rsa: keys.rsa, ec: keys.ec },
+    keys: { rsa: keys.rsa, ec: keys.ec, rogue: keys.rogueRsa },
     calls: zeroCalls(),
     tokenRequests: [],
     parRequests: [],

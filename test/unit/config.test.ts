@@ -64,6 +64,22 @@ describe('loadConfigFromEnv', () => {
     [{ POST_LOGOUT_RETURN_TO: '/\\evil.example/' }, 'POST_LOGOUT_RETURN_TO'],
     [{ POST_LOGOUT_RETURN_TO: 'signed-out' }, 'POST_LOGOUT_RETURN_TO'],
     [{ POST_LOGOUT_REDIRECT_URI: '/auth/signed-out' }, 'POST_LOGOUT_REDIRECT_URI'],
+    [{ TOKEN_ENCRYPTION_KEYS: '1:c2hvcnQ=' }, 'TOKEN_ENCRYPTION_KEYS'],
+    [{ TOKEN_ENCRYPTION_KEYS: 'no-id' }, 'TOKEN_ENCRYPTION_KEYS'],
+    [
+      {
+        TOKEN_ENCRYPTION_KEYS: `1:${Buffer.alloc(32, 1).toString('base64')},1:${Buffer.alloc(32, 2).toString('base64')}`,
+      },
+      'TOKEN_ENCRYPTION_KEYS',
+    ],
+    [{ REDIS_URL: 'redis://127.0.0.1:6379' }, 'TOKEN_ENCRYPTION_KEYS'],
+    [{ TRUSTED_PROXIES: '10.0.0.0/33' }, 'TRUSTED_PROXIES'],
+    [{ TRUSTED_PROXIES: 'proxy.internal' }, 'TRUSTED_PROXIES'],
+    [{ RATE_LIMIT_LOGIN: '30' }, 'RATE_LIMIT_LOGIN'],
+    [{ RATE_LIMIT_API: '0/60' }, 'RATE_LIMIT_API'],
+    [{ RATE_LIMIT_CALLBACK: 'ten/60' }, 'RATE_LIMIT_CALLBACK'],
+    [{ MAX_BODY_BYTES: '1mb' }, 'MAX_BODY_BYTES'],
+    [{ MAX_BODY_BYTES: '10' }, 'MAX_BODY_BYTES'],
     [
       { SESSION_ABSOLUTE_TIMEOUT_SECONDS: '60', SESSION_IDLE_TIMEOUT_SECONDS: '600' },
       'SESSION_ABSOLUTE_TIMEOUT_SECONDS',
@@ -78,6 +94,21 @@ describe('loadConfigFromEnv', () => {
     expect(loadConfigFromEnv(valid).postLogoutReturnTo).toBe('/')
     const config = loadConfigFromEnv({ ...valid, POST_LOGOUT_RETURN_TO: '/bye?from=logout' })
     expect(config.postLogoutReturnTo).toBe('/bye?from=logout')
+  })
+
+  it('reads rate limits as requests/seconds or off, trusted proxies and the body limit', () => {
+    const config = loadConfigFromEnv({
+      ...valid,
+      RATE_LIMIT_LOGIN: '5/10',
+      RATE_LIMIT_API: 'off',
+      TRUSTED_PROXIES: '10.0.0.0/8, fd00::/8',
+      MAX_BODY_BYTES: '4096',
+    })
+    expect(config.rateLimitLogin).toEqual({ limit: 5, windowSeconds: 10 })
+    expect(config.rateLimitApi).toBeNull()
+    expect(config.rateLimitCallback).toEqual({ limit: 120, windowSeconds: 60 })
+    expect(config.trustedProxies).toEqual(['10.0.0.0/8', 'fd00::/8'])
+    expect(config.maxBodyBytes).toBe(4096)
   })
 
   it('accepts an http issuer only with the dangerous switch', () => {

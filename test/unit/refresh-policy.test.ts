@@ -31,4 +31,23 @@ describe('classifyRefreshFailure', () => {
   it('treats a timeout as transient', () => {
     expect(classifyRefreshFailure(new DOMException('timed out', 'TimeoutError'))).toBe('transient')
   })
+
+  it.each([
+    'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+    'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+    'OAUTH_INVALID_RESPONSE',
+    'OAUTH_KEY_SELECTION_FAILED',
+  ])('treats a refused ID token (%s) as fatal: the refresh token is spent already', (code) => {
+    expect(classifyRefreshFailure(Object.assign(new oidc.ClientError('refused'), { code }))).toBe(
+      'fatal',
+    )
+  })
+
+  it('treats a key set the provider cannot serve (5xx) as transient', () => {
+    const error = Object.assign(
+      new oidc.ClientError('not a JWKS', { cause: new Response('down', { status: 503 }) }),
+      { code: 'OAUTH_INVALID_RESPONSE' },
+    )
+    expect(classifyRefreshFailure(error)).toBe('transient')
+  })
 })

@@ -34,14 +34,19 @@ describe('SessionCookie.unseal with its cache', () => {
 
   it('refuses a seal made with another password, every time', async () => {
     const cookie = new SessionCookie(config)
-    const foreign = await sealData({ sid: randomId() }, { password: { 1: `other-${'x'.repeat(32)}` } })
+    const foreign = await sealData(
+      { sid: randomId() },
+      { password: { 1: `other-${'x'.repeat(32)}` } },
+    )
     expect(await cookie.unseal(foreign)).toBeNull()
     expect(await cookie.unseal(foreign)).toBeNull()
   })
 
   it('refuses a seal whose id is too short to be one of ours', async () => {
     const cookie = new SessionCookie(config)
-    expect(await cookie.unseal(await sealData({ sid: 'short' }, { password: { 1: secret } }))).toBeNull()
+    expect(
+      await cookie.unseal(await sealData({ sid: 'short' }, { password: { 1: secret } })),
+    ).toBeNull()
   })
 })
 

@@ -1,0 +1,39 @@
+import type { RedisClient } from '../session/redis-client.js'
+import type { RateCount, RateLimitStore } from './store.js'
+
+/*
+ * INCR, and PEXPIRE on the first hit of a window, in one script so a crash between the two
+ * cannot leave a counter without a TTL (which would block its key for ever). One key: Cluster-safe.
+ */
+const HIT = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if n == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}`
+
+/** Rate-limit counters in the session store's Redis, so limits hold across instances. */
+export class RedisRateLimitStore implements RateLimitStore {
+  readonly #redis: RedisClient
+  readonly #prefix: string
+
+  constructor(redis: RedisClient, keyPrefix: string) {
+    this.#redis = redis
+    this.#prefix = `${keyPrefix}rl:`
+    if (!('bffRateHit' in redis)) redis.defineCommand('bffRateHit', { numberOfKeys: 1, lua: HIT })
+  }
+
+  async hit(key: string, windowMs: number): Promise<RateCount> {
+    const run = (this.#redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)
+      .bffRateHit as (...a: unknown[]) => Promise<[number, number]>
+    const [count, resetMs] = await run.call(
+      this.#redis,
+      // One key per counter, under its own hash tag: Cluster-safe.
+      `${this.#prefix}{${key}}`,
+      Math.ceil(windowMs),
+    )
+    return { count, resetMs }
+  }
+}

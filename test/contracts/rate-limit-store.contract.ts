@@ -1,0 +1,62 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { RateLimitStore } from '../../src/rate-limit/store.js'
+
+export interface RateStoreUnderTest {
+  store: RateLimitStore
+  /** Moves the store's time forward (memory) or waits real time (Redis). */
+  advance(ms: number): Promise<void>
+  cleanup(): Promise<void>
+}
+
+/** What every rate-limit store must do; run against memory and real Redis. */
+export function rateLimitStoreContract(name: string, make: () => Promise<RateStoreUnderTest>) {
+  describe(`rate-limit store contract: ${name}`, () => {
+    let t: RateStoreUnderTest
+    beforeEach(async () => {
+      t = await make()
+    })
+    afterEach(async () => {
+      await t.cleanup()
+    })
+
+    it('counts the hits of one key within a window', async () => {
+      const counts = []
+      for (let i = 0; i < 4; i++) counts.push((await t.store.hit('k', 10_000)).count)
+      expect(counts).toEqual([1, 2, 3, 4])
+    })
+
+    it('reports a reset time within the window', async () => {
+      const { resetMs } = await t.store.hit('k', 10_000)
+      expect(resetMs).toBeGreaterThan(0)
+      expect(resetMs).toBeLessThanOrEqual(10_000)
+    })
+
+    it('keeps keys apart', async () => {
+      await t.store.hit('a', 10_000)
+      await t.store.hit('a', 10_000)
+      expect((await t.store.hit('b', 10_000)).count).toBe(1)
+    })
+
+    it('starts again after the window', async () => {
+      await t.store.hit('k', 100)
+      await t.store.hit('k', 100)
+      await t.advance(150)
+      expect((await t.store.hit('k', 100)).count).toBe(1)
+    })
+
+    it('does not stretch the window with later hits', async () => {
+      await t.store.hit('k', 300)
+      await t.advance(200)
+      const { resetMs } = await t.store.hit('k', 300)
+      expect(resetMs).toBeLessThanOrEqual(100)
+    })
+
+    it('counts concurrent hits exactly once each', async () => {
+      const counts = await Promise.all(
+        Array.from({ length: 50 }, () => t.store.hit('k', 10_000).then((r) => r.count)),
+      )
+      expect(new Set(counts).size).toBe(50)
+      expect(Math.max(...counts)).toBe(50)
+    })
+  })
+}

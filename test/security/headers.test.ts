@@ -1,0 +1,118 @@
+import { Hono } from 'hono'
+import { setCookie } from 'hono/cookie'
+import { describe, expect, it } from 'vitest'
+import { createBff } from '../../src/app.js'
+import { securityHeaders } from '../../src/middleware/security-headers.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { MemorySessionStore } from '../../src/session/memory-store.js'
+import { testCookieSecrets } from '../support/broker.js'
+import { HttpBrowser } from '../support/http-browser.js'
+import { useScriptedBroker } from '../support/scripted-broker.js'
+
+function expectAuthHeaders(response: Response) {
+  expect(response.headers.get('cache-control')).toBe('no-store')
+  expect(response.headers.get('referrer-policy')).toBe('no-referrer')
+  expect(response.headers.get('x-content-type-options')).toBe('nosniff')
+}
+
+describe('security headers on the running broker', () => {
+  const t = useScriptedBroker()
+
+  it.each<[string, string, RequestInit]>([
+    ['GET /auth/login', '/auth/login', {}],
+    ['GET /auth/callback without state', '/auth/callback', {}],
+    ['GET /auth/user without a session', '/auth/user', {}],
+    ['GET /auth/logout', '/auth/logout', {}],
+    ['GET /auth/signed-out', '/auth/signed-out', {}],
+    ['POST /auth/backchannel-logout with no token', '/auth/backchannel-logout', { method: 'POST' }],
+    ['GET /auth/unknown', '/auth/unknown', {}],
+  ])('%s is no-store, no-referrer and nosniff', async (_name, path, init) => {
+    const response = await new HttpBrowser().request(`${t.broker.url}${path}`, init)
+    expectAuthHeaders(response)
+  })
+
+  it('the callback that sets the session cookie is no-store and no-referrer', async () => {
+    const { response } = await t.signIn()
+    expect(response.headers.getSetCookie().some((c) => c.startsWith('__Host-bff-session='))).toBe(
+      true,
+    )
+    expectAuthHeaders(response)
+  })
+
+  it('pages carry a CSP that forbids framing, plugins and base rewriting, and lets forms reach the provider', async () => {
+    const response = await new HttpBrowser().request(`${t.broker.url}/auth/signed-out`)
+    const csp = response.headers.get('content-security-policy') ?? ''
+    for (const directive of [
+      "frame-ancestors 'none'",
+      "object-src 'none'",
+      "base-uri 'none'",
+      "script-src 'self'",
+    ]) {
+      expect(csp).toContain(directive)
+    }
+    expect(csp).toMatch(new RegExp(`form-action 'self' ${new URL(t.provider.issuer).origin}`))
+    expect(response.headers.get('x-frame-options')).toBe('DENY')
+  })
+
+  it('makes proxied API answers no-store unless the upstream chose a policy', async () => {
+    const { browser } = await t.signIn()
+    const plain = await t.apiCall(browser, '/api/echo/personal')
+    expect(plain.headers.get('cache-control')).toBe('no-store')
+    expect(plain.headers.get('x-content-type-options')).toBe('nosniff')
+    t.upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'cache-control': 'private, max-age=5' }).end('{}')
+      return true
+    }
+    const chosen = await t.apiCall(browser, '/api/echo/cacheable')
+    expect(chosen.headers.get('cache-control')).toBe('private, max-age=5')
+  })
+
+  it('sends Clear-Site-Data "cache", "storage" on logout, never "cookies" (sibling apps keep theirs)', async () => {
+    const { browser } = await t.signIn()
+    const response = await browser.request(`${t.broker.url}/auth/logout`, {
+      method: 'POST',
+      initiator: t.broker.url,
+    })
+    expect(response.status).toBe(303)
+    expect(response.headers.get('clear-site-data')).toBe('"cache", "storage"')
+    expect(response.headers.get('clear-site-data')).not.toContain('cookies')
+    expectAuthHeaders(response)
+  })
+
+  it('sends no HSTS when the public URL is http', async () => {
+    const response = await new HttpBrowser().request(`${t.broker.url}/healthz`)
+    expect(response.headers.get('strict-transport-security')).toBeNull()
+  })
+})
+
+describe('security headers without a socket', () => {
+  it('sends HSTS when the public URL is https', async () => {
+    const bff = createBff(
+      {
+        publicUrl: 'https://app.example',
+        issuer: 'https://idp.example',
+        clientId: 'c',
+        clientSecret: 's',
+        cookieSecrets: testCookieSecrets(),
+      },
+      { store: new MemorySessionStore(), logger: createLogger('silent') },
+    )
+    const response = await bff.app.request('/healthz')
+    expect(response.headers.get('strict-transport-security')).toBe(
+      'max-age=31536000; includeSubDomains',
+    )
+    await bff.close()
+  })
+
+  it('turns any response that sets a cookie into no-store, whatever the route said', async () => {
+    const app = new Hono()
+    app.use('*', securityHeaders({ https: false, formActionOrigins: [] }))
+    app.get('/sets-cookie', (c) => {
+      setCookie(c, 'x', '1')
+      c.header('Cache-Control', 'public, max-age=600')
+      return c.text('ok')
+    })
+    const response = await app.request('/sets-cookie')
+    expect(response.headers.get('cache-control')).toBe('no-store')
+  })
+})
