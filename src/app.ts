@@ -153,7 +153,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
 
   const app = new Hono()
   const api = apiRoutes(routeDeps)
-  app.use('*', requestId())
+  app.use('*', requestId(trusted))
   app.use('*', securityHeaders(routeDeps.securityHeaders))
   app.use('/auth/*', authResponseHeaders())
   const byAddress = (bucket: string, limit: RateLimit | null, render = renderErrorPage) =>

@@ -3,6 +3,7 @@
  * `/api/bench` → the upstream. The session is established by the orchestrator (a real
  * login through the provider) before the load starts.
  */
+import { randomBytes } from 'node:crypto'
 import { serve } from '@hono/node-server'
 import { createBff } from '../../src/app.js'
 import { createLogger } from '../../src/observability/logger.js'
@@ -33,6 +34,10 @@ async function main() {
       dangerouslyAllowHttpIssuer: true,
       cookieSecrets: [{ id: 1, secret: s.cookieSecret }],
       apiRoutes: [{ prefix: '/api/bench', upstream: s.upstreamUrl }],
+      // Production settings on the hot path: tokens encrypted at rest, and the per-session
+      // rate limit counted in Redis on every request (set high so the load never trips it).
+      tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
+      rateLimitApi: { limit: 100_000_000, windowSeconds: 60 },
     },
     {
       // Warnings (a failed proxy call, say) go to stderr; stdout carries the ready line.

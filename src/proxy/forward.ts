@@ -63,9 +63,11 @@ function bearerHeaders(
   incoming: Headers | http.IncomingHttpHeaders,
   token: string,
   options: ForwardOptions,
+  requestId: string | undefined,
 ) {
   const headers = upstreamRequestHeaders(incoming, options.csrfHeaderName)
   headers.authorization = `Bearer ${token}`
+  if (requestId) headers['x-request-id'] = requestId
   return headers
 }
 
@@ -96,12 +98,13 @@ export async function forwardNode(
   responseHeaders: (contentType: string | undefined) => Record<string, string>,
   /** Byte limit of a chunked body (a declared Content-Length was checked before). */
   maxBodyBytes?: number,
+  requestId?: string,
 ): Promise<number> {
   const method = incoming.method ?? 'GET'
   const upstream = openUpstream(
     target,
     method,
-    bearerHeaders(incoming.headers, accessToken, options),
+    bearerHeaders(incoming.headers, accessToken, options, requestId),
     options,
   )
   let clientGone = false
@@ -141,12 +144,13 @@ export async function forward(
   target: URL,
   accessToken: string,
   options: ForwardOptions,
+  requestId?: string,
 ): Promise<Response> {
   const method = request.method
   const upstream = openUpstream(
     target,
     method,
-    bearerHeaders(request.headers, accessToken, options),
+    bearerHeaders(request.headers, accessToken, options, requestId),
     options,
   )
   const onAbort = () => upstream.request.destroy()

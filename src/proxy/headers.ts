@@ -21,6 +21,8 @@ const REQUEST_DROP = new Set([
   'forwarded',
   'x-real-ip',
   'expect',
+  // Replaced by the broker's own request id (see request-id.ts).
+  'x-request-id',
 ])
 
 function connectionListed(value: string | null | undefined): Set<string> {

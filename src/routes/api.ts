@@ -60,13 +60,17 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
           match.target,
           tokens.accessToken,
           options,
-          (type) => responseSecurityHeaders(deps.securityHeaders, type, csp),
+          (type) => ({
+            ...responseSecurityHeaders(deps.securityHeaders, type, csp),
+            'X-Request-Id': c.get('requestId'),
+          }),
           c.get('streamingBodyLimit'),
+          c.get('requestId'),
         )
         c.set('proxiedStatus', status)
         return RESPONSE_ALREADY_SENT
       }
-      return await forward(c.req.raw, match.target, tokens.accessToken, options)
+      return await forward(c.req.raw, match.target, tokens.accessToken, options, c.get('requestId'))
     } catch (error) {
       if (error instanceof BffError) {
         if (error.code === 'session_expired') deps.cookie.clear(c)
