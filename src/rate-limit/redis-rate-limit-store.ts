@@ -30,8 +30,8 @@ export class RedisRateLimitStore implements RateLimitStore {
       .bffRateHit as (...a: unknown[]) => Promise<[number, number]>
     const [count, resetMs] = await run.call(
       this.#redis,
-      // One key per counter, under its own hash tag: Cluster-safe.
-      `${this.#prefix}{${key}}`,
+      // The limiter's keys carry their own hash tag: one slot per counter.
+      `${this.#prefix}${key}`,
       Math.ceil(windowMs),
     )
     return { count, resetMs }
