@@ -71,6 +71,36 @@ function bearerHeaders(
   return headers
 }
 
+const BODILESS = new Set(['GET', 'HEAD'])
+const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE'])
+
+/**
+ * GET and HEAD, sent once more when the first try went out on a kept-alive socket that the
+ * upstream closed at the same moment (the race Node documents for `request.reusedSocket`);
+ * nothing reached the upstream application, and these methods carry no body to replay.
+ */
+async function bodilessExchange(
+  target: URL,
+  method: string,
+  headers: http.OutgoingHttpHeaders,
+  options: ForwardOptions,
+  onRequest: (request: http.ClientRequest) => void,
+): Promise<IncomingMessage> {
+  for (let attempt = 0; ; attempt++) {
+    const upstream = openUpstream(target, method, headers, options)
+    onRequest(upstream.request)
+    upstream.request.end()
+    try {
+      return await upstream.response
+    } catch (error) {
+      const code = ((error as BffError).cause as NodeJS.ErrnoException | undefined)?.code
+      if (attempt === 0 && upstream.request.reusedSocket && code && STALE_SOCKET_ERRORS.has(code))
+        continue
+      throw error
+    }
+  }
+}
+
 /** Passes bytes through until `max`, then reports payload_too_large (the body is never buffered). */
 function countBytes(max: number, onTooLarge: (error: BffError) => void): Transform {
   let seen = 0
@@ -101,28 +131,31 @@ export async function forwardNode(
   requestId?: string,
 ): Promise<number> {
   const method = incoming.method ?? 'GET'
-  const upstream = openUpstream(
-    target,
-    method,
-    bearerHeaders(incoming.headers, accessToken, options, requestId),
-    options,
-  )
+  const headers = bearerHeaders(incoming.headers, accessToken, options, requestId)
+  let current: http.ClientRequest | undefined
   let clientGone = false
   const onClose = () => {
     if (outgoing.writableFinished) return
     clientGone = true
-    upstream.request.destroy()
+    current?.destroy()
   }
   outgoing.once('close', onClose)
-  if (method === 'GET' || method === 'HEAD') upstream.request.end()
-  else if (maxBodyBytes === undefined) incoming.pipe(upstream.request)
-  else
-    incoming
-      .pipe(countBytes(maxBodyBytes, (error) => upstream.request.destroy(error)))
-      .pipe(upstream.request)
   let res: IncomingMessage
   try {
-    res = await upstream.response
+    if (BODILESS.has(method)) {
+      res = await bodilessExchange(target, method, headers, options, (request) => {
+        current = request
+      })
+    } else {
+      const upstream = openUpstream(target, method, headers, options)
+      current = upstream.request
+      if (maxBodyBytes === undefined) incoming.pipe(upstream.request)
+      else
+        incoming
+          .pipe(countBytes(maxBodyBytes, (error) => upstream.request.destroy(error)))
+          .pipe(upstream.request)
+      res = await upstream.response
+    }
   } catch (error) {
     outgoing.off('close', onClose)
     if (clientGone) return CLIENT_CLOSED

@@ -94,6 +94,37 @@ describe('API proxy trust boundary', () => {
     expect(seen?.headers.forwarded).toBeUndefined()
   })
 
+  it.each([
+    ['GET', 200, 2],
+    ['POST', 502, 1],
+  ] as const)(
+    'a %s on a kept-alive socket the upstream just dropped: answer %i after %i upstream attempt(s)',
+    async (method, status, attempts) => {
+      const { browser } = await session()
+      expect((await t.apiCall(browser, '/api/echo/warm')).status).toBe(200)
+      // Sockets opened from now on are fresh; the kept-alive one that served /warm is not.
+      const fresh = new WeakSet<object>()
+      const mark = (socket: object) => fresh.add(socket)
+      t.upstream.server.on('connection', mark)
+      t.upstream.handler = (req, res) => {
+        if (!fresh.has(req.socket)) {
+          req.socket.destroy()
+          return true
+        }
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok')
+        return true
+      }
+      try {
+        const init = method === 'POST' ? { method, body: 'x' } : {}
+        const response = await t.apiCall(browser, '/api/echo/drop', init)
+        expect(response.status).toBe(status)
+        expect(t.upstream.requests.filter((r) => r.url === '/drop')).toHaveLength(attempts)
+      } finally {
+        t.upstream.server.off('connection', mark)
+      }
+    },
+  )
+
   it('refuses TRACE', async () => {
     const { headers } = await session()
     expect((await rawRequest(t.broker.url, '/api/echo/x', headers, 'TRACE')).status).toBe(405)

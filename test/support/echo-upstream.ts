@@ -10,6 +10,7 @@ export interface EchoedRequest {
 
 export interface EchoUpstream {
   url: string
+  server: import('node:http').Server
   requests: EchoedRequest[]
   /** Per-test behaviour: return true when the handler answered itself. */
   handler?: (
@@ -23,6 +24,9 @@ export interface EchoUpstream {
 export async function startEchoUpstream(): Promise<EchoUpstream> {
   const echo: EchoUpstream = {
     url: '',
+    get server() {
+      return server
+    },
     requests: [],
     stop: () =>
       new Promise((resolve) => {
