@@ -1,10 +1,9 @@
 import { Writable } from 'node:stream'
 import { generateKeyPair } from 'jose'
-import { describe, expect, inject, it } from 'vitest'
-import { randomId } from '../../src/lib/random.js'
+import { describe, expect, it } from 'vitest'
 import { createLogger } from '../../src/observability/logger.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { storedSessionOf } from '../support/broker.js'
+import { storeFailingAt } from '../support/failing-store.js'
 import type { HttpBrowser } from '../support/http-browser.js'
 import {
   forgeLogoutToken,
@@ -207,26 +206,15 @@ describe('back-channel logout when the provider’s keys cannot be fetched', () 
 })
 
 describe('back-channel logout when Redis fails half-way', () => {
-  // The real Redis store, whose deleteSessions fails while `failing` is set.
-  let failing = false
-  const inner = new RedisSessionStore({ url: inject('redisUrl'), keyPrefix: `bc-${randomId(4)}:` })
-  const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'deleteSessions' && failing) {
-        return () => Promise.reject(new Error('connection lost'))
-      }
-      const value = Reflect.get(target, prop, receiver)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-  })
+  const { store, control } = storeFailingAt('deleteSessions')
   const t = useScriptedBroker({}, { store })
 
   it('answers 503 and accepts the provider’s retry of the same token', async () => {
     const { browser } = await t.signIn()
     const token = await forgeLogoutToken(t.provider, 'bff-client')
-    failing = true
+    control.failing = true
     const first = await postLogoutToken(t.broker.url, token)
-    failing = false
+    control.failing = false
     expect(first.status).toBe(503)
     expect(await first.json()).toMatchObject({ error: 'store_unavailable' })
     expect((await t.apiCall(browser, '/auth/user')).status).toBe(200)

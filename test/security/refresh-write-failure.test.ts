@@ -1,7 +1,6 @@
-import { describe, expect, inject, it } from 'vitest'
-import { randomId } from '../../src/lib/random.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { describe, expect, it } from 'vitest'
 import { storedSessionOf } from '../support/broker.js'
+import { storeFailingAt } from '../support/failing-store.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
 /*
@@ -10,19 +9,8 @@ import { useScriptedBroker } from '../support/scripted-broker.js'
  * providers punish by revoking the whole grant.
  */
 describe('a refresh whose store write fails', () => {
-  let failing = false
   let offset = 0
-  const inner = new RedisSessionStore({ url: inject('redisUrl'), keyPrefix: `rw-${randomId(4)}:` })
-  // The real Redis store, whose compare-and-set of a new token set fails while `failing` is set.
-  const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'replaceSession' && failing) {
-        return () => Promise.reject(new Error('connection lost'))
-      }
-      const value = Reflect.get(target, prop, receiver)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-  })
+  const { store, control } = storeFailingAt('replaceSession')
   const t = useScriptedBroker({}, { store, clock: { now: () => Date.now() + offset } })
   const refreshGrants = () =>
     t.provider.tokenRequests.filter((r) => r.grantType === 'refresh_token')
@@ -32,9 +20,9 @@ describe('a refresh whose store write fails', () => {
     const cookie = browser.cookie('__Host-bff-session')?.value
     const before = await storedSessionOf(t.broker, cookie)
     offset += 301_000
-    failing = true
+    control.failing = true
     const failed = await t.apiCall(browser, '/api/echo/during')
-    failing = false
+    control.failing = false
     expect(failed.status).toBe(503)
     expect(failed.headers.get('retry-after')).toBeTruthy()
     expect(await failed.json()).toMatchObject({ error: 'store_unavailable' })
@@ -66,13 +54,13 @@ describe('a refresh whose store write fails', () => {
     const cookie = browser.cookie('__Host-bff-session')?.value
     const { key } = await storedSessionOf(t.broker, cookie)
     offset += 301_000
-    failing = true
+    control.failing = true
     expect((await t.apiCall(browser, '/api/echo/during')).status).toBe(503)
-    failing = false
-    await inner.deleteSession(key)
+    control.failing = false
+    await store.deleteSession(key)
     const response = await t.apiCall(browser, '/api/echo/after')
     expect(response.status).toBe(401)
-    expect(await inner.getSession(key)).toBeNull()
+    expect(await store.getSession(key)).toBeNull()
     expect(refreshGrants()).toHaveLength(1)
   })
 })
