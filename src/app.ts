@@ -180,7 +180,12 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
       if (error.code === 'session_expired') cookie.clear(c)
       if (error.status >= 500)
         logger.warn(
-          { event: 'request.failed', code: error.code, detail: error.detail },
+          {
+            event: 'request.failed',
+            code: error.code,
+            detail: error.detail,
+            requestId: c.get('requestId'),
+          },
           'request failed',
         )
     } else {

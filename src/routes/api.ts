@@ -4,7 +4,6 @@ import type { HttpBindings } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { Hono } from 'hono'
 import { BffError } from '../errors/bff-error.js'
-import { renderJsonError } from '../errors/render.js'
 import { requireCsrfHeader } from '../middleware/csrf.js'
 import { resolveSession } from '../middleware/require-session.js'
 import { pageCsp, responseSecurityHeaders } from '../middleware/security-headers.js'
@@ -43,45 +42,34 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
     '/api/*',
     requireCsrfHeader({ publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName }),
   )
+  // Errors (BffError and anything else) go to the app's onError: JSON, cookie cleared on session_expired, logged.
   app.all('/api/*', async (c) => {
-    try {
-      if (REFUSED_METHODS.has(c.req.method)) throw new BffError('method_not_allowed')
-      const url = new URL(c.req.url)
-      const match = table.resolve(url.pathname, url.search)
-      if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
-      const session = await resolveSession(c, deps)
-      await deps.apiRateLimit?.check(session.key)
-      const tokens = await deps.tokens.fresh(session)
-      const node = c.env as Partial<HttpBindings> | undefined
-      if (node?.incoming && node.outgoing) {
-        const status = await forwardNode(
-          node.incoming,
-          node.outgoing,
-          match.target,
-          tokens.accessToken,
-          options,
-          (type) => ({
-            ...responseSecurityHeaders(deps.securityHeaders, type, csp),
-            'X-Request-Id': c.get('requestId'),
-          }),
-          c.get('streamingBodyLimit'),
-          c.get('requestId'),
-        )
-        c.set('proxiedStatus', status)
-        return RESPONSE_ALREADY_SENT
-      }
-      return await forward(c.req.raw, match.target, tokens.accessToken, options, c.get('requestId'))
-    } catch (error) {
-      if (error instanceof BffError) {
-        if (error.code === 'session_expired') deps.cookie.clear(c)
-        if (error.status >= 500)
-          deps.logger.warn(
-            { event: 'proxy.failed', code: error.code, detail: error.detail },
-            'proxy request failed',
-          )
-      }
-      return renderJsonError(c, error)
+    if (REFUSED_METHODS.has(c.req.method)) throw new BffError('method_not_allowed')
+    const url = new URL(c.req.url)
+    const match = table.resolve(url.pathname, url.search)
+    if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
+    const session = await resolveSession(c, deps)
+    await deps.apiRateLimit?.check(session.key)
+    const tokens = await deps.tokens.fresh(session)
+    const node = c.env as Partial<HttpBindings> | undefined
+    if (node?.incoming && node.outgoing) {
+      const status = await forwardNode(
+        node.incoming,
+        node.outgoing,
+        match.target,
+        tokens.accessToken,
+        options,
+        (type) => ({
+          ...responseSecurityHeaders(deps.securityHeaders, type, csp),
+          'X-Request-Id': c.get('requestId'),
+        }),
+        c.get('streamingBodyLimit'),
+        c.get('requestId'),
+      )
+      c.set('proxiedStatus', status)
+      return RESPONSE_ALREADY_SENT
     }
+    return await forward(c.req.raw, match.target, tokens.accessToken, options, c.get('requestId'))
   })
   return {
     app,

@@ -190,7 +190,7 @@ describe('Redis faults', () => {
     expect(response.status).toBe(503)
     expect(await response.json()).toMatchObject({ error: 'store_unavailable' })
     expect(provider.tokenRequests.filter((r) => r.grantType === 'refresh_token')).toHaveLength(1)
-    expect(logs.some((l) => l.event === 'proxy.failed' && l.code === 'store_unavailable')).toBe(
+    expect(logs.some((l) => l.event === 'request.failed' && l.code === 'store_unavailable')).toBe(
       true,
     )
     await new Promise((resolve) => setTimeout(resolve, 2600))

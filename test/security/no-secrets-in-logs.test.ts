@@ -100,7 +100,7 @@ describe('no secrets in logs', () => {
     expect(log).toContain('"event":"logout.completed"')
     expect(log).toContain('"event":"refresh.invalid_grant"')
     expect(log).toContain('"event":"login.callback_failed"')
-    expect(log).toContain('"event":"proxy.failed"')
+    expect(log).toContain('"event":"request.failed"')
     expect(secrets.size).toBeGreaterThan(15)
     const leaked = [...secrets].filter((secret) => log.includes(secret))
     expect(leaked).toEqual([])
