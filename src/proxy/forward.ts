@@ -180,23 +180,28 @@ export async function forward(
   requestId?: string,
 ): Promise<Response> {
   const method = request.method
-  const upstream = openUpstream(
-    target,
-    method,
-    bearerHeaders(request.headers, accessToken, options, requestId),
-    options,
-  )
-  const onAbort = () => upstream.request.destroy()
+  const headers = bearerHeaders(request.headers, accessToken, options, requestId)
+  let current: http.ClientRequest | undefined
+  const onAbort = () => current?.destroy()
   request.signal.addEventListener('abort', onAbort, { once: true })
-  if (request.body && method !== 'GET' && method !== 'HEAD') {
-    Readable.fromWeb(request.body as NodeReadableStream)
-      .on('error', (e) => upstream.request.destroy(e))
-      .pipe(upstream.request)
-  } else {
-    upstream.request.end()
-  }
   try {
-    const res = await upstream.response
+    let res: IncomingMessage
+    if (BODILESS.has(method)) {
+      res = await bodilessExchange(target, method, headers, options, (r) => {
+        current = r
+      })
+    } else {
+      const upstream = openUpstream(target, method, headers, options)
+      current = upstream.request
+      if (request.body) {
+        Readable.fromWeb(request.body as NodeReadableStream)
+          .on('error', (e) => upstream.request.destroy(e))
+          .pipe(upstream.request)
+      } else {
+        upstream.request.end()
+      }
+      res = await upstream.response
+    }
     const status = res.statusCode ?? 502
     const body =
       method === 'HEAD' || NO_BODY_STATUS.has(status)
