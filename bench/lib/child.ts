@@ -1,5 +1,7 @@
 import { writeFile } from 'node:fs/promises'
+import type { Server } from 'node:http'
 import { Session } from 'node:inspector/promises'
+import type { AddressInfo } from 'node:net'
 import { createInterface } from 'node:readline'
 
 /**
@@ -71,4 +73,23 @@ export function onShutdown(stop: () => Promise<void> | void): void {
 export function fail(error: unknown): never {
   console.error(error)
   process.exit(1)
+}
+
+/**
+ * Listens on a free loopback port, announces it, and closes every connection at shutdown
+ * (after `beforeClose`, e.g. destroying an agent). For the bench's plain node:http servers.
+ */
+export function serveOnLoopback(server: Server, beforeClose: () => void = () => {}): void {
+  server.listen(0, '127.0.0.1', () => {
+    announceReady({ port: (server.address() as AddressInfo).port })
+  })
+  server.on('error', fail)
+  onShutdown(
+    () =>
+      new Promise<void>((resolve) => {
+        beforeClose()
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  )
 }

@@ -4,8 +4,7 @@
  * Authorization header, streams the answer back. No session, no checks.
  */
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { announceReady, fail, onShutdown, settings } from '../lib/child.js'
+import { serveOnLoopback, settings } from '../lib/child.js'
 
 const { upstreamUrl } = settings<{ upstreamUrl: string }>()
 const upstream = new URL(upstreamUrl)
@@ -45,15 +44,4 @@ const server = http.createServer((req, res) => {
 })
 server.keepAliveTimeout = 120_000
 
-server.listen(0, '127.0.0.1', () => {
-  announceReady({ port: (server.address() as AddressInfo).port })
-})
-server.on('error', fail)
-onShutdown(
-  () =>
-    new Promise<void>((resolve) => {
-      agent.destroy()
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
-)
+serveOnLoopback(server, () => agent.destroy())

@@ -4,8 +4,7 @@
  * proxy in front attached one.
  */
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { announceReady, fail, onShutdown } from '../lib/child.js'
+import { serveOnLoopback } from '../lib/child.js'
 import { UPSTREAM_BODY } from './upstream-body.js'
 
 const BODY = Buffer.from(UPSTREAM_BODY)
@@ -23,14 +22,4 @@ const server = createServer((req, res) => {
 // The proxies keep their upstream connections between targets: do not drop them early.
 server.keepAliveTimeout = 120_000
 
-server.listen(0, '127.0.0.1', () => {
-  announceReady({ port: (server.address() as AddressInfo).port })
-})
-server.on('error', fail)
-onShutdown(
-  () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
-)
+serveOnLoopback(server)
