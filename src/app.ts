@@ -103,9 +103,11 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
       'no TOKEN_ENCRYPTION_KEYS: tokens are stored in Redis unencrypted',
     )
   }
-  const sessions = new SessionService(config, store, clock, cipher, (reason) =>
-    metrics.sessionEnded(reason),
-  )
+  const sessions = new SessionService(config, store, clock, {
+    cipher,
+    onExpired: (reason) => metrics.sessionEnded(reason),
+    onCacheLookup: (result) => metrics.sessionCacheLookup(result),
+  })
   const cookie = new SessionCookie(config)
   const rateStore = deps.rateLimitStore ?? createRateLimitStore(store, clock)
   const limiter = (bucket: string, limit: RateLimit | null) =>

@@ -138,6 +138,11 @@ export const optionsSchema = z
     upstreamTimeoutSeconds: seconds(1).max(600).default(30),
     sessionIdleTimeoutSeconds: seconds(60).default(1800),
     sessionAbsoluteTimeoutSeconds: seconds(60).default(28800),
+    /**
+     * How long an instance may serve a session from memory (0: never), a bound on changes
+     * that bypass the change feed; changes through the broker reach every instance at once.
+     */
+    sessionCacheSeconds: seconds(0).max(300).default(30),
     refreshBufferSeconds: seconds(0).default(60),
     defaultAccessTokenLifetimeSeconds: seconds(10).default(300),
     csrfHeaderName: z

@@ -1,4 +1,5 @@
 import { Counter, Histogram, Registry } from 'prom-client'
+import type { CacheLookup } from '../session/session-cache.js'
 import type { RefreshMetrics, RefreshOutcome } from '../session/token-refresher.js'
 
 /** Why a session ended; a fixed set, so label cardinality stays bounded. */
@@ -73,6 +74,17 @@ export class BffMetrics implements RefreshMetrics {
   readonly sessionsEnded = this.#counter('bff_sessions_ended_total', 'Sessions ended, by reason', [
     'reason',
   ])
+  readonly sessionCache = this.#counter(
+    'bff_session_cache_lookups_total',
+    'Session lookups by use of the per-instance cache: hit, miss, or off (feed not live)',
+    ['result'],
+  )
+  /** Pre-bound children: the lookup runs on every proxied request. */
+  readonly #sessionCacheResults = {
+    hit: this.sessionCache.labels('hit'),
+    miss: this.sessionCache.labels('miss'),
+    off: this.sessionCache.labels('off'),
+  }
   readonly jwksFetches = this.#counter(
     'bff_jwks_fetches_total',
     'Fetches of the provider JWKS (first load and refetches)',
@@ -89,6 +101,10 @@ export class BffMetrics implements RefreshMetrics {
 
   lockWaitMs(ms: number): void {
     this.lockWait.observe(ms / 1000)
+  }
+
+  sessionCacheLookup(result: CacheLookup): void {
+    this.#sessionCacheResults[result].inc()
   }
 
   sessionEnded(reason: SessionEndReason, count = 1): void {

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../lib/clock.js'
 import { randomId } from '../lib/random.js'
 import { indexName, indexNamesOf } from './session-index.js'
-import type { SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
+import type { SessionChangeFeed, SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
 import type { LoginTransaction, SessionData, StoredSession } from './types.js'
 
 interface Entry<T> {
@@ -22,6 +22,15 @@ export class MemorySessionStore implements SessionStore {
   readonly #indexes = new Map<string, Entry<Map<string, number>>>()
   readonly #remembered = new Map<string, Entry<true>>()
   readonly #clock: Clock
+  readonly #listeners: Array<(key: string | null) => void> = []
+  /** One process: every change is seen at once, so the feed is always live. */
+  readonly #changes: SessionChangeFeed = {
+    live: true,
+    subscribe: (listener) => {
+      this.#listeners.push(listener)
+    },
+    close: async () => {},
+  }
 
   constructor(clock: Clock = systemClock) {
     this.#clock = clock
@@ -57,6 +66,7 @@ export class MemorySessionStore implements SessionStore {
       lastSeenAt: entry.value.lastSeenAt,
     })
     this.#sessions.set(key, { value, expiresAt: this.#clock.now() + ttlMs })
+    this.#changed(key)
     return true
   }
 
@@ -70,7 +80,16 @@ export class MemorySessionStore implements SessionStore {
   async deleteSession(key: string): Promise<StoredSession | null> {
     const entry = this.#live(this.#sessions, key)
     this.#sessions.delete(key)
+    this.#changed(key)
     return entry ? entry.value : null
+  }
+
+  changes(): SessionChangeFeed {
+    return this.#changes
+  }
+
+  #changed(key: string): void {
+    for (const listener of this.#listeners) listener(key)
   }
 
   async indexSession(key: string, owner: SessionOwner, ttlMs: number): Promise<void> {
@@ -99,6 +118,7 @@ export class MemorySessionStore implements SessionStore {
     for (const key of keys) {
       const entry = this.#live(this.#sessions, key)
       this.#sessions.delete(key)
+      this.#changed(key)
       if (entry) deleted.push({ key, session: entry.value })
     }
     return deleted

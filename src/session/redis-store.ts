@@ -1,4 +1,4 @@
-import type { RedisOptions } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { randomId } from '../lib/random.js'
 import {
   clientOptions,
@@ -8,8 +8,9 @@ import {
   type RedisTarget,
 } from './redis-client.js'
 import { COMPARE_AND_SET, CREATE, EXTEND, FIND, INDEX, RELEASE, TOUCH } from './redis-scripts.js'
+import { RedisSessionChanges } from './redis-session-changes.js'
 import { indexName, indexNamesOf } from './session-index.js'
-import type { SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
+import type { SessionChangeFeed, SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
 import type { LoginTransaction, SessionData, StoredSession } from './types.js'
 
 export type RedisStoreOptions = (RedisTarget | { target: RedisTarget }) & {
@@ -33,9 +34,13 @@ export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis' as const
   readonly redis: RedisClient
   readonly keyPrefix: string
+  /** Where replaced and deleted session keys are published for every instance's cache. */
+  readonly changesChannel: string
+  #changes: RedisSessionChanges | undefined
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix
+    this.changesChannel = `${options.keyPrefix}session-changes`
     const target = 'target' in options ? options.target : options
     this.redis = createRedisClient(target, {
       ...clientOptions(options.commandTimeoutMs ?? 1000),
@@ -97,7 +102,10 @@ export class RedisSessionStore implements SessionStore {
       JSON.stringify(data),
       Math.ceil(ttlMs),
     )
-    return written === 1
+    if (written !== 1) return false
+    // After the write: a cache that drops the key now can only re-read the new version.
+    await this.redis.publish(this.changesChannel, key)
+    return true
   }
 
   async touchSession(key: string, lastSeenAt: number, ttlMs: number) {
@@ -106,7 +114,14 @@ export class RedisSessionStore implements SessionStore {
 
   async deleteSession(key: string): Promise<StoredSession | null> {
     const redisKey = this.#key('session', key)
-    const results = await this.redis.multi().hmget(redisKey, 'v', 'd', 's').del(redisKey).exec()
+    // The delete and its announcement in one transaction: no instance keeps serving a session
+    // that is gone because a crash fell between the two.
+    const results = await this.redis
+      .multi()
+      .hmget(redisKey, 'v', 'd', 's')
+      .del(redisKey)
+      .publish(this.changesChannel, key)
+      .exec()
     const fields = results?.[0]?.[1] as (string | null)[] | undefined
     return fields ? decode(fields) : null
   }
@@ -205,6 +220,17 @@ export class RedisSessionStore implements SessionStore {
     return [...new Set(warnings)]
   }
 
+  /**
+   * One subscriber connection per store, on standalone Redis and Sentinel. Not on Cluster:
+   * its subscriber connection is ioredis-internal, so its liveness cannot be proven, and
+   * without that proof no cache may be used (every request reads Redis).
+   */
+  changes(): SessionChangeFeed | null {
+    if (!(this.redis instanceof Redis)) return null
+    this.#changes ??= new RedisSessionChanges(this.redis, this.changesChannel)
+    return this.#changes
+  }
+
   /** Waits (bounded) for the connection, then PINGs: used at start and by /readyz. */
   async ping(timeoutMs = 2000) {
     if (this.redis.status !== 'ready') {
@@ -224,6 +250,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async close() {
+    await this.#changes?.close()
     await this.redis.quit().catch(() => this.redis.disconnect())
   }
 }

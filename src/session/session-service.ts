@@ -2,6 +2,7 @@ import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
 import type { Clock } from '../lib/clock.js'
 import { randomId, sha256 } from '../lib/random.js'
+import { type CacheLookup, type CacheTicket, SessionCache } from './session-cache.js'
 import type { SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
 import { type TokenCipher, TokenDecryptionError } from './token-cipher.js'
 import type { SessionData, StoredSession } from './types.js'
@@ -13,6 +14,8 @@ const RENEWAL_FRACTION = 0.1
  * session must never outlive the index a back-channel logout finds it by.
  */
 const INDEX_SLACK_MS = 5000
+/** Sessions remembered per process at most (the oldest go first). */
+const CACHE_ENTRIES = 10_000
 
 export interface ActiveSession {
   /** Store key: a hash of the session id, so a store dump reveals no cookie-usable id. */
@@ -43,10 +46,23 @@ export function sessionKey(sid: string): string {
   return sha256(sid)
 }
 
+export interface SessionServiceOptions {
+  cipher?: TokenCipher | null
+  onExpired?: (reason: 'idle_timeout' | 'absolute_timeout') => void
+  /** Every lookup's use of the session cache (metrics). */
+  onCacheLookup?: (result: CacheLookup) => void
+}
+
 /**
  * Creation, lookup with idle and absolute expiry, sliding renewal and deletion of sessions.
  * With a cipher, token fields are encrypted on every write and decrypted on every read here,
  * so every store (Redis or memory) holds only ciphertext.
+ *
+ * Lookups are served from a per-process cache of opened records when the store offers a
+ * live change feed (see SessionCache) and SESSION_CACHE_SECONDS is not 0. A cached record
+ * is used only while nothing is due: once it needs a sliding renewal or looks expired, the
+ * store decides (another instance may have renewed it). Refresh reads (`reload`) always go
+ * to the store.
  */
 export class SessionService {
   readonly #store: SessionStore
@@ -54,22 +70,25 @@ export class SessionService {
   readonly #cipher: TokenCipher | null
   readonly #idleMs: number
   readonly #absoluteMs: number
-
-  readonly #onExpired: ((reason: 'idle_timeout' | 'absolute_timeout') => void) | undefined
+  readonly #cache: SessionCache | null
+  readonly #options: SessionServiceOptions
 
   constructor(
     config: BffConfig,
     store: SessionStore,
     clock: Clock,
-    cipher: TokenCipher | null = null,
-    onExpired?: (reason: 'idle_timeout' | 'absolute_timeout') => void,
+    options: SessionServiceOptions = {},
   ) {
-    this.#onExpired = onExpired
+    this.#options = options
     this.#store = store
     this.#clock = clock
-    this.#cipher = cipher
+    this.#cipher = options.cipher ?? null
     this.#idleMs = config.sessionIdleTimeoutSeconds * 1000
     this.#absoluteMs = config.sessionAbsoluteTimeoutSeconds * 1000
+    const feed = config.sessionCacheSeconds > 0 ? store.changes?.() : null
+    this.#cache = feed
+      ? new SessionCache(feed, clock, CACHE_ENTRIES, config.sessionCacheSeconds * 1000)
+      : null
   }
 
   get absoluteTimeoutMs(): number {
@@ -110,6 +129,40 @@ export class SessionService {
 
   async lookup(sid: string): Promise<SessionLookup> {
     const key = sessionKey(sid)
+    if (!this.#cache) return this.#lookupInStore(key)
+    const cached = this.#cache.get(key)
+    if (typeof cached === 'object') {
+      if (!this.#renewalDue(cached, this.#clock.now())) {
+        this.#options.onCacheLookup?.('hit')
+        return { status: 'active', session: { key, record: cached } }
+      }
+      this.#cache.forget(key)
+    }
+    this.#options.onCacheLookup?.(typeof cached === 'object' ? 'miss' : cached)
+    const ticket = this.#cache.startRead(key)
+    let lookup: SessionLookup | undefined
+    try {
+      lookup = await this.#lookupInStore(key)
+    } finally {
+      this.#settle(ticket, lookup)
+    }
+    return lookup
+  }
+
+  #settle(ticket: CacheTicket, lookup: SessionLookup | undefined): void {
+    if (lookup?.status === 'active') this.#cache?.remember(ticket, lookup.session.record)
+    else this.#cache?.done(ticket)
+  }
+
+  /** Expired, or time for a sliding renewal (which also catches expiry). */
+  #renewalDue(record: StoredSession, now: number): boolean {
+    return (
+      now >= this.idleExpiresAt(record) ||
+      now - record.lastSeenAt >= this.#idleMs * RENEWAL_FRACTION
+    )
+  }
+
+  async #lookupInStore(key: string): Promise<SessionLookup> {
     const stored = await storeCall('get session', () => this.#store.getSession(key))
     if (!stored) return { status: 'missing' }
     const record = this.#open(key, stored)
@@ -120,7 +173,9 @@ export class SessionService {
     const now = this.#clock.now()
     if (now >= this.idleExpiresAt(record)) {
       await storeCall('delete expired session', () => this.#store.deleteSession(key))
-      this.#onExpired?.(now >= record.absoluteExpiresAt ? 'absolute_timeout' : 'idle_timeout')
+      this.#options.onExpired?.(
+        now >= record.absoluteExpiresAt ? 'absolute_timeout' : 'idle_timeout',
+      )
       return { status: 'expired' }
     }
     if (now - record.lastSeenAt >= this.#idleMs * RENEWAL_FRACTION) {
@@ -140,6 +195,7 @@ export class SessionService {
 
   /** Deletes and returns the session (null when gone or unreadable: nothing to revoke). */
   async delete(key: string): Promise<StoredSession | null> {
+    this.#cache?.forget(key)
     const stored = await storeCall('delete session', () => this.#store.deleteSession(key))
     return stored ? this.#open(key, stored) : null
   }
@@ -148,6 +204,7 @@ export class SessionService {
   async replace(session: ActiveSession, data: SessionData): Promise<boolean> {
     const ttl = this.ttlMs(data, session.record.lastSeenAt)
     await this.#index(session.key, data, ttl)
+    this.#cache?.forget(session.key)
     return storeCall('replace session', () =>
       this.#store.replaceSession(
         session.key,
@@ -165,6 +222,7 @@ export class SessionService {
 
   /** Deletes these sessions in one store step; returns those that existed. */
   async deleteMany(keys: readonly string[]) {
+    for (const key of keys) this.#cache?.forget(key)
     const deleted = await storeCall('delete sessions', () =>
       this.#store.deleteSessions([...new Set(keys)]),
     )

@@ -11,6 +11,18 @@ export interface SessionOwner {
 export type SessionIndexQuery = { iss: string; sid: string } | { iss: string; sub: string }
 
 /**
+ * Tells in-process caches that sessions changed, whichever instance changed them.
+ * `live` is true only while every change is known to arrive (connected, subscribed, and the
+ * last heartbeat answered in time); a cache must not be used while it is false.
+ */
+export interface SessionChangeFeed {
+  readonly live: boolean
+  /** `key` was replaced or deleted; null: changes may have been missed, forget everything. */
+  subscribe(listener: (key: string | null) => void): void
+  close(): Promise<void>
+}
+
+/**
  * Persistence for sessions, login transactions and locks. Redis in production,
  * memory for local demos; both must pass test/contracts/session-store.contract.ts.
  * Keys passed in are already derived (hashed) by the caller.
@@ -64,6 +76,12 @@ export interface SessionStore {
   extendLock(name: string, token: string, ttlMs: number): Promise<boolean>
   /** Releases only if `token` still holds the lock. */
   releaseLock(name: string, token: string): Promise<boolean>
+
+  /**
+   * The feed of session changes (replace and delete, from every instance), or null when this
+   * store cannot provide one. Touching a session is not a change.
+   */
+  changes?(): SessionChangeFeed | null
 
   ping(): Promise<void>
   /** Settings of the backing service that put sessions at risk (e.g. an evicting Redis). */

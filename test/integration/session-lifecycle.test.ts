@@ -23,7 +23,8 @@ async function until(check: () => boolean, what: string, ms = 10_000) {
 /*
  * Real parts: oidc-provider (on `localhost`, another site) with back-channel logout, and two
  * broker instances behind one public URL sharing one Redis key prefix, as behind a load
- * balancer. Neither instance caches sessions, so what one ends the other sees at once.
+ * balancer. Each instance caches sessions it has served (SESSION_CACHE_SECONDS); the tests
+ * warm instance two's cache before ending a session, so "at once" includes its cache.
  */
 describe('session lifecycle across two broker instances and a real provider', () => {
   let provider: TestProvider
@@ -90,8 +91,15 @@ describe('session lifecycle across two broker instances and a real provider', ()
     expect(await userStatus(browser, twoUrl)).toBe(200)
   })
 
+  /** Serves the session from instance two twice, so the second answer comes from its cache. */
+  async function warmTwo(browser: HttpBrowser) {
+    expect(await userStatus(browser, twoUrl)).toBe(200)
+    expect(await userStatus(browser, twoUrl)).toBe(200)
+  }
+
   it('a logout token the provider sends to one instance ends the session on both at once', async () => {
     const browser = await signIn()
+    await warmTwo(browser)
     const { key } = await storedSessionOf(one, browser.cookie('__Host-bff-session')?.value)
     const before = provider.counts().backchannelLogouts
     // The user signs out at the provider itself (not through the broker).
@@ -106,6 +114,8 @@ describe('session lifecycle across two broker instances and a real provider', ()
   it('a logout token for one provider session leaves the user’s other sessions alone', async () => {
     const laptop = await signIn()
     const phone = await signIn()
+    await warmTwo(laptop)
+    await warmTwo(phone)
     const before = provider.counts().backchannelLogouts
     await laptop.confirmProviderLogout(await endSessionEndpoint())
     await until(() => provider.counts().backchannelLogouts === before + 1, 'backchannel.success')
@@ -137,6 +147,8 @@ describe('session lifecycle across two broker instances and a real provider', ()
   it('sign out everywhere through one instance ends every session of the user on both', async () => {
     const laptop = await signIn()
     const phone = await signIn()
+    await warmTwo(laptop)
+    await warmTwo(phone)
     const bob = await signIn('bob')
     const logout = await laptop.request(`${one.url}/auth/logout?scope=all`, {
       method: 'POST',
