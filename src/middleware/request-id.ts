@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import { isTrustedPeer, type TrustedProxies } from '../lib/client-address.js'
-import { randomId } from '../lib/random.js'
+import { correlationId } from '../lib/random.js'
 
 /** What an accepted incoming id may look like: it ends up in logs and error bodies. */
 const ACCEPTABLE_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -14,7 +14,7 @@ export function requestId(trusted: TrustedProxies): MiddlewareHandler {
   return async function requestIdMiddleware(c, next) {
     const incoming = c.req.header('x-request-id')
     const accepted = incoming && ACCEPTABLE_ID.test(incoming) && isTrustedPeer(c, trusted)
-    const id = accepted ? incoming : randomId(9)
+    const id = accepted ? incoming : correlationId()
     c.set('requestId', id)
     await next()
     if (c.get('proxiedStatus') === undefined) c.header('X-Request-Id', id)

@@ -90,6 +90,28 @@ export class BffMetrics implements RefreshMetrics {
     'Fetches of the provider JWKS (first load and refetches)',
   )
 
+  /** Label children bound once per route and status: the proxy records every request. */
+  readonly #proxyChildren = new Map<
+    string,
+    { duration: Histogram.Internal<string>; byStatus: Map<number, Counter.Internal> }
+  >()
+
+  /** One proxied request, by route prefix and status, and its time to the upstream's headers. */
+  proxied(route: string, status: number, seconds: number): void {
+    let children = this.#proxyChildren.get(route)
+    if (!children) {
+      children = { duration: this.proxyDuration.labels(route), byStatus: new Map() }
+      this.#proxyChildren.set(route, children)
+    }
+    children.duration.observe(seconds)
+    let requests = children.byStatus.get(status)
+    if (!requests) {
+      requests = this.proxyRequests.labels(route, String(status))
+      children.byStatus.set(status, requests)
+    }
+    requests.inc()
+  }
+
   #counter(name: string, help: string, labelNames: string[] = []): Counter {
     return new Counter({ name, help, labelNames, registers: [this.registry] })
   }

@@ -29,14 +29,13 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
   }
 
   app.use('/api/*', async function proxyMetrics(c, next) {
-    const route = table.routeOf(c.req.path)
-    const stop = deps.metrics.proxyDuration.startTimer({ route })
+    const startedAt = performance.now()
     await next()
-    stop()
-    deps.metrics.proxyRequests.inc({
-      route,
-      status: String(c.get('proxiedStatus') ?? c.res.status),
-    })
+    deps.metrics.proxied(
+      table.routeOf(c.req.path),
+      c.get('proxiedStatus') ?? c.res.status,
+      (performance.now() - startedAt) / 1000,
+    )
   })
   app.use(
     '/api/*',
