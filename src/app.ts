@@ -19,6 +19,7 @@ import { createLogger } from './observability/logger.js'
 import { BffMetrics } from './observability/metrics.js'
 import { OidcClient } from './oidc/client.js'
 import { LogoutTokenVerifier } from './oidc/logout-token.js'
+import { BatchedRateLimiter } from './rate-limit/batched-rate-limiter.js'
 import { type RateLimit, RateLimiter } from './rate-limit/rate-limiter.js'
 import { RedisRateLimitStore } from './rate-limit/redis-rate-limit-store.js'
 import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/store.js'
@@ -112,6 +113,10 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   const rateStore = deps.rateLimitStore ?? createRateLimitStore(store, clock)
   const limiter = (bucket: string, limit: RateLimit | null) =>
     limit ? new RateLimiter(rateStore, bucket, limit) : null
+  // /api is the proxy's hot path: counted in batches, exact from half the limit on (see the class).
+  const apiRateLimit = config.rateLimitApi
+    ? new BatchedRateLimiter(rateStore, 'api', config.rateLimitApi, { clock })
+    : null
   const trusted = trustedProxies(config.trustedProxies)
   const tokens = new AccessTokenService({
     config,
@@ -150,7 +155,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
         .filter((url): url is string => Boolean(url))
         .map((url) => new URL(url).origin),
     },
-    apiRateLimit: limiter('api', config.rateLimitApi),
+    apiRateLimit,
   }
 
   const app = new Hono()
@@ -212,6 +217,8 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
       await oidc.configuration()
     },
     async close() {
+      // Before the store closes: the pending /api hits still reach it.
+      await apiRateLimit?.close()
       api.close()
       await store.close()
     },

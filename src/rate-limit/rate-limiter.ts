@@ -1,27 +1,51 @@
 import { BffError } from '../errors/bff-error.js'
 import { sha256 } from '../lib/random.js'
 import { storeCall } from '../session/session-service.js'
-import type { RateLimitStore } from './store.js'
+import type { RateCount, RateLimitStore } from './store.js'
 
 export interface RateLimit {
   limit: number
   windowSeconds: number
 }
 
+/** What routes call: one counted request of `id`, `rate_limited` (429) past the limit. */
+export interface RequestLimiter {
+  check(id: string): Promise<void>
+}
+
+export function assertRateLimit(bucket: string, limit: RateLimit): void {
+  if (!Number.isInteger(limit.limit) || limit.limit < 1 || limit.windowSeconds < 1) {
+    throw new Error(`rate limit ${bucket}: expected a positive limit and window`)
+  }
+}
+
 /**
- * One limit (e.g. sign-ins per client address per minute). Keys are hashed, so the store
- * never holds client addresses or session keys in clear. A store failure is a 503
- * (fail closed, like every other store call).
+ * The store key of `id` in `bucket`: a hash, so the store never holds client addresses or
+ * session keys in clear; in braces, so each counter is one Redis Cluster hash slot.
  */
-export class RateLimiter {
+export function limiterKey(bucket: string, id: string): string {
+  return `${bucket}:{${sha256(id)}}`
+}
+
+/** The store's answer past the limit, as the 429 the client gets (Retry-After: window end). */
+export function rateLimited(bucket: string, limit: number, { count, resetMs }: RateCount) {
+  return new BffError('rate_limited', {
+    retryAfterSeconds: Math.max(1, Math.ceil(resetMs / 1000)),
+    detail: `${bucket}: ${count} requests in the window (limit ${limit})`,
+  })
+}
+
+/**
+ * One limit (e.g. sign-ins per client address per minute), one store hit per request. A store
+ * failure is a 503 (fail closed, like every other store call).
+ */
+export class RateLimiter implements RequestLimiter {
   readonly #store: RateLimitStore
   readonly #bucket: string
   readonly #limit: RateLimit
 
   constructor(store: RateLimitStore, bucket: string, limit: RateLimit) {
-    if (!Number.isInteger(limit.limit) || limit.limit < 1 || limit.windowSeconds < 1) {
-      throw new Error(`rate limit ${bucket}: expected a positive limit and window`)
-    }
+    assertRateLimit(bucket, limit)
     this.#store = store
     this.#bucket = bucket
     this.#limit = limit
@@ -29,15 +53,9 @@ export class RateLimiter {
 
   /** Counts one request of `id`; throws `rate_limited` (429 with Retry-After) past the limit. */
   async check(id: string): Promise<void> {
-    const key = `${this.#bucket}:{${sha256(id)}}`
-    const { count, resetMs } = await storeCall(`rate limit ${this.#bucket}`, () =>
-      this.#store.hit(key, this.#limit.windowSeconds * 1000),
+    const answer = await storeCall(`rate limit ${this.#bucket}`, () =>
+      this.#store.hit(limiterKey(this.#bucket, id), this.#limit.windowSeconds * 1000),
     )
-    if (count > this.#limit.limit) {
-      throw new BffError('rate_limited', {
-        retryAfterSeconds: Math.max(1, Math.ceil(resetMs / 1000)),
-        detail: `${this.#bucket}: ${count} requests in the window (limit ${this.#limit.limit})`,
-      })
-    }
+    if (answer.count > this.#limit.limit) throw rateLimited(this.#bucket, this.#limit.limit, answer)
   }
 }

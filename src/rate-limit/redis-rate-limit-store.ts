@@ -1,14 +1,15 @@
 import type { RedisClient } from '../session/redis-client.js'
-import type { RateCount, RateLimitStore } from './store.js'
+import { assertIncrement, type RateCount, type RateLimitStore } from './store.js'
 
 /*
- * INCR, and PEXPIRE on the first hit of a window, in one script so a crash between the two
- * cannot leave a counter without a TTL (which would block its key for ever). One key: Cluster-safe.
+ * INCRBY, and PEXPIRE on the first hit of a window (the count is the increment alone), in one
+ * script so a crash between the two cannot leave a counter without a TTL (which would block its
+ * key for ever); a counter found without one gets it here. One key: Cluster-safe.
  */
 const HIT = `
-local n = redis.call('INCR', KEYS[1])
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
 local ttl = redis.call('PTTL', KEYS[1])
-if n == 1 or ttl < 0 then
+if n == tonumber(ARGV[2]) or ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
 end
@@ -25,7 +26,8 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (!('bffRateHit' in redis)) redis.defineCommand('bffRateHit', { numberOfKeys: 1, lua: HIT })
   }
 
-  async hit(key: string, windowMs: number): Promise<RateCount> {
+  async hit(key: string, windowMs: number, increment = 1): Promise<RateCount> {
+    assertIncrement(increment)
     const run = (this.#redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)
       .bffRateHit as (...a: unknown[]) => Promise<[number, number]>
     const [count, resetMs] = await run.call(
@@ -33,6 +35,7 @@ export class RedisRateLimitStore implements RateLimitStore {
       // The limiter's keys carry their own hash tag: one slot per counter.
       `${this.#prefix}${key}`,
       Math.ceil(windowMs),
+      increment,
     )
     return { count, resetMs }
   }

@@ -12,8 +12,18 @@ export interface RateCount {
  * Both pass test/contracts/rate-limit-store.contract.ts.
  */
 export interface RateLimitStore {
-  /** Counts one request for `key`; the first request of a window starts it for `windowMs`. */
-  hit(key: string, windowMs: number): Promise<RateCount>
+  /**
+   * Adds `increment` requests (a positive integer; a batch from BatchedRateLimiter) to `key`'s
+   * count; the first hit of a window starts it for `windowMs`. Later hits never stretch it.
+   */
+  hit(key: string, windowMs: number, increment?: number): Promise<RateCount>
+}
+
+/** Both stores refuse what INCRBY would take but a counter must never do (go down, or by 0). */
+export function assertIncrement(increment: number): void {
+  if (!Number.isSafeInteger(increment) || increment < 1) {
+    throw new RangeError(`rate limit increment must be a positive integer, got ${increment}`)
+  }
 }
 
 /** The in-process twin of the Redis counters, for the memory store (one process only). */
@@ -26,7 +36,8 @@ export class MemoryRateLimitStore implements RateLimitStore {
     this.#clock = clock
   }
 
-  async hit(key: string, windowMs: number): Promise<RateCount> {
+  async hit(key: string, windowMs: number, increment = 1): Promise<RateCount> {
+    assertIncrement(increment)
     const now = this.#clock.now()
     this.#sweep(now)
     let window = this.#windows.get(key)
@@ -34,7 +45,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
       window = { count: 0, endsAt: now + windowMs }
       this.#windows.set(key, window)
     }
-    window.count++
+    window.count += increment
     return { count: window.count, resetMs: window.endsAt - now }
   }
 

@@ -6,7 +6,7 @@ import type { SecurityHeaderOptions } from '../middleware/security-headers.js'
 import type { BffMetrics } from '../observability/metrics.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { LogoutTokenVerifier } from '../oidc/logout-token.js'
-import type { RateLimiter } from '../rate-limit/rate-limiter.js'
+import type { RequestLimiter } from '../rate-limit/rate-limiter.js'
 import type { SessionStore } from '../session/store.js'
 import type { TransactionCookie } from '../session/transaction-cookie.js'
 
@@ -22,6 +22,6 @@ export interface RouteDeps extends SessionDeps {
   logger: Logger
   metrics: BffMetrics
   securityHeaders: SecurityHeaderOptions
-  /** Per-session limit on /api (null: off). */
-  apiRateLimit: RateLimiter | null
+  /** Per-session limit on /api (null: off); a BatchedRateLimiter in createBff. */
+  apiRateLimit: RequestLimiter | null
 }

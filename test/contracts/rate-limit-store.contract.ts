@@ -51,6 +51,45 @@ export function rateLimitStoreContract(name: string, make: () => Promise<RateSto
       expect(resetMs).toBeLessThanOrEqual(100)
     })
 
+    it('adds the increment of a batched hit to the count', async () => {
+      const counts = []
+      for (const increment of [5, 1, 3]) {
+        counts.push((await t.store.hit('k', 10_000, increment)).count)
+      }
+      expect(counts).toEqual([5, 6, 9])
+    })
+
+    it('starts a window with its first hit, whatever the increment', async () => {
+      const first = await t.store.hit('k', 100, 4)
+      expect(first.count).toBe(4)
+      expect(first.resetMs).toBeGreaterThan(0)
+      expect(first.resetMs).toBeLessThanOrEqual(100)
+      await t.advance(150)
+      expect((await t.store.hit('k', 100, 2)).count).toBe(2)
+    })
+
+    it('does not stretch the window with later increments', async () => {
+      await t.store.hit('k', 300, 2)
+      await t.advance(200)
+      const { count, resetMs } = await t.store.hit('k', 300, 7)
+      expect(count).toBe(9)
+      expect(resetMs).toBeLessThanOrEqual(100)
+    })
+
+    it.each([0, -1, 1.5, Number.NaN])('refuses the increment %s', async (increment) => {
+      await expect(t.store.hit('k', 10_000, increment)).rejects.toThrow(RangeError)
+      expect((await t.store.hit('k', 10_000)).count).toBe(1)
+    })
+
+    it('adds concurrent increments exactly once each', async () => {
+      const counts = await Promise.all(
+        Array.from({ length: 20 }, () => t.store.hit('k', 10_000, 3).then((r) => r.count)),
+      )
+      expect(new Set(counts).size).toBe(20)
+      expect(counts.every((count) => count % 3 === 0)).toBe(true)
+      expect(Math.max(...counts)).toBe(60)
+    })
+
     it('counts concurrent hits exactly once each', async () => {
       const counts = await Promise.all(
         Array.from({ length: 50 }, () => t.store.hit('k', 10_000).then((r) => r.count)),
