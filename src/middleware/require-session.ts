@@ -16,9 +16,24 @@ export interface SessionDeps {
  * a session that is gone is cleared; a store failure is a 503 and keeps the cookie
  * (a Redis blip must never log anyone out).
  */
-export async function resolveSession(c: Context, deps: SessionDeps): Promise<ActiveSession> {
+export function resolveSession(
+  c: Context,
+  deps: SessionDeps,
+): ActiveSession | Promise<ActiveSession> {
   const raw = deps.cookie.raw(c)
   if (!raw) throw new BffError('unauthenticated')
+  // The hot path: a cookie that unsealed before, naming a session this instance may serve
+  // from memory. Decided without I/O or awaiting; everything else takes the full path.
+  const known = deps.cookie.unsealedBefore(raw)
+  const hit = known === undefined ? undefined : deps.sessions.cached(known)
+  return hit ?? resolveFromStore(c, deps, raw)
+}
+
+async function resolveFromStore(
+  c: Context,
+  deps: SessionDeps,
+  raw: string,
+): Promise<ActiveSession> {
   const sid = await deps.cookie.unseal(raw)
   if (!sid) {
     deps.cookie.clear(c)

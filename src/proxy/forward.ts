@@ -8,6 +8,7 @@ import {
   downstreamResponseHeaders,
   upstreamRequestHeaders,
 } from './headers.js'
+import type { UpstreamTarget } from './upstreams.js'
 
 export interface ForwardOptions {
   timeoutMs: number
@@ -25,16 +26,19 @@ const NO_BODY_STATUS = new Set([204, 205, 304])
  * timeout → 504, a connection failure → 502. Redirects are never followed.
  */
 function openUpstream(
-  target: URL,
+  target: UpstreamTarget,
   method: string,
   headers: http.OutgoingHttpHeaders,
   options: ForwardOptions,
 ): { request: http.ClientRequest; response: Promise<IncomingMessage> } {
-  const secure = target.protocol === 'https:'
-  const request = (secure ? https : http).request(target, {
+  const request = (target.secure ? https : http).request({
+    protocol: target.secure ? 'https:' : 'http:',
+    hostname: target.hostname,
+    port: target.port,
+    path: target.path,
     method,
     headers,
-    agent: secure ? options.agents.https : options.agents.http,
+    agent: target.secure ? options.agents.https : options.agents.http,
   })
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -80,7 +84,7 @@ const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE'])
  * nothing reached the upstream application, and these methods carry no body to replay.
  */
 async function bodilessExchange(
-  target: URL,
+  target: UpstreamTarget,
   method: string,
   headers: http.OutgoingHttpHeaders,
   options: ForwardOptions,
@@ -122,7 +126,7 @@ function countBytes(max: number, onTooLarge: (error: BffError) => void): Transfo
 export async function forwardNode(
   incoming: IncomingMessage,
   outgoing: ServerResponse,
-  target: URL,
+  target: UpstreamTarget,
   accessToken: string,
   options: ForwardOptions,
   responseHeaders: (contentType: string | undefined) => Record<string, string>,
@@ -162,10 +166,18 @@ export async function forwardNode(
     throw error
   }
   const status = res.statusCode ?? 502
-  outgoing.writeHead(status, {
-    ...downstreamHeaderRecord(res.headers),
-    ...responseHeaders(res.headers['content-type']),
-  })
+  const answer: Record<string, http.OutgoingHttpHeader | undefined> = downstreamHeaderRecord(
+    res.headers,
+  )
+  const theirCsp = answer['content-security-policy']
+  Object.assign(answer, responseHeaders(res.headers['content-type']))
+  const ourCsp = answer['content-security-policy']
+  // Two policies both apply (CSP3 §8.1): the upstream's cannot loosen ours, and is kept.
+  if (theirCsp !== undefined && ourCsp !== theirCsp) {
+    answer['content-security-policy'] = [theirCsp, ourCsp].flat().map(String)
+  }
+  if (requestId) answer['x-request-id'] = requestId
+  outgoing.writeHead(status, answer)
   res.on('error', () => outgoing.destroy())
   res.pipe(outgoing)
   return status
@@ -174,7 +186,7 @@ export async function forwardNode(
 /** The portable path (any runtime's fetch Request): the same rules, through web streams. */
 export async function forward(
   request: Request,
-  target: URL,
+  target: UpstreamTarget,
   accessToken: string,
   options: ForwardOptions,
   requestId?: string,

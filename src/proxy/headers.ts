@@ -25,7 +25,11 @@ const REQUEST_DROP = new Set([
   'x-request-id',
 ])
 
-function connectionListed(value: string | null | undefined): Set<string> {
+const NONE_LISTED: ReadonlySet<string> = new Set()
+
+/** Fields a Connection header names (RFC 9110 §7.6.1). The usual values name no other field. */
+function connectionListed(value: string | null | undefined): ReadonlySet<string> {
+  if (!value || value === 'keep-alive' || value === 'close') return NONE_LISTED
   return new Set(
     (value ?? '')
       .split(',')
@@ -46,8 +50,9 @@ export function upstreamRequestHeaders(
   csrfHeaderName: string,
 ): OutgoingHttpHeaders {
   const entries = entriesOf(incoming)
-  const connection = entries.find(([name]) => name === 'connection')?.[1]
-  const listed = connectionListed(Array.isArray(connection) ? connection.join(',') : connection)
+  const listed = connectionListed(
+    incoming instanceof Headers ? incoming.get('connection') : incoming.connection,
+  )
   const out: OutgoingHttpHeaders = {}
   for (const [name, value] of entries) {
     if (value === undefined || HOP_BY_HOP.has(name) || REQUEST_DROP.has(name) || listed.has(name))

@@ -3,12 +3,47 @@ import { BffError } from '../errors/bff-error.js'
 export interface UpstreamRoute {
   prefix: string
   upstream: URL
+  /** The upstream's base path without a trailing slash ('' for the root). */
+  basePath: string
+}
+
+/**
+ * Where one request goes: scheme, host and port always from configuration, and a path
+ * built from the configured base path and the checked remainder. Plain fields, so the proxy
+ * hands them to `http.request` without building and re-reading a URL per request.
+ */
+export class UpstreamTarget {
+  readonly secure: boolean
+  readonly hostname: string
+  readonly port: number
+  /** host[:port] as configured, for log lines. */
+  readonly host: string
+  /** Path and query, percent-encoded. */
+  readonly path: string
+  readonly #origin: string
+
+  constructor(upstream: URL, path: string) {
+    this.secure = upstream.protocol === 'https:'
+    // URL keeps IPv6 hosts bracketed; http.request wants them bare.
+    this.hostname = upstream.hostname.replace(/^\[(.*)\]$/, '$1')
+    this.port = Number(upstream.port) || (this.secure ? 443 : 80)
+    this.host = upstream.host
+    this.path = path
+    this.#origin = upstream.origin
+  }
+
+  get href(): string {
+    return `${this.#origin}${this.path}`
+  }
 }
 
 export interface UpstreamMatch {
   route: UpstreamRoute
-  target: URL
+  target: UpstreamTarget
 }
+
+/** What a parsed URL leaves in a path or query: printable ASCII, no spaces (RFC 3986). */
+const URL_CHARACTERS = /^[\x21-\x7e]*$/
 
 /** Characters never allowed in a forwarded path, raw or once decoded. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
@@ -51,7 +86,13 @@ export class UpstreamTable {
 
   constructor(routes: readonly { prefix: string; upstream: string }[]) {
     this.#routes = routes
-      .map((r) => ({ prefix: r.prefix, upstream: new URL(r.upstream) }))
+      .map((r) => {
+        const upstream = new URL(r.upstream)
+        const basePath = upstream.pathname.endsWith('/')
+          ? upstream.pathname.slice(0, -1)
+          : upstream.pathname
+        return { prefix: r.prefix, upstream, basePath }
+      })
       .sort((a, b) => b.prefix.length - a.prefix.length)
   }
 
@@ -63,19 +104,27 @@ export class UpstreamTable {
     )
   }
 
-  /** The upstream URL for a request path (raw, percent-encoded) and query, or null for no route. */
+  /**
+   * The upstream target for a request path and query as a URL parser left them (dot segments
+   * resolved, percent-encoded), or null for no route. Scheme, host and port come only from
+   * configuration, so nothing in the path can change where the request goes; the remainder
+   * is checked for escapes, and anything that is not URL characters is refused.
+   */
   resolve(path: string, search: string): UpstreamMatch | null {
     const route = this.#routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`))
     if (!route) return null
     const remainder = path.slice(route.prefix.length)
     checkRemainder(remainder)
-    const target = new URL(route.upstream.href)
-    const base = target.pathname.endsWith('/') ? target.pathname.slice(0, -1) : target.pathname
-    // Assigning the pathname keeps scheme, host and port from configuration whatever the path holds.
-    target.pathname = `${base}${remainder}` || '/'
-    target.search = search
-    if (target.origin !== route.upstream.origin)
-      throw new BffError('invalid_path', { detail: 'origin changed' })
-    return { route, target }
+    if (!URL_CHARACTERS.test(remainder) || !URL_CHARACTERS.test(search)) {
+      throw new BffError('invalid_path', { detail: 'path or query not percent-encoded' })
+    }
+    if (search !== '' && !search.startsWith('?')) {
+      throw new BffError('invalid_path', { detail: 'malformed query' })
+    }
+    const requestPath = `${route.basePath}${remainder}` || '/'
+    return {
+      route,
+      target: new UpstreamTarget(route.upstream, `${requestPath}${search === '?' ? '' : search}`),
+    }
   }
 }

@@ -101,8 +101,11 @@ export class BatchedRateLimiter implements RequestLimiter {
     return this.#windows.size
   }
 
-  /** Counts one request of `id`; throws `rate_limited` (429 with Retry-After) past the limit. */
-  async check(id: string): Promise<void> {
+  /**
+   * Counts one request of `id`; rejects with `rate_limited` (429 with Retry-After) past the
+   * limit. Below half the limit it counts locally and returns nothing: no await on the hot path.
+   */
+  check(id: string): Promise<void> | undefined {
     const key = limiterKey(this.#bucket, id)
     const now = this.#clock.now()
     this.#sweep(now)
@@ -122,6 +125,7 @@ export class BatchedRateLimiter implements RequestLimiter {
     }
     window.pending++
     this.#markDirty(key)
+    return undefined
   }
 
   /** Sends every key's pending hits now (the timer calls this). Never rejects. */

@@ -8,9 +8,12 @@ export interface RateLimit {
   windowSeconds: number
 }
 
-/** What routes call: one counted request of `id`, `rate_limited` (429) past the limit. */
+/**
+ * What routes call: one counted request of `id`, `rate_limited` (429) past the limit. A
+ * limiter that decided without I/O may return nothing instead of a settled promise.
+ */
 export interface RequestLimiter {
-  check(id: string): Promise<void>
+  check(id: string): Promise<void> | undefined
 }
 
 export function assertRateLimit(bucket: string, limit: RateLimit): void {

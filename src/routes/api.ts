@@ -22,6 +22,12 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
     https: new https.Agent({ keepAlive: true, maxSockets: 256 }),
   }
   const csp = pageCsp(deps.securityHeaders.formActionOrigins)
+  // The broker's headers on proxied answers, built once; lower-case so they replace an
+  // upstream's header of the same name rather than travel beside it.
+  const lowerCased = (headers: Record<string, string>) =>
+    Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]))
+  const plainHeaders = lowerCased(responseSecurityHeaders(deps.securityHeaders, undefined, csp))
+  const htmlHeaders = lowerCased(responseSecurityHeaders(deps.securityHeaders, 'text/html', csp))
   const options = {
     timeoutMs: deps.config.upstreamTimeoutSeconds * 1000,
     csrfHeaderName: deps.config.csrfHeaderName,
@@ -47,9 +53,14 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
     const url = new URL(c.req.url)
     const match = table.resolve(url.pathname, url.search)
     if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
-    const session = await resolveSession(c, deps)
-    await deps.apiRateLimit?.check(session.key)
-    const tokens = await deps.tokens.fresh(session)
+    // Each step answers synchronously on the hot path (warm session, counted locally, fresh
+    // token); awaiting only what is really pending saves a promise round per step.
+    const resolved = resolveSession(c, deps)
+    const session = resolved instanceof Promise ? await resolved : resolved
+    const limited = deps.apiRateLimit?.check(session.key)
+    if (limited) await limited
+    const fresh = deps.tokens.fresh(session)
+    const tokens = fresh instanceof Promise ? await fresh : fresh
     const node = c.env as Partial<HttpBindings> | undefined
     if (node?.incoming && node.outgoing) {
       const status = await forwardNode(
@@ -58,10 +69,7 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): void } {
         match.target,
         tokens.accessToken,
         options,
-        (type) => ({
-          ...responseSecurityHeaders(deps.securityHeaders, type, csp),
-          'X-Request-Id': c.get('requestId'),
-        }),
+        (type) => (type?.startsWith('text/html') ? htmlHeaders : plainHeaders),
         c.get('streamingBodyLimit'),
         c.get('requestId'),
       )

@@ -34,8 +34,13 @@ export class AccessTokenService {
     this.#refresher = new TokenRefresher(deps)
   }
 
-  async fresh(session: ActiveSession): Promise<TokenSet> {
+  /** The session's access token when fresh (no await needed), else a refreshed one. */
+  fresh(session: ActiveSession): TokenSet | Promise<TokenSet> {
     if (!this.#due(session.record)) return session.record.tokens
+    return this.#refreshed(session)
+  }
+
+  async #refreshed(session: ActiveSession): Promise<TokenSet> {
     let pending = this.#inFlight.get(session.key)
     if (pending) {
       this.#deps.metrics?.outcome('coalesced_in_process')

@@ -63,6 +63,11 @@ export class SessionCookie {
     return sid
   }
 
+  /** The session id of a value that unsealed before and is still cached; no work otherwise. */
+  unsealedBefore(value: string): string | undefined {
+    return this.#unsealed.get(value, Date.now())
+  }
+
   async set(c: Context, sid: string): Promise<void> {
     const sealed = await sealData({ sid } satisfies SealedSession, {
       password: this.#passwords,

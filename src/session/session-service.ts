@@ -127,6 +127,16 @@ export class SessionService {
     return { sid, session: { key, record: { ...record, version: 1, lastSeenAt: now } } }
   }
 
+  /** The session from this instance's cache when it may be served from there; no I/O. */
+  cached(sid: string): ActiveSession | undefined {
+    if (!this.#cache) return undefined
+    const key = sessionKey(sid)
+    const cached = this.#cache.get(key)
+    if (typeof cached !== 'object' || this.#renewalDue(cached, this.#clock.now())) return undefined
+    this.#options.onCacheLookup?.('hit')
+    return { key, record: cached }
+  }
+
   async lookup(sid: string): Promise<SessionLookup> {
     const key = sessionKey(sid)
     if (!this.#cache) return this.#lookupInStore(key)

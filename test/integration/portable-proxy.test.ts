@@ -42,7 +42,11 @@ describe('the portable proxy path (no node bindings)', () => {
 
   it('retries a GET once on a kept-alive socket the upstream just dropped', async () => {
     const cookie = await sessionCookie()
-    expect((await call(cookie, '/api/echo/warm')).status).toBe(200)
+    const warm = await call(cookie, '/api/echo/warm')
+    expect(warm.status).toBe(200)
+    // Read to the end and let the agent take the socket back, so /drop goes out on it.
+    await warm.text()
+    await new Promise((resolve) => setImmediate(resolve))
     const fresh = new WeakSet<object>()
     const mark = (socket: object) => fresh.add(socket)
     t.upstream.server.on('connection', mark)

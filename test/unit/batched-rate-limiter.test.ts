@@ -82,7 +82,7 @@ function setup(limit: RateLimit = { limit: 10, windowSeconds: 60 }) {
     async checks(id: string, n: number): Promise<number> {
       let admitted = 0
       for (let i = 0; i < n; i++) {
-        await limiter.check(id).then(
+        await Promise.resolve(limiter.check(id)).then(
           () => admitted++,
           (error: unknown) => {
             if (!(error instanceof BffError && error.code === 'rate_limited')) throw error
@@ -106,7 +106,7 @@ async function refusal(promise: Promise<void>): Promise<BffError> {
 describe('BatchedRateLimiter', () => {
   it('takes the exact path on the first request of a session, under a hashed key', async () => {
     const t = setup()
-    await t.limiter.check('session-key')
+    await Promise.resolve(t.limiter.check('session-key'))
     expect(t.store.calls).toEqual([
       { key: limiterKey('api', 'session-key'), increment: 1, count: 1 },
     ])
@@ -116,9 +116,9 @@ describe('BatchedRateLimiter', () => {
 
   it('counts the next requests locally: no store call, one flush scheduled', async () => {
     const t = setup()
-    await t.limiter.check('s')
+    await Promise.resolve(t.limiter.check('s'))
     expect(t.timer.scheduled).toEqual([])
-    for (let i = 0; i < 3; i++) await t.limiter.check('s')
+    for (let i = 0; i < 3; i++) await Promise.resolve(t.limiter.check('s'))
     expect(t.store.calls).toHaveLength(1)
     expect(t.timer.scheduled).toEqual([100])
   })
@@ -134,7 +134,7 @@ describe('BatchedRateLimiter', () => {
       { key: limiterKey('api', 'b'), increment: 2, count: 3 },
     ])
     expect(t.timer.armed).toBe(false)
-    await t.limiter.check('a')
+    await Promise.resolve(t.limiter.check('a'))
     expect(t.store.calls).toHaveLength(4)
   })
 
@@ -161,11 +161,11 @@ describe('BatchedRateLimiter', () => {
     for (let i = 0; i < 4; i++) await other.check('s') // 1 exact, 3 local
     await other.flush()
     expect(t.store.increments()).toEqual([1, 1, 3])
-    await t.limiter.check('s') // this instance still counts 1 + 2: local
+    await Promise.resolve(t.limiter.check('s')) // this instance still counts 1 + 2: local
     expect(t.store.calls).toHaveLength(3)
     await t.limiter.flush()
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 2, count: 7 })
-    await t.limiter.check('s')
+    await Promise.resolve(t.limiter.check('s'))
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 1, count: 8 })
   })
 
@@ -178,8 +178,8 @@ describe('BatchedRateLimiter', () => {
     })
     t.store.beforeHit = () => gate
     const flushing = t.limiter.flush()
-    await t.limiter.check('s') // 1 known + 3 on the wire + 1: local
-    const exact = t.limiter.check('s') // 5 of 10: to the store
+    await Promise.resolve(t.limiter.check('s')) // 1 known + 3 on the wire + 1: local
+    const exact = Promise.resolve(t.limiter.check('s')) // 5 of 10: to the store
     expect(t.store.increments()).toEqual([1, 3, 2])
     open()
     await Promise.all([flushing, exact])
@@ -190,7 +190,7 @@ describe('BatchedRateLimiter', () => {
     const t = setup({ limit: 10, windowSeconds: 60 })
     expect(await t.checks('s', 10)).toBe(10)
     t.advance(30_500)
-    const error = await refusal(t.limiter.check('s'))
+    const error = await refusal(Promise.resolve(t.limiter.check('s')))
     expect(error.code).toBe('rate_limited')
     expect(error.status).toBe(429)
     expect(error.retryAfterSeconds).toBe(30)
@@ -215,7 +215,7 @@ describe('BatchedRateLimiter', () => {
     await t.checks('s', 3)
     t.advance(60_000)
     await t.limiter.flush()
-    await t.limiter.check('s')
+    await Promise.resolve(t.limiter.check('s'))
     expect(t.store.calls.slice(1)).toEqual([
       { key: limiterKey('api', 's'), increment: 1, count: 1 },
     ])
@@ -226,11 +226,14 @@ describe('BatchedRateLimiter', () => {
     t.store.beforeHit = () => new Promise((resolve) => setImmediate(resolve))
     let admitted = 0
     const count = (p: Promise<void>) => p.then(() => admitted++).catch(() => {})
-    await count(t.limiter.check('s'))
+    await count(Promise.resolve(t.limiter.check('s')))
     for (let round = 0; round < 8; round++) {
       // The flush leaves first, so these requests run while its hits are on the wire.
       const flushing = t.limiter.flush()
-      await Promise.all([flushing, ...Array.from({ length: 3 }, () => count(t.limiter.check('s')))])
+      await Promise.all([
+        flushing,
+        ...Array.from({ length: 3 }, () => count(Promise.resolve(t.limiter.check('s')))),
+      ])
     }
     await t.limiter.flush()
     expect(admitted).toBe(10)
@@ -244,7 +247,7 @@ describe('BatchedRateLimiter', () => {
     t.store.down = true
     await t.limiter.flush()
     t.store.down = false
-    await t.limiter.check('s')
+    await Promise.resolve(t.limiter.check('s'))
     expect(t.store.calls.slice(1)).toEqual([
       { key: limiterKey('api', 's'), increment: 3 },
       { key: limiterKey('api', 's'), increment: 4, count: 5 },
@@ -265,17 +268,17 @@ describe('BatchedRateLimiter', () => {
   it('answers 503 store_unavailable while the store is down, first request or after a failed flush', async () => {
     const t = setup()
     t.store.down = true
-    const first = await refusal(t.limiter.check('s'))
+    const first = await refusal(Promise.resolve(t.limiter.check('s')))
     expect([first.code, first.status]).toEqual(['store_unavailable', 503])
     t.store.down = false
     await t.checks('s', 3)
     t.store.down = true
     await t.limiter.flush()
-    const later = await refusal(t.limiter.check('s'))
+    const later = await refusal(Promise.resolve(t.limiter.check('s')))
     expect([later.code, later.status]).toEqual(['store_unavailable', 503])
     expect(t.store.calls.at(-1)?.increment).toBe(3)
     t.store.down = false
-    await t.limiter.check('s')
+    await Promise.resolve(t.limiter.check('s'))
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 3, count: 4 })
   })
 
@@ -299,7 +302,7 @@ describe('BatchedRateLimiter', () => {
     for (let i = 0; i < 50; i++) await t.checks(`s${i}`, 2)
     expect(t.limiter.trackedKeys).toBe(50)
     t.advance(60_000)
-    await t.limiter.check('fresh')
+    await Promise.resolve(t.limiter.check('fresh'))
     expect(t.limiter.trackedKeys).toBe(1)
     const calls = t.store.calls.length
     await t.limiter.flush()
@@ -312,10 +315,10 @@ describe('BatchedRateLimiter', () => {
     t.advance(59_950)
     // The request leaves in the old window and reaches the store in the next one.
     t.store.beforeHit = () => t.advance(100)
-    await t.limiter.check('s')
+    await Promise.resolve(t.limiter.check('s'))
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 1, count: 1 })
     t.store.beforeHit = () => {}
-    await t.limiter.check('s') // 1 of 10 in the new window: local again
+    await Promise.resolve(t.limiter.check('s')) // 1 of 10 in the new window: local again
     expect(t.store.calls).toHaveLength(5)
   })
 
@@ -325,7 +328,7 @@ describe('BatchedRateLimiter', () => {
     await t.limiter.close()
     expect(t.timer.cancelled).toBe(1)
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 2, count: 3 })
-    await t.limiter.check('s')
+    await Promise.resolve(t.limiter.check('s'))
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 1, count: 4 })
     expect(t.timer.armed).toBe(false)
   })

@@ -39,6 +39,28 @@ describe('UpstreamTable', () => {
     expect(() => table.resolve(path, '')).toThrow(BffError)
   })
 
+  it.each([
+    ['/api/orders/a b', ''],
+    ['/api/orders/caf\u00e9', ''],
+    ['/api/orders/x', '?a=b c'],
+    ['/api/orders/x', 'a=1'],
+  ])('refuses %s%s: not what a URL parser leaves (unencoded or malformed)', (path, search) => {
+    expect(() => table.resolve(path, search)).toThrow(BffError)
+  })
+
+  it('sends to the configured host, port and scheme as plain request options', () => {
+    const v6 = new UpstreamTable([{ prefix: '/api/v6', upstream: 'https://[::1]:8443/base/' }])
+    const target = v6.resolve('/api/v6/x', '?q=1')?.target
+    expect(target).toMatchObject({ secure: true, hostname: '::1', port: 8443, path: '/base/x?q=1' })
+    expect(table.resolve('/api/users/me', '')?.target).toMatchObject({
+      secure: false,
+      hostname: 'users.internal',
+      port: 8080,
+      path: '/me',
+    })
+    expect(table.resolve('/api/orders', '')?.target).toMatchObject({ port: 443, path: '/v1' })
+  })
+
   it.each(['/api/orders/@evil.example', '/api/orders/evil.example:443'])(
     'keeps the configured host for %s',
     (path) => {
