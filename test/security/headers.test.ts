@@ -67,6 +67,31 @@ describe('security headers on the running broker', () => {
     expect(chosen.headers.get('cache-control')).toBe('private, max-age=5')
   })
 
+  it('an upstream cannot replace or double the broker’s headers on a proxied answer, and its CSP applies beside ours', async () => {
+    const { browser } = await t.signIn()
+    t.upstream.handler = (_req, res) => {
+      res
+        .writeHead(200, {
+          'content-type': 'text/html',
+          'X-Frame-Options': 'ALLOWALL',
+          'x-content-type-options': 'sniff-please',
+          'X-Request-Id': 'chosen-by-upstream',
+          'content-security-policy': "script-src 'none'",
+        })
+        .end('<p>hi</p>')
+      return true
+    }
+    const response = await t.apiCall(browser, '/api/echo/page')
+    expect(response.status).toBe(200)
+    expect(response.headers.get('x-frame-options')).toBe('DENY')
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(response.headers.get('x-request-id')).not.toBe('chosen-by-upstream')
+    expect(response.headers.get('x-request-id')).toMatch(/^[A-Za-z0-9_-]{12}$/)
+    const csp = response.headers.get('content-security-policy') ?? ''
+    expect(csp).toContain("script-src 'none'")
+    expect(csp).toContain("frame-ancestors 'none'")
+  })
+
   it('sends Clear-Site-Data "cache", "storage" on logout, never "cookies" (sibling apps keep theirs)', async () => {
     const { browser } = await t.signIn()
     const response = await browser.request(`${t.broker.url}/auth/logout`, {
