@@ -34,8 +34,9 @@ async function main() {
       dangerouslyAllowHttpIssuer: true,
       cookieSecrets: [{ id: 1, secret: s.cookieSecret }],
       apiRoutes: [{ prefix: '/api/bench', upstream: s.upstreamUrl }],
-      // Production settings on the hot path: tokens encrypted at rest, and the per-session
-      // rate limit counted in Redis on every request (set high so the load never trips it).
+      // Production settings on the hot path: tokens encrypted at rest, the session cache on
+      // (the default), and the per-session rate limit on (counted in batches; set high so the
+      // load never trips it).
       tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
       rateLimitApi: { limit: 100_000_000, windowSeconds: 60 },
     },

@@ -42,8 +42,9 @@ export class SessionCookie {
   /**
    * The session id inside a cookie value, or null when it is tampered, foreign or expired.
    * Only values that unsealed are cached (a bad cookie is checked every time), and only
-   * until the seal's own expiry. The session record is still read from the store on every
-   * request, so a logged-out or revoked session stops working at once on every instance.
+   * until the seal's own expiry. The cookie only names the session: whether the session still
+   * exists is decided by the store or the session cache, which every instance's logout and
+   * revocation reach at once (see SessionCache), never by this cache.
    */
   async unseal(value: string): Promise<string | null> {
     const now = Date.now()
