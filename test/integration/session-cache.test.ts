@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
 import type { BffMetrics } from '../../src/observability/metrics.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
@@ -14,6 +14,7 @@ import {
 import { type EchoUpstream, startEchoUpstream } from '../support/echo-upstream.js'
 import { HttpBrowser } from '../support/http-browser.js'
 import { startTestProvider, type TestProvider } from '../support/provider.js'
+import { startRedis, type TestRedis } from '../support/redis.js'
 
 const CACHE_SECONDS = 30
 
@@ -33,7 +34,9 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
 /*
  * The per-instance session cache against real parts: two broker instances sharing one Redis
  * key prefix (as behind a load balancer), each with its own connections and its own cache,
- * a real oidc-provider and an upstream that records the bearer it receives. Every test warms
+ * a real oidc-provider and an upstream that records the bearer it receives. The Redis is this
+ * file's own redis-server: the tests pause it and kill its subscriber connections, which
+ * must not reach other test files. Every test warms
  * the cache of instance two first and proves it (hit counter), then changes the session
  * through instance one, another process's store, or behind the broker's back.
  */
@@ -43,12 +46,14 @@ describe('session cache across two broker instances', () => {
   let one: TestBroker
   let two: TestBroker
   let admin: Redis
+  let redis: TestRedis
   let oneOffset = 0
   let twoOffset = 0
   const prefix = `cache-${randomId(6)}:`
-  const newStore = () => new RedisSessionStore({ url: inject('redisUrl'), keyPrefix: prefix })
+  const newStore = () => new RedisSessionStore({ url: redis.url, keyPrefix: prefix })
 
   beforeAll(async () => {
+    redis = await startRedis()
     const publicAddress = await reserveBrokerUrl()
     const secondAddress = await reserveBrokerUrl()
     upstream = await startEchoUpstream()
@@ -71,7 +76,7 @@ describe('session cache across two broker instances', () => {
       store: newStore(),
       clock: { now: () => Date.now() + twoOffset },
     })
-    admin = new Redis(inject('redisUrl'))
+    admin = new Redis(redis.url)
     await until(() => Boolean(two.store.changes()?.live), 'the change feed of instance two')
   })
 
@@ -81,6 +86,7 @@ describe('session cache across two broker instances', () => {
     await one?.stop()
     await provider?.stop()
     await upstream?.stop()
+    await redis?.stop()
   })
 
   async function signIn() {
@@ -206,7 +212,7 @@ describe('session cache across two broker instances', () => {
 
   it('a stalled Redis turns the cache off within the heartbeat deadline: 503 from the store, never a stale answer', async () => {
     const { browser } = await warmSession()
-    const pauser = new Redis(inject('redisUrl'))
+    const pauser = new Redis(redis.url)
     try {
       const pausedAt = Date.now()
       await pauser.client('PAUSE', 3000, 'ALL')
