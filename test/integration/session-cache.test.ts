@@ -15,6 +15,7 @@ import { type EchoUpstream, startEchoUpstream } from '../support/echo-upstream.j
 import { HttpBrowser } from '../support/http-browser.js'
 import { startTestProvider, type TestProvider } from '../support/provider.js'
 import { startRedis, type TestRedis } from '../support/redis.js'
+import { until } from '../support/until.js'
 
 const CACHE_SECONDS = 30
 
@@ -23,22 +24,14 @@ async function cacheLookups(metrics: BffMetrics, result: 'hit' | 'miss' | 'off')
   return values.find((v) => v.labels.result === result)?.value ?? 0
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 5000) {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 /*
  * The per-instance session cache against real parts: two broker instances sharing one Redis
  * key prefix (as behind a load balancer), each with its own connections and its own cache,
  * a real oidc-provider and an upstream that records the bearer it receives. The Redis is this
  * file's own redis-server: the tests pause it and kill its subscriber connections, which
- * must not reach other test files. Every test warms
- * the cache of instance two first and proves it (hit counter), then changes the session
- * through instance one, another process's store, or behind the broker's back.
+ * must not reach other test files. Every test warms the cache of instance two first and
+ * proves it (hit counter), then changes the session through instance one, another process's
+ * store, or behind the broker's back.
  */
 describe('session cache across two broker instances', () => {
   let provider: TestProvider

@@ -11,14 +11,7 @@ import {
 } from '../support/broker.js'
 import { HttpBrowser } from '../support/http-browser.js'
 import { startTestProvider, type TestProvider } from '../support/provider.js'
-
-async function until(check: () => boolean, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
+import { until } from '../support/until.js'
 
 /*
  * Real parts: oidc-provider (on `localhost`, another site) with back-channel logout, and two

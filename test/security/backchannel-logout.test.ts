@@ -12,6 +12,7 @@ import {
   postLogoutToken,
 } from '../support/logout-token.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
+import { until } from '../support/until.js'
 
 const logLines: string[] = []
 const logSink = new Writable({
@@ -22,14 +23,6 @@ const logSink = new Writable({
 })
 
 const now = () => Math.floor(Date.now() / 1000)
-
-async function until(check: () => boolean, what: string, ms = 5000) {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 describe('back-channel logout with forged and genuine logout tokens', () => {
   const t = useScriptedBroker({}, { logger: createLogger('info', logSink) })
