@@ -130,25 +130,16 @@ export class SessionService {
   /** The session from this instance's cache when it may be served from there; no I/O. */
   cached(sid: string): ActiveSession | undefined {
     if (!this.#cache) return undefined
-    const key = sessionKey(sid)
-    const cached = this.#cache.get(key)
-    if (typeof cached !== 'object' || this.#renewalDue(cached, this.#clock.now())) return undefined
-    this.#options.onCacheLookup?.('hit')
-    return { key, record: cached }
+    const found = this.#fromCache(this.#cache, sessionKey(sid))
+    return typeof found === 'object' ? found : undefined
   }
 
   async lookup(sid: string): Promise<SessionLookup> {
     const key = sessionKey(sid)
     if (!this.#cache) return this.#lookupInStore(key)
-    const cached = this.#cache.get(key)
-    if (typeof cached === 'object') {
-      if (!this.#renewalDue(cached, this.#clock.now())) {
-        this.#options.onCacheLookup?.('hit')
-        return { status: 'active', session: { key, record: cached } }
-      }
-      this.#cache.forget(key)
-    }
-    this.#options.onCacheLookup?.(typeof cached === 'object' ? 'miss' : cached)
+    const found = this.#fromCache(this.#cache, key)
+    if (typeof found === 'object') return { status: 'active', session: found }
+    this.#options.onCacheLookup?.(found)
     const ticket = this.#cache.startRead(key)
     let lookup: SessionLookup | undefined
     try {
@@ -162,6 +153,18 @@ export class SessionService {
   #settle(ticket: CacheTicket, lookup: SessionLookup | undefined): void {
     if (lookup?.status === 'active') this.#cache?.remember(ticket, lookup.session.record)
     else this.#cache?.done(ticket)
+  }
+
+  /** A servable cached session (counted as a hit), or why the store must answer. */
+  #fromCache(cache: SessionCache, key: string): ActiveSession | CacheLookup {
+    const cached = cache.get(key)
+    if (typeof cached !== 'object') return cached
+    if (this.#renewalDue(cached, this.#clock.now())) {
+      cache.forget(key)
+      return 'miss'
+    }
+    this.#options.onCacheLookup?.('hit')
+    return { key, record: cached }
   }
 
   /** Expired, or time for a sliding renewal (which also catches expiry). */
