@@ -7,6 +7,7 @@ import {
   startRedisCluster,
   type TestRedisCluster,
 } from '../support/redis-cluster.js'
+import { until } from '../support/until.js'
 import { sessionStoreContract } from './session-store.contract.js'
 
 const available = clusterToolingAvailable()
@@ -20,6 +21,41 @@ describe.skipIf(!available)('Redis Cluster (3 masters)', () => {
     await cluster?.stop()
   })
 
+  const data = {
+    iss: 'i',
+    sub: 's',
+    claims: {},
+    tokens: { accessToken: 'a', tokenType: 'Bearer', accessTokenExpiresAt: 1, obtainedAt: 0 },
+    createdAt: 0,
+    absoluteExpiresAt: 2e12,
+  }
+
+  it('runs its Lua scripts on every master even when the masters lost them (SCRIPT FLUSH), under concurrency', async () => {
+    const store = new RedisSessionStore({
+      target: { clusterNodes: cluster.nodes },
+      keyPrefix: `flush-${randomId(6)}:`,
+    })
+    try {
+      await store.ping(5000)
+      // Load every script on some masters, then make every master forget them: a client that
+      // believes they are loaded must still not fail with NOSCRIPT.
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) => store.createSession(`a-${i}`, data, 0, 60_000)),
+      )
+      await Promise.all(dataNodes(store.redis).map((node) => node.script('FLUSH')))
+      const created = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => store.createSession(`b-${i}`, data, 0, 60_000)),
+      )
+      expect(created.every(Boolean)).toBe(true)
+      const touched = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => store.touchSession(`b-${i}`, 1, 60_000)),
+      )
+      expect(touched).toHaveLength(60)
+    } finally {
+      await store.close()
+    }
+  })
+
   it('spreads sessions over every master (the keys really are sharded)', async () => {
     const store = new RedisSessionStore({
       target: { clusterNodes: cluster.nodes },
@@ -27,15 +63,15 @@ describe.skipIf(!available)('Redis Cluster (3 masters)', () => {
     })
     try {
       await store.ping(5000)
-      const data = {
-        iss: 'i',
-        sub: 's',
-        claims: {},
-        tokens: { accessToken: 'a', tokenType: 'Bearer', accessTokenExpiresAt: 1, obtainedAt: 0 },
-        createdAt: 0,
-        absoluteExpiresAt: 2e12,
-      }
       for (let i = 0; i < 30; i++) await store.createSession(`key-${i}`, data, 0, 60_000)
+      // The client learns the masters and connects to each one asynchronously; under load
+      // that can trail the first commands.
+      await until(
+        () =>
+          dataNodes(store.redis).length === 3 &&
+          dataNodes(store.redis).every((node) => node.status === 'ready'),
+        'connections to all three masters',
+      )
       const perNode = await Promise.all(
         dataNodes(store.redis).map((node) => node.keys(`${store.keyPrefix}session:*`)),
       )

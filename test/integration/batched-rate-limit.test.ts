@@ -8,6 +8,7 @@ import { RedisRateLimitStore } from '../../src/rate-limit/redis-rate-limit-store
 import type { RateCount, RateLimitStore } from '../../src/rate-limit/store.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
+import { until } from '../support/until.js'
 
 const LIMIT: RateLimit = { limit: 20, windowSeconds: 60 }
 /** The bound of BatchedRateLimiter with K instances: L + K·(⌈L/2⌉ − 1). */
@@ -130,6 +131,8 @@ describe('BatchedRateLimiter on two instances sharing one Redis', () => {
     const session = `session-${randomId(6)}`
     for (let i = 0; i < 3; i++) expect(await a.request(session)).toBe(true)
     a.sessions.redis.disconnect()
+    // Fully closed first: a command issued while the connection is still closing can reach Redis.
+    await until(() => a.sessions.redis.status === 'end', 'the connection to close')
     await a.limiter.flush()
     const refused = await Promise.resolve(a.limiter.check(session)).catch((error: unknown) => error)
     expect(refused).toBeInstanceOf(BffError)
