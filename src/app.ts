@@ -219,7 +219,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     async close() {
       // Before the store closes: the pending /api hits still reach it.
       await apiRateLimit?.close()
-      api.close()
+      await api.close()
       await store.close()
     },
   }

@@ -1,11 +1,13 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import https from 'node:https'
+import { EventEmitter } from 'node:events'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { Readable, Transform } from 'node:stream'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
+import type { Dispatcher } from 'undici'
 import { BffError } from '../errors/bff-error.js'
 import {
   downstreamHeaderRecord,
   downstreamResponseHeaders,
+  type UpstreamHeaders,
   upstreamRequestHeaders,
 } from './headers.js'
 import type { UpstreamTarget } from './upstreams.js'
@@ -13,7 +15,8 @@ import type { UpstreamTarget } from './upstreams.js'
 export interface ForwardOptions {
   timeoutMs: number
   csrfHeaderName: string
-  agents: { http: http.Agent; https: https.Agent }
+  /** undici's connection pool for the upstreams (keep-alive, one pool per origin). */
+  dispatcher: Dispatcher
 }
 
 /** nginx's convention for a client that went away before the answer: never sent, only counted. */
@@ -22,53 +25,73 @@ export const CLIENT_CLOSED = 499
 const NO_BODY_STATUS = new Set([204, 205, 304])
 
 /**
- * Opens the upstream request. Resolves with its response headers; no answer within the
- * timeout → 504, a connection failure → 502. Redirects are never followed.
+ * Ends an exchange from outside: the deadline passed, or the browser went away. undici takes
+ * an EventEmitter with `aborted` as its signal, which costs far less per request than an
+ * AbortController (an EventTarget).
  */
-function openUpstream(
+class Cancellation extends EventEmitter {
+  aborted = false
+  why: 'timeout' | 'client' | undefined
+
+  cancel(why: 'timeout' | 'client'): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.why = why
+    this.emit('abort')
+  }
+}
+
+interface UpstreamAnswer {
+  statusCode: number
+  headers: IncomingHttpHeaders
+  body: Readable
+}
+
+/**
+ * One upstream exchange. Resolves with the status, headers and streaming body; no response
+ * headers within the timeout (connecting included) → 504, a connection failure → 502.
+ * Redirects are never followed.
+ */
+async function exchange(
   target: UpstreamTarget,
   method: string,
-  headers: http.OutgoingHttpHeaders,
+  headers: UpstreamHeaders,
+  body: Readable | null,
   options: ForwardOptions,
-): { request: http.ClientRequest; response: Promise<IncomingMessage> } {
-  const request = (target.secure ? https : http).request({
-    protocol: target.secure ? 'https:' : 'http:',
-    hostname: target.hostname,
-    port: target.port,
-    path: target.path,
-    method,
-    headers,
-    agent: target.secure ? options.agents.https : options.agents.http,
-  })
-  const response = new Promise<IncomingMessage>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      request.destroy(new BffError('upstream_timeout', { detail: `no answer from ${target.host}` }))
-    }, options.timeoutMs)
-    request.on('response', (res) => {
-      clearTimeout(timer)
-      resolve(res)
+  signal: Cancellation,
+): Promise<UpstreamAnswer> {
+  const timer = setTimeout(() => signal.cancel('timeout'), options.timeoutMs)
+  try {
+    const answer = await options.dispatcher.request({
+      origin: target.origin,
+      path: target.path,
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      body,
+      signal,
+      headersTimeout: options.timeoutMs,
+      // A streamed answer (server-sent events, downloads) may pause for as long as it likes.
+      bodyTimeout: 0,
     })
-    request.on('error', (error) => {
-      clearTimeout(timer)
-      reject(
-        error instanceof BffError
-          ? error
-          : new BffError('upstream_unavailable', {
-              detail: `${target.host}: ${error.message}`,
-              cause: error,
-            }),
-      )
+    return answer as unknown as UpstreamAnswer
+  } catch (error) {
+    if (signal.why === 'timeout' || (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT')
+      throw new BffError('upstream_timeout', { detail: `no answer from ${target.host}` })
+    throw new BffError('upstream_unavailable', {
+      detail: `${target.host}: ${(error as Error).message}`,
+      cause: error,
     })
-  })
-  return { request, response }
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 function bearerHeaders(
-  incoming: Headers | http.IncomingHttpHeaders,
+  incoming: Headers | IncomingHttpHeaders,
   token: string,
   options: ForwardOptions,
   requestId: string | undefined,
-) {
+): UpstreamHeaders {
   const headers = upstreamRequestHeaders(incoming, options.csrfHeaderName)
   headers.authorization = `Bearer ${token}`
   if (requestId) headers['x-request-id'] = requestId
@@ -76,46 +99,51 @@ function bearerHeaders(
 }
 
 const BODILESS = new Set(['GET', 'HEAD'])
-const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE'])
+/** The socket died before any answer (a kept-alive connection the upstream had just closed). */
+const SOCKET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+
+function socketFailure(error: unknown): boolean {
+  const cause = (error as BffError).cause as { code?: string; cause?: { code?: string } }
+  return SOCKET_ERRORS.has(cause?.code ?? '') || SOCKET_ERRORS.has(cause?.cause?.code ?? '')
+}
 
 /**
- * GET and HEAD, sent once more when the first try went out on a kept-alive socket that the
- * upstream closed at the same moment (the race Node documents for `request.reusedSocket`);
- * nothing reached the upstream application, and these methods carry no body to replay.
+ * GET and HEAD, sent once more when the connection failed before any answer: the race of a
+ * kept-alive connection the upstream closed at the same moment. These methods carry no body
+ * to replay and are idempotent (RFC 9110 §9.2.2); a refused connection or a timeout is
+ * never retried.
  */
 async function bodilessExchange(
   target: UpstreamTarget,
   method: string,
-  headers: http.OutgoingHttpHeaders,
+  headers: UpstreamHeaders,
   options: ForwardOptions,
-  onRequest: (request: http.ClientRequest) => void,
-): Promise<IncomingMessage> {
-  for (let attempt = 0; ; attempt++) {
-    const upstream = openUpstream(target, method, headers, options)
-    onRequest(upstream.request)
-    upstream.request.end()
-    try {
-      return await upstream.response
-    } catch (error) {
-      const code = ((error as BffError).cause as NodeJS.ErrnoException | undefined)?.code
-      if (attempt === 0 && upstream.request.reusedSocket && code && STALE_SOCKET_ERRORS.has(code))
-        continue
-      throw error
-    }
+  signal: Cancellation,
+): Promise<UpstreamAnswer> {
+  try {
+    return await exchange(target, method, headers, null, options, signal)
+  } catch (error) {
+    if (signal.aborted || !socketFailure(error)) throw error
+    return exchange(target, method, headers, null, options, signal)
   }
 }
 
-/** Passes bytes through until `max`, then reports payload_too_large (the body is never buffered). */
-function countBytes(max: number, onTooLarge: (error: BffError) => void): Transform {
+/** Passes bytes through until `max`, then fails with payload_too_large (the body is never buffered). */
+function countBytes(max: number): Transform {
   let seen = 0
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length
       if (seen <= max) return done(null, chunk)
-      onTooLarge(new BffError('payload_too_large', { detail: `chunked body over ${max}` }))
-      done()
+      done(new BffError('payload_too_large', { detail: `chunked body over ${max}` }))
     },
   })
+}
+
+/** The body error that ended an exchange, if the request body failed (too large, say). */
+function bodyError(body: Readable | null): BffError | undefined {
+  const error = body?.errored
+  return error instanceof BffError ? error : undefined
 }
 
 /**
@@ -136,51 +164,45 @@ export async function forwardNode(
 ): Promise<number> {
   const method = incoming.method ?? 'GET'
   const headers = bearerHeaders(incoming.headers, accessToken, options, requestId)
-  let current: http.ClientRequest | undefined
-  let clientGone = false
+  const signal = new Cancellation()
   const onClose = () => {
-    if (outgoing.writableFinished) return
-    clientGone = true
-    current?.destroy()
+    if (!outgoing.writableFinished) signal.cancel('client')
   }
   outgoing.once('close', onClose)
-  let res: IncomingMessage
+  let answer: UpstreamAnswer
+  let body: Readable | null = null
   try {
     if (BODILESS.has(method)) {
-      res = await bodilessExchange(target, method, headers, options, (request) => {
-        current = request
-      })
+      answer = await bodilessExchange(target, method, headers, options, signal)
     } else {
-      const upstream = openUpstream(target, method, headers, options)
-      current = upstream.request
-      if (maxBodyBytes === undefined) incoming.pipe(upstream.request)
-      else
-        incoming
-          .pipe(countBytes(maxBodyBytes, (error) => upstream.request.destroy(error)))
-          .pipe(upstream.request)
-      res = await upstream.response
+      body = maxBodyBytes === undefined ? incoming : incoming.pipe(countBytes(maxBodyBytes))
+      answer = await exchange(target, method, headers, body, options, signal)
     }
   } catch (error) {
     outgoing.off('close', onClose)
-    if (clientGone) return CLIENT_CLOSED
-    throw error
+    if (signal.why === 'client') return CLIENT_CLOSED
+    throw bodyError(body) ?? error
   }
-  const status = res.statusCode ?? 502
-  const answer: Record<string, http.OutgoingHttpHeader | undefined> = downstreamHeaderRecord(
-    res.headers,
+  const status = answer.statusCode
+  const sent: Record<string, string | string[] | number | undefined> = downstreamHeaderRecord(
+    answer.headers,
   )
-  const theirCsp = answer['content-security-policy']
-  Object.assign(answer, responseHeaders(res.headers['content-type']))
-  const ourCsp = answer['content-security-policy']
+  const theirCsp = sent['content-security-policy']
+  Object.assign(sent, responseHeaders(headerValue(answer.headers['content-type'])))
+  const ourCsp = sent['content-security-policy']
   // Two policies both apply (CSP3 §8.1): the upstream's cannot loosen ours, and is kept.
   if (theirCsp !== undefined && ourCsp !== theirCsp) {
-    answer['content-security-policy'] = [theirCsp, ourCsp].flat().map(String)
+    sent['content-security-policy'] = [theirCsp, ourCsp].flat().map(String)
   }
-  if (requestId) answer['x-request-id'] = requestId
-  outgoing.writeHead(status, answer)
-  res.on('error', () => outgoing.destroy())
-  res.pipe(outgoing)
+  if (requestId) sent['x-request-id'] = requestId
+  outgoing.writeHead(status, sent)
+  answer.body.on('error', () => outgoing.destroy())
+  answer.body.pipe(outgoing)
   return status
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
 }
 
 /** The portable path (any runtime's fetch Request): the same rules, through web streams. */
@@ -193,35 +215,28 @@ export async function forward(
 ): Promise<Response> {
   const method = request.method
   const headers = bearerHeaders(request.headers, accessToken, options, requestId)
-  let current: http.ClientRequest | undefined
-  const onAbort = () => current?.destroy()
+  let body: Readable | null = null
+  let answer: UpstreamAnswer
+  const signal = new Cancellation()
+  const onAbort = () => signal.cancel('client')
   request.signal.addEventListener('abort', onAbort, { once: true })
   try {
-    let res: IncomingMessage
     if (BODILESS.has(method)) {
-      res = await bodilessExchange(target, method, headers, options, (r) => {
-        current = r
-      })
+      answer = await bodilessExchange(target, method, headers, options, signal)
     } else {
-      const upstream = openUpstream(target, method, headers, options)
-      current = upstream.request
-      if (request.body) {
-        Readable.fromWeb(request.body as NodeReadableStream)
-          .on('error', (e) => upstream.request.destroy(e))
-          .pipe(upstream.request)
-      } else {
-        upstream.request.end()
-      }
-      res = await upstream.response
+      body = request.body ? Readable.fromWeb(request.body as NodeReadableStream) : null
+      answer = await exchange(target, method, headers, body, options, signal)
     }
-    const status = res.statusCode ?? 502
-    const body =
-      method === 'HEAD' || NO_BODY_STATUS.has(status)
-        ? null
-        : (Readable.toWeb(res) as ReadableStream)
-    if (body === null) res.resume()
-    return new Response(body, { status, headers: downstreamResponseHeaders(res.headers) })
+  } catch (error) {
+    throw bodyError(body) ?? error
   } finally {
     request.signal.removeEventListener('abort', onAbort)
   }
+  const status = answer.statusCode
+  const stream =
+    method === 'HEAD' || NO_BODY_STATUS.has(status)
+      ? null
+      : (Readable.toWeb(answer.body) as ReadableStream)
+  if (stream === null) answer.body.resume()
+  return new Response(stream, { status, headers: downstreamResponseHeaders(answer.headers) })
 }

@@ -1,5 +1,8 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 
+/** Request headers as the upstream client takes them. */
+export type UpstreamHeaders = Record<string, string | string[]>
+
 /** RFC 9110 §7.6.1: hop-by-hop fields, never forwarded in either direction. */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -48,12 +51,12 @@ function entriesOf(
 export function upstreamRequestHeaders(
   incoming: Headers | IncomingHttpHeaders,
   csrfHeaderName: string,
-): OutgoingHttpHeaders {
+): UpstreamHeaders {
   const entries = entriesOf(incoming)
   const listed = connectionListed(
     incoming instanceof Headers ? incoming.get('connection') : incoming.connection,
   )
-  const out: OutgoingHttpHeaders = {}
+  const out: UpstreamHeaders = {}
   for (const [name, value] of entries) {
     if (value === undefined || HOP_BY_HOP.has(name) || REQUEST_DROP.has(name) || listed.has(name))
       continue

@@ -20,7 +20,8 @@ export class UpstreamTarget {
   readonly host: string
   /** Path and query, percent-encoded. */
   readonly path: string
-  readonly #origin: string
+  /** scheme://host[:port], as configured. */
+  readonly origin: string
 
   constructor(upstream: URL, path: string) {
     this.secure = upstream.protocol === 'https:'
@@ -29,11 +30,11 @@ export class UpstreamTarget {
     this.port = Number(upstream.port) || (this.secure ? 443 : 80)
     this.host = upstream.host
     this.path = path
-    this.#origin = upstream.origin
+    this.origin = upstream.origin
   }
 
   get href(): string {
-    return `${this.#origin}${this.path}`
+    return `${this.origin}${this.path}`
   }
 }
 

@@ -125,6 +125,18 @@ describe('API proxy trust boundary', () => {
     },
   )
 
+  it('a GET whose connection is reset every time is tried twice at most, then 502', async () => {
+    const { browser } = await session()
+    t.upstream.handler = (req) => {
+      req.socket.destroy()
+      return true
+    }
+    const response = await t.apiCall(browser, '/api/echo/always-reset')
+    expect(response.status).toBe(502)
+    expect(await response.json()).toMatchObject({ error: 'upstream_unavailable' })
+    expect(t.upstream.requests.filter((r) => r.url === '/always-reset')).toHaveLength(2)
+  })
+
   it('refuses TRACE', async () => {
     const { headers } = await session()
     expect((await rawRequest(t.broker.url, '/api/echo/x', headers, 'TRACE')).status).toBe(405)
