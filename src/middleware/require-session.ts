@@ -25,7 +25,7 @@ export function resolveSession(
   // The hot path: a cookie that unsealed before, naming a session this instance may serve
   // from memory. Decided without I/O or awaiting; everything else takes the full path.
   const known = deps.cookie.unsealedBefore(raw)
-  const hit = known === undefined ? undefined : deps.sessions.cached(known)
+  const hit = known === undefined ? undefined : deps.sessions.cached(known.key)
   return hit ?? resolveFromStore(c, deps, raw)
 }
 

@@ -28,6 +28,8 @@ export interface BatchedRateLimitOptions {
 
 /** What this instance knows of one key's current window. */
 interface Window {
+  /** The key in the store: the bucket and a hash of the id, derived once per window. */
+  storeKey: string
   /** The store's count, from the latest answer for this window (0 before the first). */
   known: number
   /** When the window ends (clock ms); null until the store's first answer. */
@@ -106,14 +108,15 @@ export class BatchedRateLimiter implements RequestLimiter {
    * limit. Below half the limit it counts locally and returns nothing: no await on the hot path.
    */
   check(id: string): Promise<void> | undefined {
-    const key = limiterKey(this.#bucket, id)
     const now = this.#clock.now()
     this.#sweep(now)
-    let window = this.#windows.get(key)
+    // In-process state is kept by id (a session key); only the store sees the hashed key.
+    let window = this.#windows.get(id)
     if (!window || (window.endsAt !== null && now >= window.endsAt)) {
       // Hits still pending from an ended window belong to it: they are dropped with it.
-      window = { known: 0, endsAt: null, pending: 0, sending: 0, failed: false }
-      this.#windows.set(key, window)
+      const storeKey = window?.storeKey ?? limiterKey(this.#bucket, id)
+      window = { storeKey, known: 0, endsAt: null, pending: 0, sending: 0, failed: false }
+      this.#windows.set(id, window)
     }
     if (
       window.endsAt === null ||
@@ -121,10 +124,10 @@ export class BatchedRateLimiter implements RequestLimiter {
       this.#closed ||
       window.known + window.pending + window.sending >= this.#limit / 2
     ) {
-      return this.#exact(key, window)
+      return this.#exact(id, window)
     }
     window.pending++
-    this.#markDirty(key)
+    this.#markDirty(id)
     return undefined
   }
 
@@ -157,7 +160,7 @@ export class BatchedRateLimiter implements RequestLimiter {
     let answer: RateCount
     try {
       answer = await storeCall(`rate limit ${this.#bucket}`, () =>
-        this.#store.hit(key, this.#windowMs, increment),
+        this.#store.hit(window.storeKey, this.#windowMs, increment),
       )
     } catch (error) {
       // This request gets the 503; the hits admitted before it stay counted here.
@@ -173,7 +176,11 @@ export class BatchedRateLimiter implements RequestLimiter {
     window.pending = 0
     window.sending += increment
     try {
-      this.#learn(window, increment, await this.#store.hit(key, this.#windowMs, increment))
+      this.#learn(
+        window,
+        increment,
+        await this.#store.hit(window.storeKey, this.#windowMs, increment),
+      )
     } catch {
       this.#failed(key, window, increment, increment)
     }

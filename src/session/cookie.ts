@@ -3,6 +3,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { sealData, unsealData } from 'iron-session'
 import type { BffConfig } from '../config/schema.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
+import { sessionKey } from './session-service.js'
 
 interface SealedSession {
   sid: string
@@ -27,7 +28,8 @@ export class SessionCookie {
   readonly name: string
   readonly #passwords: Record<string, string>
   readonly #ttlSeconds: number
-  readonly #unsealed = new BoundedCache<string>(UNSEAL_CACHE_ENTRIES)
+  /** Cookie value → its session id and that id's store key (derived once, not per request). */
+  readonly #unsealed = new BoundedCache<{ sid: string; key: string }>(UNSEAL_CACHE_ENTRIES)
 
   constructor(config: BffConfig) {
     this.name = config.cookieName
@@ -49,7 +51,7 @@ export class SessionCookie {
   async unseal(value: string): Promise<string | null> {
     const now = Date.now()
     const cached = this.#unsealed.get(value, now)
-    if (cached !== undefined) return cached
+    if (cached !== undefined) return cached.sid
     let sid: string | null
     try {
       const data = await unsealData<Partial<SealedSession>>(value, {
@@ -60,12 +62,15 @@ export class SessionCookie {
     } catch {
       sid = null
     }
-    if (sid) this.#unsealed.set(value, sid, Math.min(now + UNSEAL_CACHE_MS, sealExpiry(value)))
+    if (sid) {
+      const expiresAt = Math.min(now + UNSEAL_CACHE_MS, sealExpiry(value))
+      this.#unsealed.set(value, { sid, key: sessionKey(sid) }, expiresAt)
+    }
     return sid
   }
 
-  /** The session id of a value that unsealed before and is still cached; no work otherwise. */
-  unsealedBefore(value: string): string | undefined {
+  /** The session store key of a value that unsealed before and is still cached; no work otherwise. */
+  unsealedBefore(value: string): { sid: string; key: string } | undefined {
     return this.#unsealed.get(value, Date.now())
   }
 

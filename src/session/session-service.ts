@@ -127,10 +127,10 @@ export class SessionService {
     return { sid, session: { key, record: { ...record, version: 1, lastSeenAt: now } } }
   }
 
-  /** The session from this instance's cache when it may be served from there; no I/O. */
-  cached(sid: string): ActiveSession | undefined {
+  /** The session (by store key) from this instance's cache when it may be served from there; no I/O. */
+  cached(key: string): ActiveSession | undefined {
     if (!this.#cache) return undefined
-    const found = this.#fromCache(this.#cache, sessionKey(sid))
+    const found = this.#fromCache(this.#cache, key)
     return typeof found === 'object' ? found : undefined
   }
 
