@@ -59,7 +59,9 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): Promise<void> 
     const fresh = deps.tokens.fresh(session)
     const tokens = fresh instanceof Promise ? await fresh : fresh
     const node = c.env as Partial<HttpBindings> | undefined
-    if (node?.incoming && node.outgoing) {
+    // HEAD takes the portable path: Hono answers HEAD by dispatching GET and wrapping the
+    // result in a bodiless Response, which @hono/node-server would write a second time.
+    if (node?.incoming && node.outgoing && node.incoming.method !== 'HEAD') {
       const status = await forwardNode(
         node.incoming,
         node.outgoing,

@@ -1,6 +1,6 @@
 import { request } from 'node:http'
 import { connect } from 'node:net'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
 /** Sends a raw request target (fetch would normalise the path before we could attack with it). */
@@ -135,6 +135,24 @@ describe('API proxy trust boundary', () => {
     expect(response.status).toBe(502)
     expect(await response.json()).toMatchObject({ error: 'upstream_unavailable' })
     expect(t.upstream.requests.filter((r) => r.url === '/always-reset')).toHaveLength(2)
+  })
+
+  it('forwards HEAD: the upstream sees HEAD, the answer has its headers and no body', async () => {
+    const { browser } = await session()
+    t.upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' }).end()
+      return true
+    }
+    // The answer must be written once: a second write is reported through console.error.
+    const errors = vi.spyOn(console, 'error')
+    const response = await t.apiCall(browser, '/api/echo/head', { method: 'HEAD' })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(errors).not.toHaveBeenCalled()
+    errors.mockRestore()
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-length')).toBe('2')
+    expect(await response.text()).toBe('')
+    expect(t.upstream.requests.at(-1)).toMatchObject({ method: 'HEAD', url: '/head' })
   })
 
   it('refuses TRACE', async () => {
