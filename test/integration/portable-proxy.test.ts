@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { dropKeptAliveConnections } from '../support/echo-upstream.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
 /*
@@ -47,22 +48,13 @@ describe('the portable proxy path (no node bindings)', () => {
     // Read to the end and let the agent take the socket back, so /drop goes out on it.
     await warm.text()
     await new Promise((resolve) => setImmediate(resolve))
-    const fresh = new WeakSet<object>()
-    const mark = (socket: object) => fresh.add(socket)
-    t.upstream.server.on('connection', mark)
-    t.upstream.handler = (req, res) => {
-      if (!fresh.has(req.socket)) {
-        req.socket.destroy()
-        return true
-      }
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok')
-      return true
-    }
+    // Connections opened from now on are fresh; the kept-alive one that served /warm is not.
+    const restore = dropKeptAliveConnections(t.upstream)
     try {
       expect((await call(cookie, '/api/echo/drop')).status).toBe(200)
       expect(t.upstream.requests.filter((r) => r.url === '/drop')).toHaveLength(2)
     } finally {
-      t.upstream.server.off('connection', mark)
+      restore()
     }
   })
 })

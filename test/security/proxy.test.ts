@@ -1,6 +1,7 @@
 import { request } from 'node:http'
 import { connect } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
+import { dropKeptAliveConnections } from '../support/echo-upstream.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
 /** Sends a raw request target (fetch would normalise the path before we could attack with it). */
@@ -102,25 +103,15 @@ describe('API proxy trust boundary', () => {
     async (method, status, attempts) => {
       const { browser } = await session()
       expect((await t.apiCall(browser, '/api/echo/warm')).status).toBe(200)
-      // Sockets opened from now on are fresh; the kept-alive one that served /warm is not.
-      const fresh = new WeakSet<object>()
-      const mark = (socket: object) => fresh.add(socket)
-      t.upstream.server.on('connection', mark)
-      t.upstream.handler = (req, res) => {
-        if (!fresh.has(req.socket)) {
-          req.socket.destroy()
-          return true
-        }
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok')
-        return true
-      }
+      // Connections opened from now on are fresh; the kept-alive one that served /warm is not.
+      const restore = dropKeptAliveConnections(t.upstream)
       try {
         const init = method === 'POST' ? { method, body: 'x' } : {}
         const response = await t.apiCall(browser, '/api/echo/drop', init)
         expect(response.status).toBe(status)
         expect(t.upstream.requests.filter((r) => r.url === '/drop')).toHaveLength(attempts)
       } finally {
-        t.upstream.server.off('connection', mark)
+        restore()
       }
     },
   )

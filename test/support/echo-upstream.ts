@@ -54,3 +54,26 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
   echo.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return echo
 }
+
+/**
+ * From now on the upstream closes, unanswered, every request that arrives on a connection
+ * opened before this call (a kept-alive socket it drops), and answers 200 "ok" on new
+ * connections. Returns what undoes it.
+ */
+export function dropKeptAliveConnections(echo: EchoUpstream): () => void {
+  const fresh = new WeakSet<object>()
+  const mark = (socket: object) => fresh.add(socket)
+  echo.server.on('connection', mark)
+  echo.handler = (req, res) => {
+    if (!fresh.has(req.socket)) {
+      req.socket.destroy()
+      return true
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok')
+    return true
+  }
+  return () => {
+    echo.server.off('connection', mark)
+    delete echo.handler
+  }
+}
