@@ -11,7 +11,7 @@
  *   BENCH_PROFILE=all npm run bench     (the same for every target)
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -39,6 +39,7 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1))
 const PROFILE = process.env.BENCH_PROFILE ?? ''
 const PROFILE_DIR = fileURLToPath(new URL('./.profiles/', import.meta.url))
 const PATH = '/api/bench/data'
+const BUILD_DIR = fileURLToPath(new URL('./.build/', import.meta.url))
 const TARGETS = { ratioVsBare: 0.75, p99RatioVsBare: 2.0, ratioVsPeer: 4.0 }
 
 /** Servers under test on core 0; upstream, Redis, provider, wrk and this process on core 1. */
@@ -212,6 +213,41 @@ function report(m: Measured): string {
   ].join(' ')
 }
 
+/** src/ compiled by tsc as `npm run build` compiles it (without declarations and maps), for the broker target. */
+function compileBroker(): string {
+  const outDir = join(BUILD_DIR, 'src')
+  rmSync(outDir, { recursive: true, force: true })
+  const tsc = fileURLToPath(new URL('../node_modules/.bin/tsc', import.meta.url))
+  execFileSync(
+    tsc,
+    [
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      outDir,
+      '--declaration',
+      'false',
+      '--sourceMap',
+      'false',
+    ],
+    { stdio: 'inherit' },
+  )
+  return outDir
+}
+
+/** The broker's lane counter and proxied total, from its /metrics (Prometheus text). */
+async function laneShare(url: string, token: string): Promise<{ lane: number; proxied: number }> {
+  const text = await (
+    await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  ).text()
+  const sum = (name: string) =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith(name))
+      .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
+  return { lane: sum('bff_proxy_lane_requests_total'), proxied: sum('bff_proxy_requests_total') }
+}
+
 async function main() {
   if (PIN)
     execFileSync('taskset', ['-a', '-cp', String(PIN.rest), String(process.pid)], {
@@ -265,6 +301,7 @@ async function main() {
   const upstreamUrl = `http://127.0.0.1:${upstream.info.port as number}`
   const onCore = PIN ? { core: PIN.target } : {}
 
+  const metricsToken = `bench-only-${randomId(24)}`
   const [bare, brokerProcess, peerProcess] = await Promise.all([
     startTarget('bare', 'bench/targets/bare-proxy.ts', { upstreamUrl }, onCore),
     startTarget(
@@ -279,6 +316,8 @@ async function main() {
         keyPrefix: `bench-broker-${randomId(4)}:`,
         cookieSecret: `bench-only-${randomId(24)}`,
         upstreamUrl,
+        metricsToken,
+        modules: compileBroker(),
       } satisfies BrokerTargetSettings,
       onCore,
     ),
@@ -358,6 +397,10 @@ async function main() {
 
   // Nothing was refreshed or re-authenticated during the run: still 200 with the body.
   for (const target of targets) await check(target)
+  const { lane, proxied } = await laneShare(brokerUrl, metricsToken)
+  console.log(
+    `broker: ${lane} of ${proxied} proxied requests took the node-level /api lane (${pct(lane / proxied)}; the rest took the Hono route)`,
+  )
 
   for (const { name, file } of profiles) {
     const summary = summariseProfile(file, 15)

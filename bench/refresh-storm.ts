@@ -10,7 +10,6 @@
  *   BENCH_SESSIONS=20 BENCH_CONCURRENCY=30 BENCH_INSTANCES=2 npm run bench:refresh
  */
 import http from 'node:http'
-import { serve } from '@hono/node-server'
 import { startDemoApi } from '../demo/api/create-demo-api.js'
 import { createBff } from '../src/app.js'
 import { randomId } from '../src/lib/random.js'
@@ -93,7 +92,7 @@ async function main() {
         },
       },
     )
-    return { bff, server: serve({ fetch: bff.app.fetch, port, hostname: '127.0.0.1' }) }
+    return { bff, server: http.createServer(bff.nodeListener()).listen(port, '127.0.0.1') }
   })
   await Promise.all(servers.map((s) => s.bff.ready()))
 

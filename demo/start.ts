@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import type { Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
-import { type ServerType, serve } from '@hono/node-server'
 import { type Bff, createBff } from '../src/app.js'
 import { ConfigError } from '../src/config/config-error.js'
 import { loadServerSettings, type ServerSettings } from '../src/config/server-settings.js'
@@ -44,21 +43,19 @@ function loadSettings(): ServerSettings {
   }
 }
 
-function listen(bff: Bff, settings: ServerSettings): Promise<ServerType> {
+/** The broker as the standalone server serves it: its node listener (the /api lane included). */
+function listen(bff: Bff, settings: ServerSettings): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = serve(
-      { fetch: bff.app.fetch, port: settings.port, hostname: settings.host },
-      () => resolve(server),
-    )
+    const server = createServer(bff.nodeListener())
     server.once('error', reject)
+    server.listen(settings.port, settings.host, () => resolve(server))
   })
 }
 
-function closeServer(server: ServerType): Promise<void> {
+function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    const http = server as Server
-    http.close(() => resolve())
-    http.closeAllConnections?.()
+    server.close(() => resolve())
+    server.closeAllConnections()
   })
 }
 

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { createBff } from './app.js'
 import { ConfigError } from './config/config-error.js'
@@ -50,20 +52,20 @@ async function main() {
       )
     },
   )
-  const server = serve(
-    { fetch: bff.app.fetch, port: settings.port, hostname: settings.host },
-    (info) => {
-      logger.info(
-        {
-          event: 'startup.listening',
-          port: info.port,
-          host: settings.host,
-          publicUrl: config.publicUrl,
-        },
-        `listening on ${settings.host}:${info.port}`,
-      )
-    },
-  )
+  const server = createServer(bff.nodeListener())
+  server.once('error', (error: NodeJS.ErrnoException) => {
+    console.error(
+      `cannot listen on ${settings.host}:${settings.port}: ${error.code ?? error.message}`,
+    )
+    process.exit(1)
+  })
+  server.listen(settings.port, settings.host, () => {
+    const { port } = server.address() as AddressInfo
+    logger.info(
+      { event: 'startup.listening', port, host: settings.host, publicUrl: config.publicUrl },
+      `listening on ${settings.host}:${port}`,
+    )
+  })
 
   const metricsServer =
     settings.metricsPort === undefined
@@ -92,10 +94,10 @@ async function main() {
     )
     const force = setTimeout(() => {
       logger.warn({ event: 'shutdown.forced' }, 'grace period over; closing remaining connections')
-      ;(server as import('node:http').Server).closeAllConnections?.()
+      server.closeAllConnections()
     }, settings.shutdownGraceSeconds * 1000)
     force.unref()
-    ;(server as import('node:http').Server).closeIdleConnections?.()
+    server.closeIdleConnections()
     metricsServer?.close()
     server.close(async () => {
       await bff.close()

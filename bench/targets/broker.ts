@@ -1,13 +1,14 @@
 /**
  * (b) The broker's hot path: createBff with a Redis session store and one API route,
  * `/api/bench` → the upstream. The session is established by the orchestrator (a real
- * login through the provider) before the load starts.
+ * login through the provider) before the load starts. The broker's modules are loaded from
+ * `modules`, the orchestrator's tsc build of src/ (as `npm run build` ships it), so the
+ * measurement does not include the tsx loader's per-closure naming helper.
  */
 import { randomBytes } from 'node:crypto'
-import { serve } from '@hono/node-server'
-import { createBff } from '../../src/app.js'
-import { createLogger } from '../../src/observability/logger.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { createServer } from 'node:http'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { announceReady, fail, onShutdown, settings } from '../lib/child.js'
 
 export interface BrokerTargetSettings {
@@ -19,11 +20,21 @@ export interface BrokerTargetSettings {
   keyPrefix: string
   cookieSecret: string
   upstreamUrl: string
+  /** Bearer token for the broker's /metrics (the orchestrator reads the lane counter). */
+  metricsToken: string
+  /** Directory of the compiled src/ (app.js and the rest). */
+  modules: string
 }
 
 const s = settings<BrokerTargetSettings>()
 
 async function main() {
+  const load = <T>(path: string) => import(pathToFileURL(join(s.modules, path)).href) as Promise<T>
+  const { createBff } = await load<typeof import('../../src/app.js')>('app.js')
+  const { createLogger } =
+    await load<typeof import('../../src/observability/logger.js')>('observability/logger.js')
+  const { RedisSessionStore } =
+    await load<typeof import('../../src/session/redis-store.js')>('session/redis-store.js')
   const bff = createBff(
     {
       publicUrl: `http://127.0.0.1:${s.port}`,
@@ -39,6 +50,7 @@ async function main() {
       // load never trips it).
       tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
       rateLimitApi: { limit: 100_000_000, windowSeconds: 60 },
+      metricsToken: s.metricsToken,
     },
     {
       // Warnings (a failed proxy call, say) go to stderr; stdout carries the ready line.
@@ -47,13 +59,13 @@ async function main() {
     },
   )
   await bff.ready()
-  const server = serve({ fetch: bff.app.fetch, port: s.port, hostname: '127.0.0.1' }, () =>
-    announceReady({ port: s.port }),
-  )
+  // As the standalone server serves it: the node listener, with the warm /api lane.
+  const server = createServer(bff.nodeListener())
   server.on('error', fail)
+  server.listen(s.port, '127.0.0.1', () => announceReady({ port: s.port }))
   onShutdown(async () => {
     await new Promise<void>((resolve) => {
-      ;(server as import('node:http').Server).closeAllConnections?.()
+      server.closeAllConnections()
       server.close(() => resolve())
     })
     await bff.close()

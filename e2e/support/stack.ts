@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import https from 'node:https'
 import { fileURLToPath } from 'node:url'
-import { type ServerType, serve } from '@hono/node-server'
 import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
 import { listen } from '../../demo/listen.js'
 import { type DevProvider, startDevProvider } from '../../demo/provider/create-provider.js'
@@ -220,32 +219,38 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
   const requests: BrokerRequest[] = []
   const cookieName = bff.config.cookieName
   const csrfHeader = bff.config.csrfHeaderName
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve(
-      {
-        fetch: async (request: Request) => {
-          const response = await bff.app.fetch(request)
-          const url = new URL(request.url)
-          const cookies = request.headers.get('cookie') ?? ''
-          requests.push({
-            method: request.method,
-            path: url.pathname + url.search,
-            origin: request.headers.get('origin'),
-            secFetchSite: request.headers.get('sec-fetch-site'),
-            withSession: cookies.split(/;\s*/).some((c) => c.startsWith(`${cookieName}=`)),
-            withCsrfHeader: request.headers.has(csrfHeader),
-            status: response.status,
-          })
-          return response
-        },
-        port: input.port,
-        hostname: '127.0.0.1',
-        createServer: https.createServer,
-        serverOptions: { key: input.tls.key, cert: input.tls.cert },
-      },
-      () => resolve(s),
-    )
-    s.once('error', reject)
+  // The broker's own node listener (its /api lane included), wrapped to log each request as
+  // it left the broker: recorded when the answer is written (or the connection closes first).
+  const listener = bff.nodeListener()
+  const server = https.createServer({ key: input.tls.key, cert: input.tls.cert }, (req, res) => {
+    let recorded = false
+    const record = () => {
+      if (recorded) return
+      recorded = true
+      const header = (name: string) => {
+        const value = req.headers[name]
+        return (Array.isArray(value) ? value.join(', ') : value) ?? null
+      }
+      const url = new URL(req.url ?? '/', input.url)
+      requests.push({
+        method: req.method ?? '',
+        path: url.pathname + url.search,
+        origin: header('origin'),
+        secFetchSite: header('sec-fetch-site'),
+        withSession: (header('cookie') ?? '')
+          .split(/;\s*/)
+          .some((c) => c.startsWith(`${cookieName}=`)),
+        withCsrfHeader: req.headers[csrfHeader] !== undefined,
+        status: res.statusCode,
+      })
+    }
+    res.once('finish', record)
+    res.once('close', record)
+    listener(req, res)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(input.port, '127.0.0.1', resolve)
   })
 
   return {

@@ -9,23 +9,32 @@ export interface ErrorBody {
   request_id?: string
 }
 
-function commonHeaders(c: Context, err: BffError): void {
-  c.header('Cache-Control', 'no-store')
+/** Cache-Control and, for 429 and 503, Retry-After: what every error answer carries. */
+export function errorHeaders(err: BffError): Record<string, string> {
   const retryAfter = err.retryAfterSeconds ?? (err.status === 503 ? RETRY_AFTER_SECONDS : undefined)
-  if (retryAfter !== undefined) c.header('Retry-After', String(retryAfter))
+  return retryAfter === undefined
+    ? { 'cache-control': 'no-store' }
+    : { 'cache-control': 'no-store', 'retry-after': String(retryAfter) }
+}
+
+function commonHeaders(c: Context, err: BffError): void {
+  for (const [name, value] of Object.entries(errorHeaders(err))) c.header(name, value)
+}
+
+/** The JSON error body: the code, the public text, and the request id for support. */
+export function jsonErrorBody(err: BffError, requestId: string | undefined): ErrorBody {
+  return {
+    error: err.code,
+    message: err.expose ? err.message : 'Something went wrong.',
+    ...(requestId ? { request_id: requestId } : {}),
+  }
 }
 
 /** JSON answer for API calls and /auth/user. */
 export function renderJsonError(c: Context, error: unknown): Response {
   const err = toBffError(error)
   commonHeaders(c, err)
-  const requestId = c.get('requestId')
-  const body: ErrorBody = {
-    error: err.code,
-    message: err.expose ? err.message : 'Something went wrong.',
-    ...(requestId ? { request_id: requestId } : {}),
-  }
-  return c.json(body, err.status as 400)
+  return c.json(jsonErrorBody(err, c.get('requestId')), err.status as 400)
 }
 
 /** HTML answer for browser navigations (login, callback): readable, with a way back. */

@@ -7,16 +7,24 @@ export interface CsrfOptions {
   headerName: string
 }
 
+/** One request header by lower-case name (Hono's context or node's request, same answer). */
+export type HeaderReader = (name: string) => string | undefined
+
+export const contextHeaders =
+  (c: Context): HeaderReader =>
+  (name) =>
+    c.req.header(name)
+
 /**
  * Fetch Metadata and Origin: a request that says it comes from another origin is refused,
  * even a same-site sibling (SameSite=Strict does not separate sibling subdomains).
  * `Origin: null` is what a same-origin POST from a `Referrer-Policy: no-referrer` page
  * sends (Fetch §3.2.5); it is accepted only when Sec-Fetch-Site vouches for the request.
  */
-export function crossOriginReason(c: Context, publicOrigin: string): string | undefined {
-  const site = c.req.header('sec-fetch-site')
+export function crossOriginReason(header: HeaderReader, publicOrigin: string): string | undefined {
+  const site = header('sec-fetch-site')
   if (site !== undefined && site !== 'same-origin') return `sec-fetch-site ${site}`
-  const origin = c.req.header('origin')
+  const origin = header('origin')
   if (origin === undefined || origin === publicOrigin) return undefined
   if (origin === 'null' && site === 'same-origin') return undefined
   return 'foreign origin'
@@ -27,32 +35,33 @@ export function crossOriginReason(c: Context, publicOrigin: string): string | un
  * CSRF header (needs a preflight cross-origin), a same-origin Origin, or Sec-Fetch-Site.
  * Browsers do not let pages forge Origin or Sec-Fetch-*.
  */
-export function comesFromApp(c: Context, options: CsrfOptions): boolean {
-  if (crossOriginReason(c, options.publicOrigin)) return false
+export function comesFromApp(header: HeaderReader, options: CsrfOptions): boolean {
+  if (crossOriginReason(header, options.publicOrigin)) return false
   return (
-    Boolean(c.req.header(options.headerName)) ||
-    c.req.header('origin') === options.publicOrigin ||
-    c.req.header('sec-fetch-site') === 'same-origin'
+    Boolean(header(options.headerName)) ||
+    header('origin') === options.publicOrigin ||
+    header('sec-fetch-site') === 'same-origin'
   )
 }
 
 /**
- * Every /api request must carry the custom header (a cross-origin page cannot send it
- * without a CORS preflight, which the broker never grants) and must not come from
- * another origin. GET is included, so `<script src=/api/…>` fails too.
+ * Why an /api request is refused, or undefined: it must carry the custom header (a
+ * cross-origin page cannot send it without a CORS preflight, which the broker never grants)
+ * and must not come from another origin. GET is included, so `<script src=/api/…>` fails too.
  */
+export function apiCsrfRefusal(header: HeaderReader, options: CsrfOptions): string | undefined {
+  const crossOrigin = crossOriginReason(header, options.publicOrigin)
+  if (crossOrigin) return crossOrigin
+  return header(options.headerName) ? undefined : 'missing csrf header'
+}
+
+/** The /api rule of `apiCsrfRefusal` as middleware: 403 csrf_failed. */
 export function requireCsrfHeader(options: CsrfOptions): MiddlewareHandler {
   if (!options.headerName.startsWith('x-'))
     throw new Error('csrf header must be a custom x- header')
   return async function csrf(c, next) {
-    const crossOrigin = crossOriginReason(c, options.publicOrigin)
-    const value = c.req.header(options.headerName)
-    if (crossOrigin || !value) {
-      return renderJsonError(
-        c,
-        new BffError('csrf_failed', { detail: crossOrigin ?? 'missing csrf header' }),
-      )
-    }
+    const refusal = apiCsrfRefusal(contextHeaders(c), options)
+    if (refusal) return renderJsonError(c, new BffError('csrf_failed', { detail: refusal }))
     await next()
   }
 }

@@ -85,6 +85,10 @@ export class BffMetrics implements RefreshMetrics {
     miss: this.sessionCache.labels('miss'),
     off: this.sessionCache.labels('off'),
   }
+  readonly proxyLane = this.#counter(
+    'bff_proxy_lane_requests_total',
+    'Proxied /api requests served by the node-level lane (session cached, token fresh, rate limit counted locally); the rest took the full route',
+  )
   readonly jwksFetches = this.#counter(
     'bff_jwks_fetches_total',
     'Fetches of the provider JWKS (first load and refetches)',

@@ -108,8 +108,8 @@ export class BatchedRateLimiter implements RequestLimiter {
    * limit. Below half the limit it counts locally and returns nothing: no await on the hot path.
    */
   check(id: string): Promise<void> | undefined {
+    if (this.countLocally(id)) return undefined
     const now = this.#clock.now()
-    this.#sweep(now)
     // In-process state is kept by id (a session key); only the store sees the hashed key.
     let window = this.#windows.get(id)
     if (!window || (window.endsAt !== null && now >= window.endsAt)) {
@@ -118,17 +118,31 @@ export class BatchedRateLimiter implements RequestLimiter {
       window = { storeKey, known: 0, endsAt: null, pending: 0, sending: 0, failed: false }
       this.#windows.set(id, window)
     }
+    return this.#exact(id, window)
+  }
+
+  /**
+   * Counts one request of `id` on the fast path when it may be (below half the limit in a
+   * window the store has answered for, no failed call): true. Otherwise false, and nothing
+   * is counted: the caller must then `check`.
+   */
+  countLocally(id: string): boolean {
+    const now = this.#clock.now()
+    this.#sweep(now)
+    const window = this.#windows.get(id)
     if (
+      !window ||
       window.endsAt === null ||
+      now >= window.endsAt ||
       window.failed ||
       this.#closed ||
       window.known + window.pending + window.sending >= this.#limit / 2
     ) {
-      return this.#exact(id, window)
+      return false
     }
     window.pending++
     this.#markDirty(id)
-    return undefined
+    return true
   }
 
   /** Sends every key's pending hits now (the timer calls this). Never rejects. */

@@ -14,6 +14,11 @@ export interface RateLimit {
  */
 export interface RequestLimiter {
   check(id: string): Promise<void> | undefined
+  /**
+   * Counts one request without I/O when that alone decides it is allowed (true); otherwise
+   * counts nothing (false) and `check` must decide. Limiters without it always need `check`.
+   */
+  countLocally?(id: string): boolean
 }
 
 export function assertRateLimit(bucket: string, limit: RateLimit): void {

@@ -1,23 +1,41 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HttpBindings } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { Hono } from 'hono'
 import { Agent } from 'undici'
 import { BffError } from '../errors/bff-error.js'
-import { requireCsrfHeader } from '../middleware/csrf.js'
+import { type CsrfOptions, requireCsrfHeader } from '../middleware/csrf.js'
 import { resolveSession } from '../middleware/require-session.js'
 import { pageCsp, responseSecurityHeaders } from '../middleware/security-headers.js'
-import { forward, forwardNode } from '../proxy/forward.js'
+import { type ForwardOptions, forward, forwardNode } from '../proxy/forward.js'
 import { UpstreamTable } from '../proxy/upstreams.js'
+import { createApiLane } from './api-lane.js'
 import type { RouteDeps } from './deps.js'
 
 const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
 
+/** What the /api route and its node-level lane share: one table, one pool, one set of headers. */
+export interface ApiProxy {
+  table: UpstreamTable
+  forward: ForwardOptions
+  csrf: CsrfOptions
+  /** The broker's headers on a proxied answer of this content type (lower-case names). */
+  responseHeaders(contentType: string | undefined): Record<string, string>
+}
+
+export interface ApiRoutes {
+  app: Hono
+  /**
+   * Serves a warm /api request without Hono and returns true, or returns false having done
+   * nothing (see api-lane.ts). Only for a node server whose other requests go to `app`.
+   */
+  lane(incoming: IncomingMessage, outgoing: ServerResponse): boolean
+  close(): Promise<void>
+}
+
 /** ANY /api/** — CSRF check, route lookup, session, fresh token, forward. */
-export function apiRoutes(deps: RouteDeps): { app: Hono; close(): Promise<void> } {
+export function apiRoutes(deps: RouteDeps): ApiRoutes {
   const app = new Hono()
-  const table = new UpstreamTable(deps.config.apiRoutes)
-  // Kept-alive connections to each upstream origin (TLS verified, as Node's defaults).
-  const dispatcher = new Agent({ connections: 256, keepAliveTimeout: 4000 })
   const csp = pageCsp(deps.securityHeaders.formActionOrigins)
   // The broker's headers on proxied answers, built once; lower-case so they replace an
   // upstream's header of the same name rather than travel beside it.
@@ -25,11 +43,19 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): Promise<void> 
     Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]))
   const plainHeaders = lowerCased(responseSecurityHeaders(deps.securityHeaders, undefined, csp))
   const htmlHeaders = lowerCased(responseSecurityHeaders(deps.securityHeaders, 'text/html', csp))
-  const options = {
-    timeoutMs: deps.config.upstreamTimeoutSeconds * 1000,
-    csrfHeaderName: deps.config.csrfHeaderName,
-    dispatcher,
+  // Kept-alive connections to each upstream origin (TLS verified, as Node's defaults).
+  const dispatcher = new Agent({ connections: 256, keepAliveTimeout: 4000 })
+  const proxy: ApiProxy = {
+    table: new UpstreamTable(deps.config.apiRoutes),
+    forward: {
+      timeoutMs: deps.config.upstreamTimeoutSeconds * 1000,
+      csrfHeaderName: deps.config.csrfHeaderName,
+      dispatcher,
+    },
+    csrf: { publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName },
+    responseHeaders: (type) => (type?.startsWith('text/html') ? htmlHeaders : plainHeaders),
   }
+  const { table } = proxy
 
   app.use('/api/*', async function proxyMetrics(c, next) {
     const startedAt = performance.now()
@@ -40,10 +66,7 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): Promise<void> 
       (performance.now() - startedAt) / 1000,
     )
   })
-  app.use(
-    '/api/*',
-    requireCsrfHeader({ publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName }),
-  )
+  app.use('/api/*', requireCsrfHeader(proxy.csrf))
   // Errors (BffError and anything else) go to the app's onError: JSON, cookie cleared on session_expired, logged.
   app.all('/api/*', async (c) => {
     if (REFUSED_METHODS.has(c.req.method)) throw new BffError('method_not_allowed')
@@ -67,18 +90,25 @@ export function apiRoutes(deps: RouteDeps): { app: Hono; close(): Promise<void> 
         node.outgoing,
         match.target,
         tokens.accessToken,
-        options,
-        (type) => (type?.startsWith('text/html') ? htmlHeaders : plainHeaders),
+        proxy.forward,
+        proxy.responseHeaders,
         c.get('streamingBodyLimit'),
         c.get('requestId'),
       )
       c.set('proxiedStatus', status)
       return RESPONSE_ALREADY_SENT
     }
-    return await forward(c.req.raw, match.target, tokens.accessToken, options, c.get('requestId'))
+    return await forward(
+      c.req.raw,
+      match.target,
+      tokens.accessToken,
+      proxy.forward,
+      c.get('requestId'),
+    )
   })
   return {
     app,
+    lane: createApiLane(deps, proxy),
     async close() {
       await dispatcher.destroy()
     },

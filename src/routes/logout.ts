@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import * as oidc from 'openid-client'
 import { BffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
-import { comesFromApp, crossOriginReason } from '../middleware/csrf.js'
+import { comesFromApp, contextHeaders, crossOriginReason } from '../middleware/csrf.js'
 import { LOGOUT_CLEAR_SITE_DATA } from '../middleware/security-headers.js'
 import { LogoutStateCookie } from '../session/logout-state-cookie.js'
 import { revokeTokens } from '../session/revocation.js'
@@ -64,11 +64,15 @@ export function logoutRoute(deps: RouteDeps): Hono {
   }
 
   app.post('/auth/logout', async function logout(c) {
+    const header = contextHeaders(c)
     if (
-      !comesFromApp(c, { publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName })
+      !comesFromApp(header, {
+        publicOrigin: deps.publicOrigin,
+        headerName: deps.config.csrfHeaderName,
+      })
     ) {
       const detail =
-        crossOriginReason(c, deps.publicOrigin) ?? 'no origin, fetch metadata or csrf header'
+        crossOriginReason(header, deps.publicOrigin) ?? 'no origin, fetch metadata or csrf header'
       deps.logger.warn({ event: 'logout.csrf_refused', detail }, 'logout refused')
       return renderErrorPage(c, new BffError('csrf_failed'))
     }

@@ -36,8 +36,12 @@ export class AccessTokenService {
 
   /** The session's access token when fresh (no await needed), else a refreshed one. */
   fresh(session: ActiveSession): TokenSet | Promise<TokenSet> {
-    if (!this.#due(session.record)) return session.record.tokens
-    return this.#refreshed(session)
+    return this.freshNow(session) ?? this.#refreshed(session)
+  }
+
+  /** The session's tokens when no refresh is due; undefined (and nothing started) otherwise. */
+  freshNow(session: ActiveSession): TokenSet | undefined {
+    return this.#due(session.record) ? undefined : session.record.tokens
   }
 
   async #refreshed(session: ActiveSession): Promise<TokenSet> {

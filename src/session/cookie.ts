@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { parse } from 'hono/utils/cookie'
 import { sealData, unsealData } from 'iron-session'
 import type { BffConfig } from '../config/schema.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
@@ -39,6 +40,11 @@ export class SessionCookie {
 
   raw(c: Context): string | undefined {
     return getCookie(c, this.name)
+  }
+
+  /** The same value as `raw`, read from a Cookie header string (Hono's own parser). */
+  rawFromHeader(header: string | undefined): string | undefined {
+    return header ? parse(header, this.name)[this.name] : undefined
   }
 
   /**

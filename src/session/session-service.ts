@@ -129,6 +129,13 @@ export class SessionService {
 
   /** The session (by store key) from this instance's cache when it may be served from there; no I/O. */
   cached(key: string): ActiveSession | undefined {
+    const found = this.servable(key)
+    if (found) this.#options.onCacheLookup?.('hit')
+    return found
+  }
+
+  /** As `cached`, but not counted as a lookup (for a caller that may still hand the request on). */
+  servable(key: string): ActiveSession | undefined {
     if (!this.#cache) return undefined
     const found = this.#fromCache(this.#cache, key)
     return typeof found === 'object' ? found : undefined
@@ -138,7 +145,10 @@ export class SessionService {
     const key = sessionKey(sid)
     if (!this.#cache) return this.#lookupInStore(key)
     const found = this.#fromCache(this.#cache, key)
-    if (typeof found === 'object') return { status: 'active', session: found }
+    if (typeof found === 'object') {
+      this.#options.onCacheLookup?.('hit')
+      return { status: 'active', session: found }
+    }
     this.#options.onCacheLookup?.(found)
     const ticket = this.#cache.startRead(key)
     let lookup: SessionLookup | undefined
@@ -155,7 +165,7 @@ export class SessionService {
     else this.#cache?.done(ticket)
   }
 
-  /** A servable cached session (counted as a hit), or why the store must answer. */
+  /** A servable cached session, or why the store must answer (not counted here). */
   #fromCache(cache: SessionCache, key: string): ActiveSession | CacheLookup {
     const cached = cache.get(key)
     if (typeof cached !== 'object') return cached
@@ -163,7 +173,6 @@ export class SessionService {
       cache.forget(key)
       return 'miss'
     }
-    this.#options.onCacheLookup?.('hit')
     return { key, record: cached }
   }
 

@@ -1,4 +1,4 @@
-import { serve } from '@hono/node-server'
+import { createServer } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createBff } from '../../src/app.js'
 import { randomId } from '../../src/lib/random.js'
@@ -43,7 +43,7 @@ describe.skipIf(!clusterToolingAvailable())('the broker on a Redis Cluster', () 
       { logger: createLogger('silent'), clock: { now: () => Date.now() + offset } },
     )
     await bff.ready()
-    const server = serve({ fetch: bff.app.fetch, port, hostname: '127.0.0.1' })
+    const server = createServer(bff.nodeListener()).listen(port, '127.0.0.1')
     stop = async () => {
       server.close()
       await bff.close()

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { serve } from '@hono/node-server'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type Bff, createBff } from '../../src/app.js'
@@ -78,7 +78,7 @@ describe('Redis faults', () => {
         }),
       },
     )
-    const server = serve({ fetch: bff.app.fetch, port, hostname: '127.0.0.1' })
+    const server = createServer(bff.nodeListener()).listen(port, '127.0.0.1')
     stopServer = () => server.close()
     process.on('unhandledRejection', onUnhandled)
   })

@@ -24,6 +24,10 @@ async function cacheLookups(metrics: BffMetrics, result: 'hit' | 'miss' | 'off')
   return values.find((v) => v.labels.result === result)?.value ?? 0
 }
 
+async function laneRequests(metrics: BffMetrics) {
+  return (await metrics.proxyLane.get()).values[0]?.value ?? 0
+}
+
 /*
  * The per-instance session cache against real parts: two broker instances sharing one Redis
  * key prefix (as behind a load balancer), each with its own connections and its own cache,
@@ -103,8 +107,11 @@ describe('session cache across two broker instances', () => {
     const browser = await signIn()
     expect((await call(browser, two)).status).toBe(200)
     const hits = await cacheLookups(two.bff.metrics, 'hit')
+    const lane = await laneRequests(two.bff.metrics)
     expect((await call(browser, two)).status).toBe(200)
     expect(await cacheLookups(two.bff.metrics, 'hit')).toBe(hits + 1)
+    // Served by instance two's node-level /api lane, the path the replays below would take.
+    expect(await laneRequests(two.bff.metrics)).toBe(lane + 1)
     const { key } = await storedSessionOf(one, browser.cookie('__Host-bff-session')?.value)
     return { browser, key }
   }

@@ -1,29 +1,8 @@
-import { request } from 'node:http'
 import { connect } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { dropKeptAliveConnections } from '../support/echo-upstream.js'
+import { rawRequest } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
-
-/** Sends a raw request target (fetch would normalise the path before we could attack with it). */
-function rawRequest(base: string, target: string, headers: Record<string, string>, method = 'GET') {
-  const url = new URL(base)
-  return new Promise<{ status: number; body: string; headers: Record<string, unknown> }>(
-    (resolve, reject) => {
-      const req = request(
-        { host: url.hostname, port: url.port, method, path: target, headers },
-        (res) => {
-          let body = ''
-          res.on('data', (chunk) => {
-            body += chunk
-          })
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }))
-        },
-      )
-      req.on('error', reject)
-      req.end()
-    },
-  )
-}
 
 describe('API proxy trust boundary', () => {
   const t = useScriptedBroker({ upstreamTimeoutSeconds: 1 })

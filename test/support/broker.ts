@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { type ServerType, serve } from '@hono/node-server'
+import { createServer } from 'node:http'
+import { getRequestListener } from '@hono/node-server'
 import type { Hono } from 'hono'
 import { inject } from 'vitest'
 import { type Bff, type BffDeps, createBff } from '../../src/app.js'
@@ -43,8 +44,11 @@ export async function startBroker(
   address: { url: string; port: number },
   options: Partial<BffOptions> & Pick<BffOptions, 'issuer' | 'clientId'>,
   deps: BffDeps = {},
-  /** Builds the served app around the broker (library use); defaults to the broker alone. */
-  host: (bff: Bff) => Hono = (bff) => bff.app,
+  /**
+   * Builds the served app around the broker (library use, served through Hono only);
+   * without it the broker serves itself with its node listener, /api lane included.
+   */
+  host?: (bff: Bff) => Hono,
 ): Promise<TestBroker> {
   const store =
     (deps.store as RedisSessionStore | undefined) ??
@@ -60,11 +64,8 @@ export async function startBroker(
     { logger: createLogger('silent'), ...deps, store },
   )
   await bff.ready()
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: host(bff).fetch, port: address.port, hostname: '127.0.0.1' }, () =>
-      resolve(s),
-    )
-  })
+  const server = createServer(host ? getRequestListener(host(bff).fetch) : bff.nodeListener())
+  await new Promise<void>((resolve) => server.listen(address.port, '127.0.0.1', resolve))
   return {
     url: address.url,
     port: address.port,
@@ -72,7 +73,7 @@ export async function startBroker(
     store,
     async stop() {
       await new Promise<void>((resolve) => {
-        ;(server as import('node:http').Server).closeAllConnections?.()
+        server.closeAllConnections()
         server.close(() => resolve())
       })
       await bff.close()
