@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
 import { type EchoUpstream, startEchoUpstream } from '../support/echo-upstream.js'
@@ -151,6 +153,21 @@ describe('the standalone server process', () => {
       expect(server.output()).not.toContain('    at ')
     } finally {
       provider.script = {}
+    }
+  })
+
+  it('stops with one line and exit code 1 when its port is taken', async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const { port } = taken.address() as AddressInfo
+    try {
+      const server = startServer(baseEnv(port, provider.issuer))
+      const [code] = await server.exit
+      expect(code).toBe(1)
+      expect(server.output()).toContain(`cannot listen on 127.0.0.1:${port}: EADDRINUSE`)
+      expect(server.output()).not.toContain('    at ')
+    } finally {
+      taken.close()
     }
   })
 
