@@ -39,6 +39,8 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1))
 const PROFILE = process.env.BENCH_PROFILE ?? ''
 const PROFILE_DIR = fileURLToPath(new URL('./.profiles/', import.meta.url))
 const PATH = '/api/bench/data'
+/** BENCH_LANE=0: the broker served by Hono alone, as when it is mounted inside another app. */
+const LANE = process.env.BENCH_LANE !== '0'
 const BUILD_DIR = fileURLToPath(new URL('./.build/', import.meta.url))
 const TARGETS = { ratioVsBare: 0.75, p99RatioVsBare: 2.0, ratioVsPeer: 4.0 }
 
@@ -318,6 +320,7 @@ async function main() {
         upstreamUrl,
         metricsToken,
         modules: compileBroker(),
+        lane: LANE,
       } satisfies BrokerTargetSettings,
       onCore,
     ),
@@ -399,7 +402,7 @@ async function main() {
   for (const target of targets) await check(target)
   const { lane, proxied } = await laneShare(brokerUrl, metricsToken)
   console.log(
-    `broker: ${lane} of ${proxied} proxied requests took the node-level /api lane (${pct(lane / proxied)}; the rest took the Hono route)`,
+    `broker${LANE ? '' : ' (BENCH_LANE=0)'}: ${lane} of ${proxied} proxied requests took the node-level /api lane (${pct(lane / proxied)}; the rest took the Hono route)`,
   )
 
   for (const { name, file } of profiles) {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { getRequestListener } from '@hono/node-server'
 import { announceReady, fail, onShutdown, settings } from '../lib/child.js'
 
 export interface BrokerTargetSettings {
@@ -24,6 +25,8 @@ export interface BrokerTargetSettings {
   metricsToken: string
   /** Directory of the compiled src/ (app.js and the rest). */
   modules: string
+  /** false: served by Hono alone (`getRequestListener(bff.app.fetch)`), as when mounted in an app. */
+  lane: boolean
 }
 
 const s = settings<BrokerTargetSettings>()
@@ -60,7 +63,7 @@ async function main() {
   )
   await bff.ready()
   // As the standalone server serves it: the node listener, with the warm /api lane.
-  const server = createServer(bff.nodeListener())
+  const server = createServer(s.lane ? bff.nodeListener() : getRequestListener(bff.app.fetch))
   server.on('error', fail)
   server.listen(s.port, '127.0.0.1', () => announceReady({ port: s.port }))
   onShutdown(async () => {

@@ -1,8 +1,12 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { type IncomingMessage, request } from 'node:http'
 import { connect } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { dropKeptAliveConnections } from '../support/echo-upstream.js'
 import { rawRequest } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
+import { until } from '../support/until.js'
 
 describe('API proxy trust boundary', () => {
   const t = useScriptedBroker({ upstreamTimeoutSeconds: 1 })
@@ -361,5 +365,90 @@ describe('API proxy request framing and limits', () => {
     // No 'connect' listener on the server: Node destroys the socket (NaN: no status line).
     expect(Number.isNaN(status) || status === 400 || status === 405).toBe(true)
     expect(t.upstream.requests).toHaveLength(0)
+  })
+})
+
+describe('streamed answers', () => {
+  const t = useScriptedBroker()
+
+  /** Headers of a signed-in session, warmed so that its next GETs take the /api lane. */
+  async function warmHeaders() {
+    const { browser } = await t.signIn()
+    const headers = { cookie: browser.cookieHeaderFor(t.broker.url), 'x-csrf': '1' }
+    for (let i = 0; i < 2; i++)
+      expect((await rawRequest(t.broker.url, '/api/echo/w', headers)).status).toBe(200)
+    return headers
+  }
+
+  function get(path: string, headers: Record<string, string>): Promise<IncomingMessage> {
+    const url = new URL(t.broker.url)
+    return new Promise((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path, headers }, resolve)
+      req.on('error', reject)
+      req.end()
+    })
+  }
+
+  it('holds the upstream back while the browser reads slowly, and delivers every byte', async () => {
+    const headers = await warmHeaders()
+    const chunk = randomBytes(64 * 1024)
+    const chunks = 1024 // 64 MiB: far more than the sockets on both sides of the broker hold
+    const sent = createHash('sha256')
+    let written = 0
+    t.upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      const more = () => {
+        while (written < chunks) {
+          sent.update(chunk)
+          written++
+          if (!res.write(chunk)) return void res.once('drain', more)
+        }
+        res.end()
+      }
+      more()
+      return true
+    }
+    const answer = await get('/api/echo/big', headers)
+    expect(answer.statusCode).toBe(200)
+    answer.pause()
+    // The browser reads nothing. Once the socket buffers are full the broker stops reading
+    // the upstream, so the upstream stalls far short of the end (a broker that kept reading
+    // would hold the whole answer in memory, and the upstream would finish).
+    let seen = -1
+    await until(async () => {
+      const settled = written === seen
+      seen = written
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      return settled
+    }, 'the upstream to stall')
+    expect(written).toBeLessThan(chunks / 2)
+    const received = createHash('sha256')
+    let length = 0
+    answer.on('data', (data: Buffer) => {
+      received.update(data)
+      length += data.length
+    })
+    answer.resume()
+    await once(answer, 'end')
+    expect(length).toBe(chunk.length * chunks)
+    expect(received.digest('hex')).toBe(sent.digest('hex'))
+  })
+
+  it('stops the upstream request when the browser goes away in the middle of the answer', async () => {
+    const headers = await warmHeaders()
+    let upstreamClosed = false
+    t.upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write('data: first\n\n') // and never ends
+      res.on('close', () => {
+        upstreamClosed = true
+      })
+      return true
+    }
+    const answer = await get('/api/echo/events', headers)
+    const [first] = (await once(answer, 'data')) as [Buffer]
+    expect(first.toString()).toContain('data: first')
+    answer.destroy()
+    await until(() => upstreamClosed, 'the upstream request to be closed', 2000)
   })
 })

@@ -1,0 +1,195 @@
+import { EventEmitter } from 'node:events'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { BffError } from '../errors/bff-error.js'
+import type { UpstreamHeaders } from './headers.js'
+import type { UpstreamTarget } from './upstreams.js'
+
+export interface ExchangeOptions {
+  timeoutMs: number
+  /** undici's connection pool for the upstreams (keep-alive, one pool per origin). */
+  dispatcher: Dispatcher
+}
+
+/**
+ * Ends an exchange from outside: the deadline passed, or the browser went away. undici takes
+ * an EventEmitter with `aborted` as its signal, which costs far less per request than an
+ * AbortController (an EventTarget).
+ */
+export class Cancellation extends EventEmitter {
+  aborted = false
+  why: 'timeout' | 'client' | undefined
+
+  cancel(why: 'timeout' | 'client'): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.why = why
+    this.emit('abort')
+  }
+}
+
+/** One request to an upstream, as the proxy sends it. */
+export interface UpstreamRequest {
+  target: UpstreamTarget
+  method: string
+  headers: UpstreamHeaders
+  body: Readable | null
+  signal: Cancellation
+}
+
+export interface UpstreamAnswer {
+  statusCode: number
+  headers: IncomingHttpHeaders
+  body: Readable
+}
+
+/** What a failed exchange answers: 504 when the deadline passed, else 502. */
+function upstreamError(error: unknown, target: UpstreamTarget, signal: Cancellation): BffError {
+  if (signal.why === 'timeout' || (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT')
+    return new BffError('upstream_timeout', { detail: `no answer from ${target.host}` })
+  return new BffError('upstream_unavailable', {
+    detail: `${target.host}: ${(error as Error).message}`,
+    cause: error,
+  })
+}
+
+function requestOptions(
+  { target, method, headers, body }: UpstreamRequest,
+  options: ExchangeOptions,
+): Dispatcher.DispatchOptions {
+  return {
+    origin: target.origin,
+    path: target.path,
+    method: method as Dispatcher.HttpMethod,
+    headers,
+    body,
+    headersTimeout: options.timeoutMs,
+    // A streamed answer (server-sent events, downloads) may pause for as long as it likes.
+    bodyTimeout: 0,
+  }
+}
+
+/**
+ * One upstream exchange. Resolves with the status, headers and streaming body; no response
+ * headers within the timeout (connecting included) → 504, a connection failure → 502.
+ * Redirects are never followed.
+ */
+export async function exchange(
+  request: UpstreamRequest,
+  options: ExchangeOptions,
+): Promise<UpstreamAnswer> {
+  const { signal } = request
+  const timer = setTimeout(() => signal.cancel('timeout'), options.timeoutMs)
+  try {
+    const answer = await options.dispatcher.request({
+      ...requestOptions(request, options),
+      signal,
+    })
+    return answer as unknown as UpstreamAnswer
+  } catch (error) {
+    throw upstreamError(error, request.target, signal)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Writes the answer's status and headers to the browser (the caller decides which headers). */
+export type WriteHead = (statusCode: number, headers: IncomingHttpHeaders) => void
+
+/**
+ * The same exchange as `exchange`, with the answer written straight into the browser's
+ * response instead of handed back as a stream: undici calls this handler with the head and
+ * each body chunk, and the chunk goes to `outgoing.write`. While the browser's socket is full
+ * the upstream is paused, and resumed on `drain`. This skips the Readable that `request()`
+ * builds and the pipe per request. Resolves with the status once the head is written;
+ * rejects (502/504, as `exchange`) only before that. A failure after the head ends the
+ * browser's connection, as a broken pipe would.
+ */
+export function exchangeInto(
+  request: UpstreamRequest,
+  options: ExchangeOptions,
+  outgoing: ServerResponse,
+  writeHead: WriteHead,
+): Promise<number> {
+  const { target, signal } = request
+  return new Promise((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined
+    let started = false
+    const cancel = () => controller?.abort(new Error(`cancelled: ${signal.why}`))
+    const resume = () => controller?.resume()
+    const timer = setTimeout(() => signal.cancel('timeout'), options.timeoutMs)
+    // Until the answer ends: the browser going away mid-body stops the upstream too.
+    signal.once('abort', cancel)
+    const finish = () => {
+      clearTimeout(timer)
+      signal.off('abort', cancel)
+      outgoing.off('drain', resume)
+    }
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(current) {
+        controller = current
+        if (signal.aborted) cancel()
+      },
+      onResponseStart(current, statusCode, answerHeaders) {
+        if (statusCode < 200) return // 1xx: informational, the real answer follows
+        clearTimeout(timer)
+        try {
+          writeHead(statusCode, answerHeaders)
+        } catch (error) {
+          // A head Node refuses to write (say, a forbidden character from the upstream).
+          finish()
+          current.abort(error as Error)
+          return reject(error)
+        }
+        started = true
+        outgoing.on('drain', resume)
+        resolve(statusCode)
+      },
+      onResponseData(current, chunk) {
+        if (!outgoing.write(chunk)) current.pause()
+      },
+      onResponseEnd() {
+        finish()
+        outgoing.end()
+      },
+      onResponseError(_controller, error) {
+        finish()
+        if (!started) return reject(upstreamError(error, target, signal))
+        outgoing.destroy()
+      },
+    }
+    try {
+      options.dispatcher.dispatch(requestOptions(request, options), handler)
+    } catch (error) {
+      finish()
+      reject(upstreamError(error, target, signal))
+    }
+  })
+}
+
+/** The socket died before any answer (a kept-alive connection the upstream had just closed). */
+const SOCKET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+
+/**
+ * GET and HEAD, sent once more when the connection failed before any answer: the race of a
+ * kept-alive connection the upstream closed at the same moment. These methods carry no body
+ * to replay and are idempotent (RFC 9110 §9.2.2); a refused connection or a timeout is
+ * never retried.
+ */
+export async function retriedOnSocketFailure<T>(
+  signal: Cancellation,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await attempt()
+  } catch (error) {
+    if (signal.aborted || !socketFailure(error)) throw error
+    return attempt()
+  }
+}
+
+function socketFailure(error: unknown): boolean {
+  const cause = (error as BffError).cause as { code?: string; cause?: { code?: string } }
+  return SOCKET_ERRORS.has(cause?.code ?? '') || SOCKET_ERRORS.has(cause?.cause?.code ?? '')
+}
