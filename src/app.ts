@@ -206,7 +206,9 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     logger,
     metrics,
     nodeListener() {
-      const hono = getRequestListener(app.fetch)
+      // A request without Host (HTTP/1.0, some load balancers' health checks) is read as
+      // addressed to the public host rather than refused.
+      const hono = getRequestListener(app.fetch, { hostname: new URL(config.publicUrl).host })
       return (incoming, outgoing) => {
         try {
           if (api.lane(incoming, outgoing)) return

@@ -1,5 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isPlainApiTarget } from '../../src/routes/api-lane.js'
@@ -438,5 +438,18 @@ describe('isPlainApiTarget', () => {
     }
     // The corpus exercised the accepting side too.
     expect(taken).toBeGreaterThan(500)
+  })
+})
+
+describe('bff.nodeListener', () => {
+  const t = useScriptedBroker()
+
+  it('answers an HTTP/1.0 request without Host (a load balancer’s health check)', async () => {
+    const { port } = new URL(t.broker.url)
+    const socket = connect(Number(port), '127.0.0.1')
+    socket.end('GET /healthz HTTP/1.0\r\n\r\n')
+    let answer = ''
+    for await (const chunk of socket) answer += chunk
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /)
   })
 })

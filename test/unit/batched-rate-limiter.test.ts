@@ -123,6 +123,25 @@ describe('BatchedRateLimiter', () => {
     expect(t.timer.scheduled).toEqual([100])
   })
 
+  it('countLocally refuses, counting nothing, wherever check would ask the store', async () => {
+    const t = setup({ limit: 6, windowSeconds: 60 })
+    // No window known yet: refused, and nothing created or scheduled.
+    expect(t.limiter.countLocally('s')).toBe(false)
+    expect(t.limiter.trackedKeys).toBe(0)
+    expect(t.timer.armed).toBe(false)
+    await Promise.resolve(t.limiter.check('s')) // exact: the store counts 1
+    expect(t.limiter.countLocally('s')).toBe(true) // 1 + 1 pending < 3
+    expect(t.limiter.countLocally('s')).toBe(true) // 1 + 2 pending < 3 → 3 now
+    expect(t.limiter.countLocally('s')).toBe(false) // at half the limit
+    // The refusal counted nothing: the next check sends the two pending hits plus itself.
+    await Promise.resolve(t.limiter.check('s'))
+    expect(t.store.increments()).toEqual([1, 3])
+    // An ended window is refused too (check starts a new one with the store).
+    t.advance(60_000)
+    expect(t.limiter.countLocally('s')).toBe(false)
+    expect(t.store.calls).toHaveLength(2)
+  })
+
   it('sends the sum of each key’s pending hits in one call at the flush', async () => {
     const t = setup()
     await t.checks('a', 4)
