@@ -305,6 +305,20 @@ describe('the /api lane is never looser than the route', () => {
     expect(lane.headers['x-content-type-options']).toBe('nosniff')
   })
 
+  it('answers an upstream that never answers with the route’s JSON 504, request id and headers', async () => {
+    const { cookie } = await warmSession()
+    // upstreamTimeoutSeconds is 1 in this suite: no head within it is a 504 on both paths.
+    t.upstream.handler = (req) => req.url === '/silent'
+    const { lane, route, laneTook } = await both('/api/echo/silent', { cookie, 'x-csrf': '1' })
+    expect(laneTook).toBe(true)
+    expect(lane.status).toBe(504)
+    expect(route.status).toBe(504)
+    expect(comparable(lane.headers)).toEqual(comparable(route.headers))
+    const body = JSON.parse(lane.body) as { error: string; request_id: string }
+    expect(body.error).toBe(errorCode(route))
+    expect(body.request_id).toBe(lane.headers['x-request-id'])
+  })
+
   it('stops serving a session the moment it is signed out, here or on another instance', async () => {
     const sibling: TestBroker = await t.sibling({})
     await feedLive(sibling)
