@@ -81,16 +81,26 @@ export async function exchange(
 ): Promise<UpstreamAnswer> {
   const { signal } = request
   const timer = setTimeout(() => signal.cancel('timeout'), options.timeoutMs)
+  // undici applies the signal only once the request has a connection: a request queued
+  // behind a full pool would wait past its deadline. So the deadline (or the browser
+  // leaving) also ends the wait here, and an answer that comes later is thrown away.
+  let onAbort = () => {}
+  const abandoned = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new Error(`cancelled: ${signal.why}`))
+    signal.once('abort', onAbort)
+  })
+  const pending = options.dispatcher.request({ ...requestOptions(request, options), signal })
   try {
-    const answer = await options.dispatcher.request({
-      ...requestOptions(request, options),
-      signal,
-    })
-    return answer as unknown as UpstreamAnswer
+    return (await Promise.race([pending, abandoned])) as unknown as UpstreamAnswer
   } catch (error) {
+    pending.then(
+      (late) => late.body.destroy(),
+      () => {},
+    )
     throw upstreamError(error, request.target, signal)
   } finally {
     clearTimeout(timer)
+    signal.off('abort', onAbort)
   }
 }
 
@@ -116,7 +126,13 @@ export function exchangeInto(
   return new Promise((resolve, reject) => {
     let controller: Dispatcher.DispatchController | undefined
     let started = false
-    const cancel = () => controller?.abort(new Error(`cancelled: ${signal.why}`))
+    const cancel = () => {
+      if (controller) return controller.abort(new Error(`cancelled: ${signal.why}`))
+      // Still queued for a connection (undici starts the deadline only on a socket): give
+      // up now; onRequestStart aborts the exchange if undici starts it later.
+      finish()
+      reject(upstreamError(new Error(`cancelled while queued: ${signal.why}`), target, signal))
+    }
     const resume = () => controller?.resume()
     const timer = setTimeout(() => signal.cancel('timeout'), options.timeoutMs)
     // Until the answer ends: the browser going away mid-body stops the upstream too.
@@ -133,6 +149,8 @@ export function exchangeInto(
       },
       onResponseStart(current, statusCode, answerHeaders) {
         if (statusCode < 200) return // 1xx: informational, the real answer follows
+        // The browser is gone (its 'close' may have fired before this exchange began).
+        if (outgoing.destroyed) return signal.cancel('client')
         clearTimeout(timer)
         try {
           writeHead(statusCode, answerHeaders)
@@ -147,7 +165,10 @@ export function exchangeInto(
         resolve(statusCode)
       },
       onResponseData(current, chunk) {
-        if (!outgoing.write(chunk)) current.pause()
+        if (outgoing.write(chunk)) return
+        // A full socket pauses the upstream until 'drain'; a destroyed one never drains.
+        if (outgoing.destroyed) signal.cancel('client')
+        else current.pause()
       },
       onResponseEnd() {
         finish()

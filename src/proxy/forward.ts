@@ -80,6 +80,9 @@ export async function forwardNode(
   maxBodyBytes?: number,
   requestId?: string,
 ): Promise<number> {
+  // The browser left while the route was still deciding (a session read, a refresh): its
+  // 'close' has fired already, so nothing would stop an exchange started now.
+  if (outgoing.destroyed) return CLIENT_CLOSED
   const method = incoming.method ?? 'GET'
   const headers = bearerHeaders(incoming.headers, accessToken, options, requestId)
   const signal = new Cancellation()
