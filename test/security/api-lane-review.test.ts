@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo, connect } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { TestBroker } from '../support/broker.js'
+import { changeFeedLive } from '../support/broker.js'
 import { type RawAnswer, rawRequest } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 import { until } from '../support/until.js'
@@ -22,10 +22,6 @@ import { until } from '../support/until.js'
  *   exchange undici had started (the controller arrives in onRequestStart).
  * The rest are raw-request rows where the lane and the route agree (regression cover).
  */
-
-function feedLive(broker: TestBroker): Promise<void> {
-  return until(() => Boolean(broker.store.changes()?.live), 'the session change feed')
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -59,13 +55,19 @@ describe('a browser that leaves before the route forwards', () => {
     },
   )
 
-  it('does not leave the upstream exchange open when the browser left during a slow refresh', async () => {
-    await feedLive(t.broker)
+  /** A signed-in session's cookie after one proxied call (cookie unsealed, session cached). */
+  async function signedInWithOneCall(): Promise<string> {
     const { browser } = await t.signIn()
     const cookie = browser.cookieHeaderFor(t.broker.url) ?? ''
     expect((await rawRequest(t.broker.url, '/api/echo/x', { cookie, 'x-csrf': '1' })).status).toBe(
       200,
     )
+    return cookie
+  }
+
+  it('does not leave the upstream exchange open when the browser left during a slow refresh', async () => {
+    await changeFeedLive(t.broker)
+    const cookie = await signedInWithOneCall()
 
     // A streamed upstream answer (server-sent events, say): a chunk every 20 ms for 10 s.
     const upstreamClosed: number[] = []
@@ -141,11 +143,7 @@ describe('a browser that leaves before the route forwards', () => {
   it('control: a browser that leaves after the forward started stops the upstream', async () => {
     offset = 0
     providerDelayMs = 0
-    const { browser } = await t.signIn()
-    const cookie = browser.cookieHeaderFor(t.broker.url) ?? ''
-    expect((await rawRequest(t.broker.url, '/api/echo/x', { cookie, 'x-csrf': '1' })).status).toBe(
-      200,
-    )
+    const cookie = await signedInWithOneCall()
     const upstreamClosed: number[] = []
     let upstreamStarted = 0
     t.upstream.handler = (_req: IncomingMessage, res: ServerResponse) => {
@@ -201,7 +199,7 @@ describe('pipelined requests', () => {
   const t = useScriptedBroker({ rateLimitApi: null })
 
   it('answers a large answer queued behind a slow one on the same connection', async () => {
-    await feedLive(t.broker)
+    await changeFeedLive(t.broker)
     const { browser } = await t.signIn()
     const cookie = browser.cookieHeaderFor(t.broker.url) ?? ''
     for (let i = 0; i < 2; i++)
@@ -243,7 +241,7 @@ describe('a full upstream pool', () => {
   const t = useScriptedBroker({ rateLimitApi: null, upstreamTimeoutSeconds: 1 })
 
   it('answers 504 within the upstream timeout when every pooled connection is busy', async () => {
-    await feedLive(t.broker)
+    await changeFeedLive(t.broker)
     const { browser } = await t.signIn()
     const cookie = browser.cookieHeaderFor(t.broker.url) ?? ''
     for (let i = 0; i < 2; i++)
@@ -316,7 +314,7 @@ describe('raw requests the lane and the route read alike', () => {
     const server = createServer(getRequestListener(t.broker.bff.app.fetch))
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     hono = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }
-    await feedLive(t.broker)
+    await changeFeedLive(t.broker)
   })
   afterAll(async () => {
     hono.server.closeAllConnections()

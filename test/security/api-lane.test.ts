@@ -3,10 +3,9 @@ import { type AddressInfo, connect } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isPlainApiTarget } from '../../src/routes/api-lane.js'
-import type { TestBroker } from '../support/broker.js'
+import { changeFeedLive, type TestBroker } from '../support/broker.js'
 import { type RawAnswer, rawRequest } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
-import { until } from '../support/until.js'
 
 /*
  * The node-level /api lane (src/routes/api-lane.ts) serves warm requests without Hono. Its
@@ -15,11 +14,6 @@ import { until } from '../support/until.js'
  * node listener (lane in front) and to the same broker served by Hono alone, and checks
  * whether the lane took it (its counter) and that both answers agree.
  */
-
-/** The session cache serves only while its change feed is live (a moment after start). */
-function feedLive(broker: TestBroker): Promise<void> {
-  return until(() => Boolean(broker.store.changes()?.live), 'the session change feed')
-}
 
 async function laneCount(broker: TestBroker): Promise<number> {
   return (await broker.bff.metrics.proxyLane.get()).values[0]?.value ?? 0
@@ -58,7 +52,7 @@ describe('the /api lane is never looser than the route', () => {
   let hono: { url: string; server: Server }
   beforeAll(async () => {
     hono = await honoOnly(t.broker)
-    await feedLive(t.broker)
+    await changeFeedLive(t.broker)
   })
   afterAll(async () => {
     hono.server.closeAllConnections()
@@ -321,7 +315,7 @@ describe('the /api lane is never looser than the route', () => {
 
   it('stops serving a session the moment it is signed out, here or on another instance', async () => {
     const sibling: TestBroker = await t.sibling({})
-    await feedLive(sibling)
+    await changeFeedLive(sibling)
     for (const signOutThrough of [t.broker, sibling]) {
       const { cookie } = await warmSession()
       // Warm on the sibling too, so both lanes would serve it from their caches.
@@ -348,7 +342,7 @@ describe('the /api lane is never looser than the route', () => {
 
   it('stops at the session’s rate limit exactly as the route does', async () => {
     const limited = await t.sibling({ rateLimitApi: { limit: 6, windowSeconds: 60 } })
-    await feedLive(limited)
+    await changeFeedLive(limited)
     const { browser } = await t.signIn()
     const cookie = browser.cookieHeaderFor(t.broker.url)
     const statuses: number[] = []
@@ -378,7 +372,7 @@ describe('the /api lane and token refresh', () => {
   )
 
   it('hands a request whose token is due to the route, which refreshes once', async () => {
-    await feedLive(t.broker)
+    await changeFeedLive(t.broker)
     const { browser } = await t.signIn()
     const headers = { cookie: browser.cookieHeaderFor(t.broker.url), 'x-csrf': '1' }
     await rawRequest(t.broker.url, '/api/echo/x', headers)

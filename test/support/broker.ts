@@ -11,6 +11,7 @@ import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { sessionKey } from '../../src/session/session-service.js'
 import { TokenCipher } from '../../src/session/token-cipher.js'
 import { freePort } from './free-port.js'
+import { until } from './until.js'
 
 export interface TestBroker {
   url: string
@@ -97,4 +98,9 @@ export async function storedSessionOf(broker: TestBroker, sealedCookie: string |
     key,
     session: { ...stored, tokens: new TokenCipher(keys).open(stored.tokens, key) },
   }
+}
+
+/** Resolves once the broker's session change feed is live (its cache serves only then). */
+export function changeFeedLive(broker: TestBroker): Promise<void> {
+  return until(() => Boolean(broker.store.changes()?.live), 'the session change feed')
 }
