@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { type AddressInfo, connect } from 'node:net'
-import { getRequestListener } from '@hono/node-server'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { honoOnly, laneCount, warmLaneSession } from '../support/api-lane.js'
 import { changeFeedLive } from '../support/broker.js'
 import { type RawAnswer, rawRequest } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
@@ -200,12 +200,7 @@ describe('pipelined requests', () => {
 
   it('answers a large answer queued behind a slow one on the same connection', async () => {
     await changeFeedLive(t.broker)
-    const { browser } = await t.signIn()
-    const cookie = browser.cookieHeaderFor(t.broker.url) ?? ''
-    for (let i = 0; i < 2; i++)
-      expect(
-        (await rawRequest(t.broker.url, '/api/echo/x', { cookie, 'x-csrf': '1' })).status,
-      ).toBe(200)
+    const { cookie } = await warmLaneSession(t)
     const big = 'y'.repeat(4 * 1024 * 1024)
     t.upstream.handler = (req, res) => {
       if (req.url === '/slow') {
@@ -242,12 +237,7 @@ describe('a full upstream pool', () => {
 
   it('answers 504 within the upstream timeout when every pooled connection is busy', async () => {
     await changeFeedLive(t.broker)
-    const { browser } = await t.signIn()
-    const cookie = browser.cookieHeaderFor(t.broker.url) ?? ''
-    for (let i = 0; i < 2; i++)
-      expect(
-        (await rawRequest(t.broker.url, '/api/echo/x', { cookie, 'x-csrf': '1' })).status,
-      ).toBe(200)
+    const { cookie } = await warmLaneSession(t)
     // 256 live browsers on a long stream (server-sent events): the pool's 256 connections.
     const streams: ServerResponse[] = []
     t.upstream.handler = (req, res) => {
@@ -309,30 +299,17 @@ async function rawExchange(base: string, bytes: string): Promise<RawAnswer> {
 
 describe('raw requests the lane and the route read alike', () => {
   const t = useScriptedBroker({ rateLimitApi: null })
-  let hono: { url: string; server: Server }
+  let hono: Awaited<ReturnType<typeof honoOnly>>
   beforeAll(async () => {
-    const server = createServer(getRequestListener(t.broker.bff.app.fetch))
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    hono = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }
+    hono = await honoOnly(t.broker)
     await changeFeedLive(t.broker)
   })
-  afterAll(async () => {
-    hono.server.closeAllConnections()
-    await new Promise((resolve) => hono.server.close(resolve))
-  })
+  afterAll(() => hono.close())
 
-  async function laneCount(): Promise<number> {
-    return (await t.broker.bff.metrics.proxyLane.get()).values[0]?.value ?? 0
-  }
+  const laneServed = () => laneCount(t.broker)
 
   async function warmCookie(): Promise<string> {
-    const { browser } = await t.signIn()
-    const cookie = browser.cookieHeaderFor(t.broker.url) ?? ''
-    for (let i = 0; i < 2; i++)
-      expect(
-        (await rawRequest(t.broker.url, '/api/echo/w', { cookie, 'x-csrf': '1' })).status,
-      ).toBe(200)
-    return cookie
+    return (await warmLaneSession(t)).cookie
   }
 
   const errorOf = (answer: RawAnswer) => {
@@ -464,9 +441,9 @@ describe('raw requests the lane and the route read alike', () => {
   ])('$name: the route answers $status, the lane takes it: $laneTakes', async (row) => {
     const cookie = await warmCookie()
     t.upstream.requests.length = 0
-    const before = await laneCount()
+    const before = await laneServed()
     const lane = await rawExchange(t.broker.url, row.request(cookie))
-    const laneTook = (await laneCount()) > before
+    const laneTook = (await laneServed()) > before
     const route = await rawExchange(hono.url, row.request(cookie))
     expect({ laneTook, lane: lane.status, route: route.status }).toEqual({
       laneTook: row.laneTakes,

@@ -1,8 +1,8 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import { type AddressInfo, connect } from 'node:net'
-import { getRequestListener } from '@hono/node-server'
+import type { IncomingHttpHeaders } from 'node:http'
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isPlainApiTarget } from '../../src/routes/api-lane.js'
+import { honoOnly, laneCount, warmLaneSession } from '../support/api-lane.js'
 import { changeFeedLive, type TestBroker } from '../support/broker.js'
 import { type RawAnswer, rawRequest } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
@@ -14,10 +14,6 @@ import { useScriptedBroker } from '../support/scripted-broker.js'
  * node listener (lane in front) and to the same broker served by Hono alone, and checks
  * whether the lane took it (its counter) and that both answers agree.
  */
-
-async function laneCount(broker: TestBroker): Promise<number> {
-  return (await broker.bff.metrics.proxyLane.get()).values[0]?.value ?? 0
-}
 
 /** Headers that differ between any two answers (time, per-request id, echoed Host length). */
 const VARYING = new Set(['date', 'x-request-id', 'content-length', 'connection', 'keep-alive'])
@@ -40,40 +36,16 @@ function tampered(cookie: string): string {
   return `${cookie.slice(0, at)}${cookie[at] === 'A' ? 'B' : 'A'}${cookie.slice(at + 1)}`
 }
 
-/** The same broker behind Hono's request listener only (no lane), on its own port. */
-async function honoOnly(broker: TestBroker): Promise<{ url: string; server: Server }> {
-  const server = createServer(getRequestListener(broker.bff.app.fetch))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }
-}
-
 describe('the /api lane is never looser than the route', () => {
   const t = useScriptedBroker({ upstreamTimeoutSeconds: 1, maxBodyBytes: 1024 })
-  let hono: { url: string; server: Server }
+  let hono: Awaited<ReturnType<typeof honoOnly>>
   beforeAll(async () => {
     hono = await honoOnly(t.broker)
     await changeFeedLive(t.broker)
   })
-  afterAll(async () => {
-    hono.server.closeAllConnections()
-    await new Promise((resolve) => hono.server.close(resolve))
-  })
+  afterAll(() => hono.close())
 
-  /** A signed-in session whose next plain GET the lane takes (proven by its counter). */
-  async function warmSession() {
-    const { browser } = await t.signIn()
-    const cookie = browser.cookieHeaderFor(t.broker.url)
-    // The first call unseals the cookie, caches the session and learns the rate-limit window.
-    expect(
-      (await rawRequest(t.broker.url, '/api/echo/warm', { cookie, 'x-csrf': '1' })).status,
-    ).toBe(200)
-    const before = await laneCount(t.broker)
-    expect(
-      (await rawRequest(t.broker.url, '/api/echo/warm', { cookie, 'x-csrf': '1' })).status,
-    ).toBe(200)
-    expect(await laneCount(t.broker)).toBe(before + 1)
-    return { browser, cookie }
-  }
+  const warmSession = () => warmLaneSession(t)
 
   /** Sends one request through the lane and through Hono alone; says whether the lane took it. */
   async function both(
