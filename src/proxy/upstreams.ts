@@ -1,4 +1,5 @@
 import { BffError } from '../errors/bff-error.js'
+import { checkRemainder } from './path-segments.js'
 
 export interface UpstreamRoute {
   prefix: string
@@ -45,41 +46,6 @@ export interface UpstreamMatch {
 
 /** What a parsed URL leaves in a path or query: printable ASCII, no spaces (RFC 3986). */
 const URL_CHARACTERS = /^[\x21-\x7e]*$/
-
-/** Characters never allowed in a forwarded path, raw or once decoded. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const FORBIDDEN = /[\u0000-\u001f\u007f\\]/
-/** Encoded dot, slash or backslash surviving one decoding: double encoding aimed at the upstream. */
-const ENCODED_SEPARATOR = /%(2e|2f|5c)/i
-
-/**
- * Checks the part of the path after the mount prefix. The request URL is already
- * dot-normalised by the URL parser, so what remains are encoded escapes (`..%2f`, `%2e%2e`,
- * `%252e`), empty segments (`//host`) and control characters: all refused, not repaired.
- */
-export function checkRemainder(remainder: string): void {
-  if (remainder === '' || remainder === '/') return
-  if (!remainder.startsWith('/') || remainder.includes('//') || FORBIDDEN.test(remainder)) {
-    throw new BffError('invalid_path', { detail: 'malformed proxied path' })
-  }
-  for (const segment of remainder.slice(1).split('/')) {
-    let decoded: string
-    try {
-      decoded = decodeURIComponent(segment)
-    } catch {
-      throw new BffError('invalid_path', { detail: 'undecodable path segment' })
-    }
-    if (
-      decoded === '.' ||
-      decoded === '..' ||
-      /[/\\]/.test(decoded) ||
-      FORBIDDEN.test(decoded) ||
-      ENCODED_SEPARATOR.test(decoded)
-    ) {
-      throw new BffError('invalid_path', { detail: 'path escape attempt' })
-    }
-  }
-}
 
 /** The route table: longest prefix wins; the prefix is replaced by the upstream base URL. */
 export class UpstreamTable {

@@ -1,0 +1,53 @@
+import { BffError } from '../errors/bff-error.js'
+
+/** Characters never allowed in a forwarded path, raw or once decoded. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const FORBIDDEN = /[\u0000-\u001f\u007f\\]/
+/** Encoded dot, slash or backslash surviving one decoding: double encoding aimed at the upstream. */
+const ENCODED_SEPARATOR = /%(2e|2f|5c)/i
+/** A segment of dots alone (`.`, `..`, and `...` or `.. `, which some servers trim to `..`). */
+const DOTS_ONLY = /^\.+$/
+
+/**
+ * Why one decoded segment could name somewhere else than itself at an upstream, or undefined.
+ * Upstreams differ in how they read a segment, so each reading is checked:
+ * - as decoded: a separator inside it, or a dot segment (RFC 3986 §5.2.4);
+ * - with its `;params` removed: Tomcat, Jetty and Spring strip them before resolving dot
+ *   segments, so `..;x` is `..` there (RFC 3986 §3.3 leaves `;` to the scheme);
+ * - NFKC-folded: frameworks that normalise Unicode turn `．．` (U+FF0E), `‥` (U+2025) and `／`
+ *   (U+FF0F) into `..` and `/`.
+ */
+function segmentEscape(decoded: string): string | undefined {
+  for (const reading of new Set([decoded, decoded.normalize('NFKC')])) {
+    if (/[/\\]/.test(reading)) return 'separator inside a segment'
+    if (FORBIDDEN.test(reading)) return 'control character'
+    if (ENCODED_SEPARATOR.test(reading)) return 'encoded separator after decoding'
+    const beforeParams = (reading.split(';', 1)[0] as string).trim()
+    if (DOTS_ONLY.test(beforeParams)) return 'dot segment'
+  }
+  return undefined
+}
+
+/**
+ * Checks the part of the path after the mount prefix. The request URL is already
+ * dot-normalised by the URL parser, so what remains are encoded escapes (`..%2f`, `%2e%2e`,
+ * `%252e`), segments another parser reads as dot segments (`..;`, full-width dots), empty
+ * segments (`//host`) and control characters: all refused, not repaired. Overlong or broken
+ * UTF-8 does not decode and is refused too.
+ */
+export function checkRemainder(remainder: string): void {
+  if (remainder === '' || remainder === '/') return
+  if (!remainder.startsWith('/') || remainder.includes('//') || FORBIDDEN.test(remainder)) {
+    throw new BffError('invalid_path', { detail: 'malformed proxied path' })
+  }
+  for (const segment of remainder.slice(1).split('/')) {
+    let decoded: string
+    try {
+      decoded = decodeURIComponent(segment)
+    } catch {
+      throw new BffError('invalid_path', { detail: 'undecodable path segment' })
+    }
+    const reason = segmentEscape(decoded)
+    if (reason) throw new BffError('invalid_path', { detail: `path escape attempt: ${reason}` })
+  }
+}
