@@ -4,6 +4,7 @@ import { parse } from 'hono/utils/cookie'
 import { sealData, unsealData } from 'iron-session'
 import type { BffConfig } from '../config/schema.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
+import { sha256 } from '../lib/random.js'
 import { sessionKey } from './session-service.js'
 
 interface SealedSession {
@@ -12,7 +13,20 @@ interface SealedSession {
 
 /** Unsealed cookies remembered per process: unsealing costs ~0.3 ms of CPU (PBKDF2, HMAC, AES). */
 const UNSEAL_CACHE_ENTRIES = 10_000
+const UNSEAL_CACHE_BYTES = 4 * 1024 * 1024
 const UNSEAL_CACHE_MS = 5 * 60 * 1000
+/** What one cached cookie costs: three short strings (UTF-16) and the Map entry around them. */
+const cacheEntryBytes = (hash: string, entry: { sid: string; key: string }) =>
+  2 * (hash.length + entry.sid.length + entry.key.length) + 96
+
+/**
+ * The seal exactly as iron-session 8 writes it: `Fe26.2*<password id>*<salt, hex>*<iv>*
+ * <ciphertext>*<expiry, ms>*<hmac salt, hex>*<hmac>~2`, base64url parts, of a size a session id
+ * makes. iron-session reads the `~2` suffix with parseInt, so `<seal>~2X`, `<seal>~2~junk` or
+ * `<seal>~20` would unseal too: each a new spelling of one cookie. Only this form is accepted.
+ */
+const CANONICAL_SEAL =
+  /^Fe26\.2\*(\d{1,9})\*[0-9a-f]{64}\*[A-Za-z0-9_-]{22}\*[A-Za-z0-9_-]{22,512}\*\d{13,15}\*[0-9a-f]{64}\*[A-Za-z0-9_-]{43}~2$/
 
 /** The expiry iron wrote into a seal (`Fe26.2*id*salt*iv*data*expiration*hmacSalt*hmac`), HMAC-covered. */
 function sealExpiry(seal: string): number {
@@ -30,12 +44,22 @@ export class SessionCookie {
   readonly #passwords: Record<string, string>
   readonly #ttlSeconds: number
   /** Cookie value → its session id and that id's store key (derived once, not per request). */
-  readonly #unsealed = new BoundedCache<{ sid: string; key: string }>(UNSEAL_CACHE_ENTRIES)
+  /**
+   * Keyed by a hash of the cookie value, so an entry costs the same whatever the client sent,
+   * and bounded by count and bytes: no spelling of a cookie can push others' entries out
+   * faster than genuine seals can.
+   */
+  readonly #unsealed: BoundedCache<{ sid: string; key: string }>
 
-  constructor(config: BffConfig) {
+  constructor(config: BffConfig, limits: { cacheEntries?: number } = {}) {
     this.name = config.cookieName
     this.#passwords = Object.fromEntries(config.cookieSecrets.map((s) => [String(s.id), s.secret]))
     this.#ttlSeconds = config.sessionAbsoluteTimeoutSeconds
+    this.#unsealed = new BoundedCache({
+      maxEntries: limits.cacheEntries ?? UNSEAL_CACHE_ENTRIES,
+      maxBytes: UNSEAL_CACHE_BYTES,
+      sizeOf: cacheEntryBytes,
+    })
   }
 
   raw(c: Context): string | undefined {
@@ -55,8 +79,10 @@ export class SessionCookie {
    * revocation reach at once (see SessionCache), never by this cache.
    */
   async unseal(value: string): Promise<string | null> {
+    if (!this.isCanonical(value)) return null
     const now = Date.now()
-    const cached = this.#unsealed.get(value, now)
+    const hash = sha256(value)
+    const cached = this.#unsealed.get(hash, now)
     if (cached !== undefined) return cached.sid
     let sid: string | null
     try {
@@ -70,14 +96,21 @@ export class SessionCookie {
     }
     if (sid) {
       const expiresAt = Math.min(now + UNSEAL_CACHE_MS, sealExpiry(value))
-      this.#unsealed.set(value, { sid, key: sessionKey(sid) }, expiresAt)
+      this.#unsealed.set(hash, { sid, key: sessionKey(sid) }, expiresAt)
     }
     return sid
   }
 
   /** The session store key of a value that unsealed before and is still cached; no work otherwise. */
   unsealedBefore(value: string): { sid: string; key: string } | undefined {
-    return this.#unsealed.get(value, Date.now())
+    if (!this.isCanonical(value)) return undefined
+    return this.#unsealed.get(sha256(value), Date.now())
+  }
+
+  /** Whether a value is a seal in the exact form this broker writes, under one of its passwords. */
+  isCanonical(value: string): boolean {
+    const match = CANONICAL_SEAL.exec(value)
+    return match !== null && Object.hasOwn(this.#passwords, match[1] as string)
   }
 
   async set(c: Context, sid: string): Promise<void> {

@@ -59,6 +59,25 @@ describe('session cookie attacks', () => {
     expect((await withCookie(victimCookie ?? '')).status).toBe(200)
   })
 
+  it.each(['X', '~junk', '0', '~2', '%7E2'])(
+    'refuses a genuine cookie re-spelled with %j appended, on /auth/user and /api',
+    async (suffix) => {
+      const { browser } = await t.signIn()
+      const value = browser.cookie(COOKIE)?.value ?? ''
+      // The genuine spelling works, and is now in the broker's unseal cache.
+      expect((await withCookie(value)).status).toBe(200)
+      const respelled = `${value}${suffix}`
+      const user = await withCookie(respelled)
+      expect(user.status).toBe(401)
+      expect(await user.json()).toMatchObject({ error: 'unauthenticated' })
+      const api = await new HttpBrowser().request(`${t.broker.url}/api/echo/x`, {
+        headers: { cookie: `${COOKIE}=${respelled}`, 'x-csrf': '1' },
+      })
+      expect(api.status).toBe(401)
+      expect(t.upstream.requests).toHaveLength(0)
+    },
+  )
+
   it('refuses garbage without a 500', async () => {
     for (const value of ['', 'x', 'Fe26.2**', '%00%ff', 'a'.repeat(4000)]) {
       expect((await withCookie(value)).status).toBe(401)

@@ -50,7 +50,49 @@ describe('SessionCookie.unseal with its cache', () => {
   })
 })
 
+describe('SessionCookie: one spelling per seal', () => {
+  it.each(['X', '~junk', '0', '~2', '~3'])(
+    'refuses the genuine seal with %j appended, and never caches it',
+    async (suffix) => {
+      const cookie = new SessionCookie(config)
+      const sealed = await sealData({ sid: randomId() }, { password: { 1: secret } })
+      expect(await cookie.unseal(sealed)).not.toBeNull()
+      expect(cookie.isCanonical(`${sealed}${suffix}`)).toBe(false)
+      expect(await cookie.unseal(`${sealed}${suffix}`)).toBeNull()
+      expect(cookie.unsealedBefore(`${sealed}${suffix}`)).toBeUndefined()
+    },
+  )
+
+  it('refuses a seal naming a password id it does not have', async () => {
+    const cookie = new SessionCookie(config)
+    const sealed = await sealData({ sid: randomId() }, { password: { 7: secret } })
+    expect(cookie.isCanonical(sealed)).toBe(false)
+  })
+
+  it('keeps a cached genuine cookie while 200 long re-spellings of another are presented', async () => {
+    const cookie = new SessionCookie(config, { cacheEntries: 100 })
+    const victim = await sealData({ sid: randomId() }, { password: { 1: secret } })
+    const attacker = await sealData({ sid: randomId() }, { password: { 1: secret } })
+    await cookie.unseal(victim)
+    for (let i = 0; i < 200; i++) await cookie.unseal(`${attacker}${'X'.repeat(1000)}${i}`)
+    expect(cookie.unsealedBefore(victim)).toBeDefined()
+  })
+})
+
 describe('BoundedCache', () => {
+  it('drops the oldest entries beyond its byte budget', () => {
+    const cache = new BoundedCache<string>({
+      maxEntries: 100,
+      maxBytes: 30,
+      sizeOf: (key, value) => key.length + value.length,
+    })
+    for (let i = 0; i < 5; i++) cache.set(`k${i}`, 'v'.repeat(8), Number.POSITIVE_INFINITY)
+    expect(cache.size).toBe(3)
+    expect(cache.bytes).toBe(30)
+    expect(cache.get('k1')).toBeUndefined()
+    expect(cache.get('k4')).toBe('vvvvvvvv')
+  })
+
   it('forgets an entry at its expiry', () => {
     const cache = new BoundedCache<string>(10)
     cache.set('k', 'v', 1000)
