@@ -35,6 +35,8 @@ const ENV_NAMES: Record<keyof BffOptions, string> = {
   redisCommandTimeoutMs: 'REDIS_COMMAND_TIMEOUT_MS',
   apiRoutes: 'API_ROUTES',
   upstreamTimeoutSeconds: 'UPSTREAM_TIMEOUT_SECONDS',
+  requestBodyTimeoutSeconds: 'REQUEST_BODY_TIMEOUT_SECONDS',
+  apiMaxInFlightPerSession: 'API_MAX_IN_FLIGHT_PER_SESSION',
   sessionIdleTimeoutSeconds: 'SESSION_IDLE_TIMEOUT_SECONDS',
   sessionAbsoluteTimeoutSeconds: 'SESSION_ABSOLUTE_TIMEOUT_SECONDS',
   sessionCacheSeconds: 'SESSION_CACHE_SECONDS',
@@ -103,8 +105,22 @@ function tokenKeys(value: string, problems: string[]) {
   })
 }
 
-/** `/api/orders=https://orders.internal,/api/users=https://users.internal/v2` */
+/**
+ * `/api/orders=https://orders.internal,/api/users=https://users.internal/v2`, or the same
+ * table as JSON with per-route options:
+ * `[{"prefix":"/api/files","upstream":"https://files.internal","stream":true}]`.
+ */
 function apiRoutes(value: string, problems: string[]) {
+  if (value.startsWith('[')) {
+    try {
+      return JSON.parse(value) as unknown
+    } catch (error) {
+      problems.push(
+        `${ENV_NAMES.apiRoutes}: expected a JSON array of routes (${(error as Error).message})`,
+      )
+      return []
+    }
+  }
   return list(value).map((entry) => {
     const at = entry.indexOf('=')
     if (at < 0) {
@@ -130,6 +146,8 @@ const converters: Partial<
   refreshParams: params,
   providerTimeoutSeconds: integer,
   upstreamTimeoutSeconds: integer,
+  requestBodyTimeoutSeconds: integer,
+  apiMaxInFlightPerSession: integer,
   sessionIdleTimeoutSeconds: integer,
   sessionAbsoluteTimeoutSeconds: integer,
   sessionCacheSeconds: integer,

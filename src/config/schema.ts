@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { parseCidr } from '../lib/client-address.js'
 import { decodeKey } from '../lib/encryption-key.js'
 import { validateReturnTo } from '../lib/return-to.js'
+import { neverForwarded } from '../proxy/headers.js'
 
 /** Asymmetric JWS algorithms openid-client can verify; symmetric ones are never allowed. */
 export const ID_TOKEN_ALGORITHMS = [
@@ -35,12 +36,35 @@ const hostPort = z
   .string()
   .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected comma-separated host:port pairs')
 
-const apiRoute = z.object({
-  prefix: z
-    .string()
-    .regex(/^\/api(\/[A-Za-z0-9._~-]+)+$/, 'expected a path prefix under /api such as /api/orders'),
-  upstream: absoluteUrl,
-})
+/** RFC 9110 §5.1 field name, lower case (how node and fetch hand request headers over). */
+const headerName = z
+  .string()
+  .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'expected lower-case header names such as x-tenant-id')
+
+const apiRoute = z.strictObject(
+  {
+    prefix: z
+      .string()
+      .regex(
+        /^\/api(\/[A-Za-z0-9._~-]+)+$/,
+        'expected a path prefix under /api such as /api/orders',
+      ),
+    upstream: absoluteUrl,
+    /** Request headers this upstream gets beyond the default allow-list (proxy/headers.ts). */
+    forwardHeaders: z.array(headerName).default([]),
+    /**
+     * Request bodies stream to the upstream as they arrive (large uploads) instead of being
+     * read completely first; such a request holds an upstream connection while it uploads.
+     */
+    stream: z.boolean().default(false),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `expected only the route options prefix, upstream, forwardHeaders and stream (unknown: ${issue.keys.join(', ')})`
+        : undefined,
+  },
+)
 
 /** `limit` requests per `windowSeconds`, or null for no limit. */
 const rateLimit = z
@@ -136,6 +160,15 @@ export const optionsSchema = z
       .default(1000),
     apiRoutes: z.array(apiRoute).default([]),
     upstreamTimeoutSeconds: seconds(1).max(600).default(30),
+    /** An /api request body must have arrived this long after the broker began reading it (408). */
+    requestBodyTimeoutSeconds: seconds(1).max(600).default(10),
+    /** /api requests one session may have in progress on one instance (429 past it). */
+    apiMaxInFlightPerSession: z
+      .number({ error: 'expected a whole number of requests' })
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(32),
     sessionIdleTimeoutSeconds: seconds(60).default(1800),
     sessionAbsoluteTimeoutSeconds: seconds(60).default(28800),
     /**
@@ -253,6 +286,14 @@ export const optionsSchema = z
     }
     const prefixes = new Set(o.apiRoutes.map((r) => r.prefix))
     if (prefixes.size !== o.apiRoutes.length) issue('apiRoutes', 'expected each /api prefix once')
+    for (const route of o.apiRoutes) {
+      for (const name of route.forwardHeaders.filter((n) => neverForwarded(n, o.csrfHeaderName))) {
+        issue(
+          'apiRoutes',
+          `${route.prefix}: ${name} cannot be forwarded (the broker sets it, or it is a credential, hop-by-hop or forwarding header)`,
+        )
+      }
+    }
   })
 
 export type BffOptions = z.input<typeof optionsSchema>

@@ -26,9 +26,14 @@ export const errorCodes = {
   csrf_failed: { status: 403, message: 'Cross-site request refused.' },
   not_found: { status: 404, message: 'Not found.' },
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
+  request_timeout: { status: 408, message: 'The request body did not arrive in time.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   headers_too_large: { status: 431, message: 'The request headers are too large.' },
   rate_limited: { status: 429, message: 'Too many requests. Try again shortly.' },
+  too_many_in_flight: {
+    status: 429,
+    message: 'Too many requests of this session are in progress. Try again shortly.',
+  },
   upstream_unavailable: { status: 502, message: 'The upstream API could not be reached.' },
   upstream_timeout: { status: 504, message: 'The upstream API did not answer in time.' },
   store_unavailable: {

@@ -9,12 +9,20 @@ export interface ErrorBody {
   request_id?: string
 }
 
-/** Cache-Control and, for 429 and 503, Retry-After: what every error answer carries. */
+/** Refusals that leave a request body unread: the connection closes rather than drain it. */
+const BODY_LEFT_UNREAD = new Set(['request_timeout', 'payload_too_large'])
+
+/**
+ * Cache-Control and, for 429 and 503, Retry-After: what every error answer carries; and
+ * `Connection: close` when the request's body was not read (a slow or oversized sender
+ * would otherwise keep the socket while node drains it).
+ */
 export function errorHeaders(err: BffError): Record<string, string> {
+  const headers: Record<string, string> = { 'cache-control': 'no-store' }
   const retryAfter = err.retryAfterSeconds ?? (err.status === 503 ? RETRY_AFTER_SECONDS : undefined)
-  return retryAfter === undefined
-    ? { 'cache-control': 'no-store' }
-    : { 'cache-control': 'no-store', 'retry-after': String(retryAfter) }
+  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter)
+  if (BODY_LEFT_UNREAD.has(err.code)) headers.connection = 'close'
+  return headers
 }
 
 function commonHeaders(c: Context, err: BffError): void {

@@ -15,7 +15,5 @@ declare module 'hono' {
     bff: BffRequestSession
     /** Set when the proxy wrote the answer straight to the node response (already sent). */
     proxiedStatus: number
-    /** A chunked request body's byte limit, enforced by the proxy while it streams. */
-    streamingBodyLimit: number
   }
 }

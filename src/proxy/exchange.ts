@@ -34,7 +34,8 @@ export interface UpstreamRequest {
   target: UpstreamTarget
   method: string
   headers: UpstreamHeaders
-  body: Readable | null
+  /** Read completely before the exchange (a Buffer) or streamed as it arrives. */
+  body: Readable | Buffer | null
   signal: Cancellation
 }
 

@@ -21,10 +21,21 @@ import {
   type UpstreamHeaders,
   upstreamRequestHeaders,
 } from './headers.js'
-import type { UpstreamTarget } from './upstreams.js'
+import { BodyAbandoned, readNodeBody, readWebBody } from './request-body.js'
+import type { UpstreamMatch, UpstreamRoute } from './upstreams.js'
 
 export interface ForwardOptions extends ExchangeOptions {
-  csrfHeaderName: string
+  /** Largest request body; a declared Content-Length over it was refused before (413). */
+  maxBodyBytes: number
+  /** A request body must have arrived this long after reading began (408). */
+  bodyTimeoutMs: number
+}
+
+/** One browser request on its way to the upstream its route names. */
+export interface ProxiedRequest {
+  match: UpstreamMatch
+  accessToken: string
+  requestId: string | undefined
 }
 
 /** nginx's convention for a client that went away before the answer: never sent, only counted. */
@@ -32,14 +43,12 @@ export const CLIENT_CLOSED = 499
 
 const NO_BODY_STATUS = new Set([204, 205, 304])
 
-function bearerHeaders(
+function upstreamHeaders(
   incoming: Headers | IncomingHttpHeaders,
-  token: string,
-  options: ForwardOptions,
-  requestId: string | undefined,
+  { match, accessToken, requestId }: ProxiedRequest,
 ): UpstreamHeaders {
-  const headers = upstreamRequestHeaders(incoming, options.csrfHeaderName)
-  headers.authorization = `Bearer ${token}`
+  const headers = upstreamRequestHeaders(incoming, match.route.forwardHeaders)
+  headers.authorization = `Bearer ${accessToken}`
   if (requestId) headers['x-request-id'] = requestId
   return headers
 }
@@ -65,52 +74,100 @@ function bodyError(body: Readable | null): BffError | undefined {
 }
 
 /**
+ * The request body as the upstream gets it. Read completely first (bounded in size and
+ * time), so a slow client never holds a pooled upstream connection; streamed as it arrives
+ * only on a route that opts in (`stream`), counted against the size limit as it goes.
+ */
+async function nodeBody(
+  incoming: IncomingMessage,
+  headers: UpstreamHeaders,
+  route: UpstreamRoute,
+  options: ForwardOptions,
+): Promise<Readable | Buffer | null> {
+  if (route.stream) {
+    const declared = incoming.headers['content-length']
+    if (declared !== undefined) headers['content-length'] = declared
+    return declared === undefined ? incoming.pipe(countBytes(options.maxBodyBytes)) : incoming
+  }
+  const body = await readNodeBody(incoming, {
+    maxBytes: options.maxBodyBytes,
+    timeoutMs: options.bodyTimeoutMs,
+  })
+  if (body.length === 0) return null
+  headers['content-length'] = String(body.length)
+  return body
+}
+
+/**
  * The fast path under @hono/node-server: node streams end to end, no fetch objects.
  * `responseHeaders` adds the broker's own headers (security headers) to the answer.
  * Resolves with the status sent, or CLIENT_CLOSED when the browser went away first.
  */
 export async function forwardNode(
-  incoming: IncomingMessage,
-  outgoing: ServerResponse,
-  target: UpstreamTarget,
-  accessToken: string,
-  options: ForwardOptions,
-  responseHeaders: (contentType: string | undefined) => Record<string, string>,
-  /** Byte limit of a chunked body (a declared Content-Length was checked before). */
-  maxBodyBytes?: number,
-  requestId?: string,
+  node: { incoming: IncomingMessage; outgoing: ServerResponse },
+  request: ProxiedRequest,
+  options: ForwardOptions & {
+    responseHeaders: (contentType: string | undefined) => Record<string, string>
+  },
 ): Promise<number> {
+  const { incoming, outgoing } = node
   // The browser left while the route was still deciding (a session read, a refresh): its
   // 'close' has fired already, so nothing would stop an exchange started now.
   if (outgoing.destroyed) return CLIENT_CLOSED
   const method = incoming.method ?? 'GET'
-  const headers = bearerHeaders(incoming.headers, accessToken, options, requestId)
+  const headers = upstreamHeaders(incoming.headers, request)
+  const { target, route } = request.match
+  const writeHead = (status: number, answerHeaders: IncomingHttpHeaders) =>
+    outgoing.writeHead(
+      status,
+      browserHeaders(answerHeaders, options.responseHeaders, request.requestId),
+    )
+  if (BODILESS.has(method)) {
+    return exchangeWhileConnected(outgoing, async (signal) => {
+      const upstream = { target, method, headers, body: null, signal }
+      return retriedOnSocketFailure(signal, () =>
+        exchangeInto(upstream, options, outgoing, writeHead),
+      )
+    })
+  }
+  let body: Readable | Buffer | null
+  try {
+    body = await nodeBody(incoming, headers, route, options)
+  } catch (error) {
+    if (error instanceof BodyAbandoned) return CLIENT_CLOSED
+    throw error
+  }
+  if (outgoing.destroyed) return CLIENT_CLOSED
+  return exchangeWhileConnected(outgoing, async (signal) => {
+    try {
+      return await exchangeInto(
+        { target, method, headers, body, signal },
+        options,
+        outgoing,
+        writeHead,
+      )
+    } catch (error) {
+      throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
+    }
+  })
+}
+
+/** Runs an exchange that the browser's leaving cancels; CLIENT_CLOSED when it did. */
+async function exchangeWhileConnected(
+  outgoing: ServerResponse,
+  run: (signal: Cancellation) => Promise<number>,
+): Promise<number> {
   const signal = new Cancellation()
   const onClose = () => {
     if (!outgoing.writableFinished) signal.cancel('client')
   }
   outgoing.once('close', onClose)
-  const writeHead = (status: number, answerHeaders: IncomingHttpHeaders) =>
-    outgoing.writeHead(status, browserHeaders(answerHeaders, responseHeaders, requestId))
-  let body: Readable | null = null
   try {
-    if (BODILESS.has(method)) {
-      const request = { target, method, headers, body, signal }
-      return await retriedOnSocketFailure(signal, () =>
-        exchangeInto(request, options, outgoing, writeHead),
-      )
-    }
-    body = maxBodyBytes === undefined ? incoming : incoming.pipe(countBytes(maxBodyBytes))
-    return await exchangeInto(
-      { target, method, headers, body, signal },
-      options,
-      outgoing,
-      writeHead,
-    )
+    return await run(signal)
   } catch (error) {
     outgoing.off('close', onClose)
     if (signal.why === 'client') return CLIENT_CLOSED
-    throw bodyError(body) ?? error
+    throw error
   }
 }
 
@@ -137,39 +194,101 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }
 
-/** The portable path (any runtime's fetch Request): the same rules, through web streams. */
+/**
+ * The portable path (any runtime's fetch Request): the same rules, through web streams.
+ * `done` runs once the answer's body has been read to its end, failed or been cancelled
+ * (at once when there is none, or when the exchange fails).
+ */
 export async function forward(
   request: Request,
-  target: UpstreamTarget,
-  accessToken: string,
+  proxied: ProxiedRequest,
   options: ForwardOptions,
-  requestId?: string,
+  done: () => void = () => {},
 ): Promise<Response> {
   const method = request.method
-  const headers = bearerHeaders(request.headers, accessToken, options, requestId)
-  let body: Readable | null = null
+  const headers = upstreamHeaders(request.headers, proxied)
+  const { target, route } = proxied.match
+  let body: Readable | Buffer | null = null
+  if (!BODILESS.has(method)) body = await webBody(request, headers, route, options)
   let answer: UpstreamAnswer
   const signal = new Cancellation()
   const onAbort = () => signal.cancel('client')
   request.signal.addEventListener('abort', onAbort, { once: true })
   try {
     if (BODILESS.has(method)) {
-      const request = { target, method, headers, body: null, signal }
-      answer = await retriedOnSocketFailure(signal, () => exchange(request, options))
+      const upstream = { target, method, headers, body: null, signal }
+      answer = await retriedOnSocketFailure(signal, () => exchange(upstream, options))
     } else {
-      body = request.body ? Readable.fromWeb(request.body as NodeReadableStream) : null
       answer = await exchange({ target, method, headers, body, signal }, options)
     }
   } catch (error) {
-    throw bodyError(body) ?? error
+    throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
   } finally {
     request.signal.removeEventListener('abort', onAbort)
   }
   const status = answer.statusCode
-  const stream =
-    method === 'HEAD' || NO_BODY_STATUS.has(status)
-      ? null
-      : (Readable.toWeb(answer.body) as ReadableStream)
-  if (stream === null) answer.body.resume()
+  let stream: ReadableStream<Uint8Array> | null = null
+  if (method === 'HEAD' || NO_BODY_STATUS.has(status)) {
+    answer.body.resume()
+    done()
+  } else {
+    stream = webStreamOf(answer.body, done)
+  }
   return new Response(stream, { status, headers: downstreamResponseHeaders(answer.headers) })
+}
+
+/**
+ * The upstream's body as a web stream, paused while the reader is not asking. Not
+ * `Readable.toWeb`: on Node 20 a chunk arriving after the reader cancelled is enqueued on
+ * the closed stream and throws out of an event handler (an uncaught exception).
+ */
+function webStreamOf(body: Readable, done: () => void): ReadableStream<Uint8Array> {
+  let open = true
+  const end = (then: () => void) => {
+    if (!open) return
+    open = false
+    done()
+    then()
+  }
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      body.on('data', (chunk: Buffer) => {
+        if (!open) return
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
+        if ((controller.desiredSize ?? 0) <= 0) body.pause()
+      })
+      body.once('end', () => end(() => controller.close()))
+      body.once('error', (error) => end(() => controller.error(error)))
+      body.once('close', () => end(() => controller.error(new Error('upstream body closed'))))
+    },
+    pull() {
+      body.resume()
+    },
+    cancel() {
+      end(() => body.destroy())
+    },
+  })
+}
+
+/** `nodeBody` for a fetch Request: read completely unless the route streams. */
+async function webBody(
+  request: Request,
+  headers: UpstreamHeaders,
+  route: UpstreamRoute,
+  options: ForwardOptions,
+): Promise<Readable | Buffer | null> {
+  if (route.stream) {
+    const declared = request.headers.get('content-length')
+    if (declared !== null) headers['content-length'] = declared
+    if (!request.body) return null
+    const body = Readable.fromWeb(request.body as NodeReadableStream)
+    return declared === null ? body.pipe(countBytes(options.maxBodyBytes)) : body
+  }
+  const body = await readWebBody(request.body, {
+    maxBytes: options.maxBodyBytes,
+    timeoutMs: options.bodyTimeoutMs,
+  })
+  if (body.length === 0) return null
+  headers['content-length'] = String(body.length)
+  return body
 }

@@ -16,16 +16,61 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ])
 
-/** Never forwarded upstream: browser credentials, our CSRF header, spoofable forwarding data. */
-const REQUEST_DROP = new Set([
+/**
+ * Request headers every upstream gets from the browser's request: content negotiation,
+ * conditionals, ranges, cache directives, the body's description, the user agent, W3C trace
+ * context (traceparent, tracestate) and two harmless request modifiers (`Prefer`, RFC 7240;
+ * `Idempotency-Key`). Everything else is dropped: upstreams behind auth proxies trust
+ * identity and override headers (`X-Remote-User`, `X-Original-URL`,
+ * `X-HTTP-Method-Override`, client-IP headers), and the broker must never be the way to send
+ * them. A route may add names of its own (`forwardHeaders`). The broker itself sets
+ * `Authorization`, `X-Request-Id` and `Content-Length`.
+ */
+export const FORWARDED_REQUEST_HEADERS: readonly string[] = [
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'cache-control',
+  'pragma',
+  'content-type',
+  'content-encoding',
+  'content-language',
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+  'if-range',
+  'range',
+  'user-agent',
+  'traceparent',
+  'tracestate',
+  'prefer',
+  'idempotency-key',
+]
+
+/**
+ * Never forwarded from the browser, whatever a route lists: its credentials, what the broker
+ * sets itself, hop-by-hop fields and forwarding data only a proxy may write.
+ */
+export function neverForwarded(name: string, csrfHeaderName: string): boolean {
+  return (
+    HOP_BY_HOP.has(name) ||
+    BROKER_OWNED.has(name) ||
+    name === csrfHeaderName ||
+    name.startsWith('x-forwarded-') ||
+    name.startsWith('proxy-')
+  )
+}
+
+const BROKER_OWNED = new Set([
   'host',
   'cookie',
   'authorization',
+  'content-length',
+  'x-request-id',
   'forwarded',
   'x-real-ip',
   'expect',
-  // Replaced by the broker's own request id (see request-id.ts).
-  'x-request-id',
 ])
 
 const NONE_LISTED: ReadonlySet<string> = new Set()
@@ -41,26 +86,21 @@ function connectionListed(value: string | null | undefined): ReadonlySet<string>
   )
 }
 
-function entriesOf(
-  headers: Headers | IncomingHttpHeaders,
-): Array<[string, string | string[] | undefined]> {
-  return headers instanceof Headers ? [...headers.entries()] : Object.entries(headers)
-}
-
-/** Headers for the upstream request (from a fetch Request or a node request); the caller adds Authorization. */
+/**
+ * Headers for the upstream request (from a fetch Request or a node request): only the names
+ * `allowed` holds, minus any the Connection header names (hop-by-hop by declaration). The
+ * caller adds Authorization, X-Request-Id and the body's length.
+ */
 export function upstreamRequestHeaders(
   incoming: Headers | IncomingHttpHeaders,
-  csrfHeaderName: string,
+  allowed: readonly string[],
 ): UpstreamHeaders {
-  const entries = entriesOf(incoming)
-  const listed = connectionListed(
-    incoming instanceof Headers ? incoming.get('connection') : incoming.connection,
-  )
+  const web = incoming instanceof Headers
+  const listed = connectionListed(web ? incoming.get('connection') : incoming.connection)
   const out: UpstreamHeaders = {}
-  for (const [name, value] of entries) {
-    if (value === undefined || HOP_BY_HOP.has(name) || REQUEST_DROP.has(name) || listed.has(name))
-      continue
-    if (name === csrfHeaderName || name.startsWith('x-forwarded-')) continue
+  for (const name of allowed) {
+    const value = web ? incoming.get(name) : incoming[name]
+    if (value === undefined || value === null || listed.has(name)) continue
     out[name] = value
   }
   return out

@@ -1,4 +1,5 @@
 import { BffError } from '../errors/bff-error.js'
+import { FORWARDED_REQUEST_HEADERS } from './headers.js'
 import { checkRemainder } from './path-segments.js'
 
 export interface UpstreamRoute {
@@ -6,6 +7,18 @@ export interface UpstreamRoute {
   upstream: URL
   /** The upstream's base path without a trailing slash ('' for the root). */
   basePath: string
+  /** Browser request headers this upstream gets: the default allow-list and the route's own. */
+  forwardHeaders: readonly string[]
+  /** Request bodies stream as they arrive instead of being read completely first. */
+  stream: boolean
+}
+
+/** A route as configured (see config/schema.ts). */
+export interface UpstreamRouteConfig {
+  prefix: string
+  upstream: string
+  forwardHeaders?: readonly string[]
+  stream?: boolean
 }
 
 /**
@@ -51,14 +64,17 @@ const URL_CHARACTERS = /^[\x21-\x7e]*$/
 export class UpstreamTable {
   readonly #routes: UpstreamRoute[]
 
-  constructor(routes: readonly { prefix: string; upstream: string }[]) {
+  constructor(routes: readonly UpstreamRouteConfig[]) {
     this.#routes = routes
       .map((r) => {
         const upstream = new URL(r.upstream)
         const basePath = upstream.pathname.endsWith('/')
           ? upstream.pathname.slice(0, -1)
           : upstream.pathname
-        return { prefix: r.prefix, upstream, basePath }
+        const forwardHeaders = [
+          ...new Set([...FORWARDED_REQUEST_HEADERS, ...(r.forwardHeaders ?? [])]),
+        ]
+        return { prefix: r.prefix, upstream, basePath, forwardHeaders, stream: r.stream ?? false }
       })
       .sort((a, b) => b.prefix.length - a.prefix.length)
   }

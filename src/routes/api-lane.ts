@@ -42,8 +42,10 @@ const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/
  * - a route in the table whose remainder passes its checks;
  * - a session cookie this process unsealed before, naming a session its cache may serve
  *   (not due for renewal or expiry), with an access token that needs no refresh;
- * - and last, the only step that changes anything: the request counted locally under half
- *   the session's rate limit (BatchedRateLimiter.countLocally).
+ * - and last, the only steps that change anything: a free slot among the session's
+ *   requests in progress (the route's InFlightLimit), and the request counted locally under
+ *   half the session's rate limit (BatchedRateLimiter.countLocally); the slot goes back if
+ *   the count refuses.
  * Then it forwards with the route's own forwardNode, headers and metrics. An upstream failure
  * gets the same JSON error, headers and log line as the route's onError would give it.
  */
@@ -95,7 +97,14 @@ export function createApiLane(
     const session = known === undefined ? undefined : deps.sessions.servable(known.key)
     if (!session) return false
     const tokens = deps.tokens.freshNow(session)
-    if (!tokens || !countLocally(session.key)) return false
+    if (!tokens) return false
+    const release = proxy.inFlight.acquire(session.key)
+    if (!release) return false
+    if (!countLocally(session.key)) {
+      release()
+      return false
+    }
+    outgoing.once('close', release)
 
     deps.metrics.sessionCacheLookup('hit')
     deps.metrics.proxyLane.inc()
@@ -103,14 +112,9 @@ export function createApiLane(
     const done = (status: number) =>
       deps.metrics.proxied(route.route.prefix, status, (performance.now() - startedAt) / 1000)
     forwardNode(
-      incoming,
-      outgoing,
-      route.target,
-      tokens.accessToken,
+      { incoming, outgoing },
+      { match: route, accessToken: tokens.accessToken, requestId },
       proxy.forward,
-      proxy.responseHeaders,
-      undefined,
-      requestId,
     ).then(done, (error: unknown) => {
       const err = toBffError(error)
       reportRequestError(deps.logger, error, requestId)
@@ -119,7 +123,7 @@ export function createApiLane(
       } else {
         const body = JSON.stringify(jsonErrorBody(err, requestId))
         outgoing.writeHead(err.status, {
-          ...proxy.responseHeaders('application/json'),
+          ...proxy.forward.responseHeaders('application/json'),
           ...errorHeaders(err),
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),

@@ -8,6 +8,7 @@ import { type CsrfOptions, requireCsrfHeader } from '../middleware/csrf.js'
 import { resolveSession } from '../middleware/require-session.js'
 import { pageCsp, responseSecurityHeaders } from '../middleware/security-headers.js'
 import { type ForwardOptions, forward, forwardNode } from '../proxy/forward.js'
+import { InFlightLimit, type Release } from '../proxy/in-flight.js'
 import { UpstreamTable } from '../proxy/upstreams.js'
 import { createApiLane } from './api-lane.js'
 import type { RouteDeps } from './deps.js'
@@ -17,10 +18,32 @@ const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
 /** What the /api route and its node-level lane share: one table, one pool, one set of headers. */
 export interface ApiProxy {
   table: UpstreamTable
-  forward: ForwardOptions
+  forward: ForwardOptions & {
+    /** The broker's headers on a proxied answer of this content type (lower-case names). */
+    responseHeaders(contentType: string | undefined): Record<string, string>
+  }
   csrf: CsrfOptions
-  /** The broker's headers on a proxied answer of this content type (lower-case names). */
-  responseHeaders(contentType: string | undefined): Record<string, string>
+  inFlight: InFlightLimit
+}
+
+/**
+ * A slot among the session's requests in progress, handed back when the answer is done
+ * (sent, failed or abandoned: node's 'close'), or 429 too_many_in_flight.
+ */
+export function takeInFlightSlot(
+  inFlight: InFlightLimit,
+  key: string,
+  outgoing: ServerResponse | undefined,
+): Release {
+  const release = inFlight.acquire(key)
+  if (!release) {
+    throw new BffError('too_many_in_flight', {
+      detail: `${inFlight.max} requests of this session in progress`,
+      retryAfterSeconds: 1,
+    })
+  }
+  outgoing?.once('close', release)
+  return release
 }
 
 export interface ApiRoutes {
@@ -49,11 +72,13 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
     table: new UpstreamTable(deps.config.apiRoutes),
     forward: {
       timeoutMs: deps.config.upstreamTimeoutSeconds * 1000,
-      csrfHeaderName: deps.config.csrfHeaderName,
+      maxBodyBytes: deps.config.maxBodyBytes,
+      bodyTimeoutMs: deps.config.requestBodyTimeoutSeconds * 1000,
       dispatcher,
+      responseHeaders: (type) => (type?.startsWith('text/html') ? htmlHeaders : plainHeaders),
     },
     csrf: { publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName },
-    responseHeaders: (type) => (type?.startsWith('text/html') ? htmlHeaders : plainHeaders),
+    inFlight: new InFlightLimit(deps.config.apiMaxInFlightPerSession),
   }
   const { table } = proxy
 
@@ -77,34 +102,27 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
     // token); awaiting only what is really pending saves a promise round per step.
     const resolved = resolveSession(c, deps)
     const session = resolved instanceof Promise ? await resolved : resolved
-    const limited = deps.apiRateLimit?.check(session.key)
-    if (limited) await limited
-    const fresh = deps.tokens.fresh(session)
-    const tokens = fresh instanceof Promise ? await fresh : fresh
     const node = c.env as Partial<HttpBindings> | undefined
-    // HEAD takes the portable path: Hono answers HEAD by dispatching GET and wrapping the
-    // result in a bodiless Response, which @hono/node-server would write a second time.
-    if (node?.incoming && node.outgoing && node.incoming.method !== 'HEAD') {
-      const status = await forwardNode(
-        node.incoming,
-        node.outgoing,
-        match.target,
-        tokens.accessToken,
-        proxy.forward,
-        proxy.responseHeaders,
-        c.get('streamingBodyLimit'),
-        c.get('requestId'),
-      )
-      c.set('proxiedStatus', status)
-      return RESPONSE_ALREADY_SENT
+    const release = takeInFlightSlot(proxy.inFlight, session.key, node?.outgoing)
+    try {
+      const limited = deps.apiRateLimit?.check(session.key)
+      if (limited) await limited
+      const fresh = deps.tokens.fresh(session)
+      const tokens = fresh instanceof Promise ? await fresh : fresh
+      const request = { match, accessToken: tokens.accessToken, requestId: c.get('requestId') }
+      // HEAD takes the portable path: Hono answers HEAD by dispatching GET and wrapping the
+      // result in a bodiless Response, which @hono/node-server would write a second time.
+      if (node?.incoming && node.outgoing && node.incoming.method !== 'HEAD') {
+        const { incoming, outgoing } = node
+        c.set('proxiedStatus', await forwardNode({ incoming, outgoing }, request, proxy.forward))
+        return RESPONSE_ALREADY_SENT
+      }
+      // Under node, 'close' hands the slot back; elsewhere, the end of the answer's body.
+      return await forward(c.req.raw, request, proxy.forward, release)
+    } catch (error) {
+      release()
+      throw error
     }
-    return await forward(
-      c.req.raw,
-      match.target,
-      tokens.accessToken,
-      proxy.forward,
-      c.get('requestId'),
-    )
   })
   return {
     app,

@@ -233,7 +233,12 @@ describe('pipelined requests', () => {
 })
 
 describe('a full upstream pool', () => {
-  const t = useScriptedBroker({ rateLimitApi: null, upstreamTimeoutSeconds: 1 })
+  // One session fills the pool here, so its cap on requests in progress is lifted.
+  const t = useScriptedBroker({
+    rateLimitApi: null,
+    apiMaxInFlightPerSession: 1000,
+    upstreamTimeoutSeconds: 1,
+  })
 
   it('answers 504 within the upstream timeout when every pooled connection is busy', async () => {
     await changeFeedLive(t.broker)

@@ -32,7 +32,8 @@ export interface ScriptedSetup {
 
 /**
  * Registers vitest hooks that start a scripted (hostile on demand) provider, an echo
- * upstream at /api/echo, and a broker on real Redis. The returned object fills in
+ * upstream at /api/echo (also at /api/echo-stream, a route that streams request bodies, and
+ * /api/echo-tenant, which forwards X-Tenant-Id too), and a broker on real Redis. The returned object fills in
  * during beforeAll; the provider's script is reset before each test.
  */
 export function useScriptedBroker(
@@ -56,6 +57,13 @@ export function useScriptedBroker(
         clientSecret: 'scripted-secret',
         apiRoutes: [
           { prefix: '/api/echo', upstream: setup.upstream.url },
+          // The same upstream with route options: bodies streamed, one more forwarded header.
+          { prefix: '/api/echo-stream', upstream: setup.upstream.url, stream: true },
+          {
+            prefix: '/api/echo-tenant',
+            upstream: setup.upstream.url,
+            forwardHeaders: ['x-tenant-id'],
+          },
           // Nothing listens on port 1: the unreachable upstream.
           { prefix: '/api/down', upstream: 'http://127.0.0.1:1' },
         ],

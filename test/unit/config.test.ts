@@ -25,9 +25,21 @@ describe('loadConfigFromEnv', () => {
   it('parses a complete environment with defaults and freezes it', () => {
     const config = loadConfigFromEnv(valid)
     expect(config.apiRoutes).toEqual([
-      { prefix: '/api/orders', upstream: 'https://orders.internal' },
-      { prefix: '/api/users', upstream: 'https://users.internal/v2' },
+      {
+        prefix: '/api/orders',
+        upstream: 'https://orders.internal',
+        forwardHeaders: [],
+        stream: false,
+      },
+      {
+        prefix: '/api/users',
+        upstream: 'https://users.internal/v2',
+        forwardHeaders: [],
+        stream: false,
+      },
     ])
+    expect(config.requestBodyTimeoutSeconds).toBe(10)
+    expect(config.apiMaxInFlightPerSession).toBe(32)
     expect(config.cookieSecrets.map((s) => s.id)).toEqual([1, 2])
     expect(config.scopes).toContain('openid')
     expect(config.sessionIdleTimeoutSeconds).toBe(1800)
@@ -79,6 +91,20 @@ describe('loadConfigFromEnv', () => {
     [{ RATE_LIMIT_API: '0/60' }, 'RATE_LIMIT_API'],
     [{ RATE_LIMIT_CALLBACK: 'ten/60' }, 'RATE_LIMIT_CALLBACK'],
     [{ MAX_BODY_BYTES: '1mb' }, 'MAX_BODY_BYTES'],
+    [{ REQUEST_BODY_TIMEOUT_SECONDS: '0' }, 'REQUEST_BODY_TIMEOUT_SECONDS'],
+    [{ API_MAX_IN_FLIGHT_PER_SESSION: '0' }, 'API_MAX_IN_FLIGHT_PER_SESSION'],
+    [{ API_ROUTES: '[{"prefix":"/api/x"' }, 'API_ROUTES'],
+    [
+      { API_ROUTES: '[{"prefix":"/api/x","upstream":"https://x.internal","strem":true}]' },
+      'API_ROUTES',
+    ],
+    [
+      {
+        API_ROUTES:
+          '[{"prefix":"/api/x","upstream":"https://x.internal","forwardHeaders":["X-Up"]}]',
+      },
+      'API_ROUTES',
+    ],
     [{ MAX_BODY_BYTES: '10' }, 'MAX_BODY_BYTES'],
     [
       { SESSION_ABSOLUTE_TIMEOUT_SECONDS: '60', SESSION_IDLE_TIMEOUT_SECONDS: '600' },
@@ -88,6 +114,45 @@ describe('loadConfigFromEnv', () => {
     const issues = issuesOf({ ...valid, ...override })
     expect(issues.length).toBeGreaterThan(0)
     expect(issues.some((line) => line.startsWith(`${variable}: expected`))).toBe(true)
+  })
+
+  it.each(['cookie', 'authorization', 'x-csrf', 'x-forwarded-user', 'connection', 'host'])(
+    'refuses a route that would forward %s, naming the route',
+    (name) => {
+      const issues = issuesOf({
+        ...valid,
+        API_ROUTES: JSON.stringify([
+          { prefix: '/api/x', upstream: 'https://x.internal', forwardHeaders: [name] },
+        ]),
+      })
+      expect(issues).toEqual([
+        `API_ROUTES: /api/x: ${name} cannot be forwarded (the broker sets it, or it is a credential, hop-by-hop or forwarding header)`,
+      ])
+    },
+  )
+
+  it('reads routes with options as JSON', () => {
+    const config = loadConfigFromEnv({
+      ...valid,
+      API_ROUTES: JSON.stringify([
+        { prefix: '/api/files', upstream: 'https://files.internal', stream: true },
+        { prefix: '/api/t', upstream: 'https://t.internal', forwardHeaders: ['x-tenant-id'] },
+      ]),
+    })
+    expect(config.apiRoutes).toEqual([
+      {
+        prefix: '/api/files',
+        upstream: 'https://files.internal',
+        forwardHeaders: [],
+        stream: true,
+      },
+      {
+        prefix: '/api/t',
+        upstream: 'https://t.internal',
+        forwardHeaders: ['x-tenant-id'],
+        stream: false,
+      },
+    ])
   })
 
   it('defaults the post-logout landing to / and accepts another path on this site', () => {
