@@ -95,7 +95,7 @@ function probe(port: number): Promise<Probe> {
   const start = performance.now()
   return new Promise((resolve) => {
     const req = request(
-      { host: '127.0.0.1', port, path: '/healthz', agent: false, timeout: 2000 },
+      { host: '127.0.0.1', port, path: '/healthz', agent: false, timeout: 5000 },
       (res) => {
         res.resume()
         res.on('end', () =>
@@ -107,7 +107,7 @@ function probe(port: number): Promise<Probe> {
         )
       },
     )
-    req.on('timeout', () => req.destroy(new Error('no answer in 2 s')))
+    req.on('timeout', () => req.destroy(new Error('no answer in 5 s')))
     req.on('error', (error) =>
       resolve({ ok: false, ms: performance.now() - start, detail: error.message }),
     )
@@ -188,6 +188,8 @@ let deadlinesPort: number
 let metricsPort: number
 let capped: ServerProcess
 let cappedPort: number
+/** The caps server's open files before any attack. */
+let cappedBaseline: number
 
 beforeAll(async () => {
   deadlinesPort = await freePort()
@@ -215,6 +217,7 @@ beforeAll(async () => {
     { openFileLimit: CAPPED.openFileLimit },
   )
   await Promise.all([listening(deadlines), listening(capped)])
+  cappedBaseline = processUsage(capped.child.pid as number).fds
 })
 
 afterAll(() => {
@@ -246,7 +249,6 @@ describe('connection caps on the real server process', () => {
   })
 
   it('refuses connections past the total cap before the process runs out of file descriptors, and serves again once they are reaped', async () => {
-    const before = processUsage(capped.child.pid as number)
     const peaks = samplePeaks(capped.child.pid as number)
     // 10 addresses × the per-address cap: only the total cap stops them. Without it, these and
     // the previous test's connections would be more than the process's 1024 descriptors.
@@ -260,11 +262,11 @@ describe('connection caps on the real server process', () => {
     const openNow = stillOpen(cappedAttackers).length
     const peak = peaks.stop()
     console.log(
-      `total cap ${CAPPED.total} (open-file limit ${CAPPED.openFileLimit}): ${openNow} attack connections open, server open files ${before.fds} before, peak ${peak.fds}`,
+      `total cap ${CAPPED.total} (open-file limit ${CAPPED.openFileLimit}): ${openNow} attack connections open, server open files ${cappedBaseline} before the attacks, peak ${peak.fds}`,
     )
     expect(capped.child.exitCode).toBeNull()
     expect(openNow).toBeLessThanOrEqual(CAPPED.total)
-    expect(peak.fds).toBeLessThanOrEqual(before.fds + CAPPED.total + 50)
+    expect(peak.fds).toBeLessThanOrEqual(cappedBaseline + CAPPED.total + 50)
     // Every connection, the capped ones too, is reaped at the header deadline; then /healthz
     // answers again.
     await until(
@@ -394,10 +396,16 @@ describe('reporting refused and reaped connections', () => {
     expect(text).toContain('bff_connections_timed_out_total{reason="headers_timeout"} 3000')
     expect(text).toContain('bff_connections_timed_out_total{reason="request_timeout"} 1')
     expect(text).toMatch(/^bff_connections_open 0$/m)
+    await until(
+      () => (countsIn(connectionLines(deadlines)).headers_timeout ?? 0) >= 3000,
+      'the reaped connections to be logged',
+      12_000,
+    ).catch(() => {})
     const lines = connectionLines(deadlines)
     console.log(
-      `the deadlines server wrote ${lines.length} warning line(s) so far: ${JSON.stringify(countsIn(lines))}`,
+      `the deadlines server wrote ${lines.length} warning line(s) for 3000 reaped connections: ${JSON.stringify(countsIn(lines))}`,
     )
+    expect(countsIn(lines).headers_timeout).toBe(3000)
     expect(lines.length).toBeLessThanOrEqual(2)
   })
 })
