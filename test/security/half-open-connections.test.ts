@@ -1,8 +1,14 @@
 import { request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { connect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { connect as connectTls } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { throwawayCertificate } from '../../e2e/support/tls.js'
+import { createLimitedServer } from '../../src/http/limited-server.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { BffMetrics } from '../../src/observability/metrics.js'
 import { freePort } from '../support/free-port.js'
 import {
   offlineServerEnv,
@@ -407,5 +413,55 @@ describe('reporting refused and reaped connections', () => {
     )
     expect(countsIn(lines).headers_timeout).toBe(3000)
     expect(lines.length).toBeLessThanOrEqual(2)
+  })
+})
+
+describe('createLimitedServer over TLS (library use)', () => {
+  it('closes a connection that never starts its TLS handshake, and one that trickles headers after it, at the header deadline; caps per address', async () => {
+    const metrics = new BffMetrics()
+    const server = createLimitedServer((_req, res) => res.end('ok'), {
+      limits: { headersTimeoutSeconds: 1, requestTimeoutSeconds: 1, maxConnectionsPerAddress: 2 },
+      tls: throwawayCertificate('localhost'),
+      logger: createLogger('silent'),
+      metrics,
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    try {
+      const closed = (socket: Socket) => {
+        const start = performance.now()
+        socket.on('error', () => {})
+        socket.resume()
+        return new Promise<number>((resolve) =>
+          socket.once('close', () => resolve(performance.now() - start)),
+        )
+      }
+      const silent = closed(connect({ port, host: '127.0.0.1' }))
+      const tls = connectTls({ port, host: '127.0.0.1', rejectUnauthorized: false })
+      await new Promise((resolve) => tls.once('secureConnect', resolve))
+      tls.write('GET / HTTP/1.1\r\nHost: localhost\r\n')
+      const trickle = setInterval(() => tls.write('X-Trickle: 1\r\n'), 300)
+      const trickling = closed(tls)
+      // Two connections from 127.0.0.1 are open: a third is over the per-address cap.
+      const third = await closed(connect({ port, host: '127.0.0.1' }))
+      const [silentMs, tricklingMs] = await Promise.all([silent, trickling])
+      clearInterval(trickle)
+      console.log(
+        `TLS, 1 s deadlines: no handshake closed after ${silentMs.toFixed(0)} ms, trickled headers after ${tricklingMs.toFixed(0)} ms, third connection from one address after ${third.toFixed(0)} ms`,
+      )
+      expect(third).toBeLessThan(500)
+      expect(silentMs).toBeGreaterThanOrEqual(900)
+      expect(silentMs).toBeLessThanOrEqual(1000 + SLACK_MS)
+      expect(tricklingMs).toBeGreaterThanOrEqual(900)
+      expect(tricklingMs).toBeLessThanOrEqual(1000 + SLACK_MS)
+      const text = await metrics.registry.metrics()
+      expect(text).toContain('bff_connections_timed_out_total{reason="handshake_timeout"} 1')
+      expect(text).toContain('bff_connections_timed_out_total{reason="headers_timeout"} 1')
+      expect(text).toContain(
+        'bff_connections_refused_total{reason="max_connections_per_address"} 1',
+      )
+    } finally {
+      server.close()
+    }
   })
 })
