@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { type Bff, createBff } from '../src/app.js'
 import { ConfigError } from '../src/config/config-error.js'
 import { loadServerSettings, type ServerSettings } from '../src/config/server-settings.js'
+import { createLimitedServer } from '../src/http/limited-server.js'
+import { readOpenFileLimit } from '../src/lib/open-file-limit.js'
 import { createLogger } from '../src/observability/logger.js'
 import { startDemoApi } from './api/create-demo-api.js'
 import { startDevProvider } from './provider/create-provider.js'
@@ -35,7 +37,7 @@ function port(name: string, fallback: number): number {
 
 function loadSettings(): ServerSettings {
   try {
-    return loadServerSettings()
+    return loadServerSettings(process.env, { openFileLimit: readOpenFileLimit() })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     for (const issue of error.issues) console.error(`config error: ${issue}`)
@@ -43,10 +45,15 @@ function loadSettings(): ServerSettings {
   }
 }
 
-/** The broker as the standalone server serves it: its node listener (the /api lane included). */
+/** The broker as the standalone server serves it: its node listener (the /api lane included), with its limits. */
 function listen(bff: Bff, settings: ServerSettings): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer(bff.nodeListener())
+    const server = createLimitedServer(bff.nodeListener(), {
+      limits: settings.limits,
+      trustedProxies: bff.config.trustedProxies,
+      logger: bff.logger,
+      metrics: bff.metrics,
+    })
     server.once('error', reject)
     server.listen(settings.port, settings.host, () => resolve(server))
   })

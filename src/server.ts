@@ -1,4 +1,3 @@
-import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { createBff } from './app.js'
@@ -6,6 +5,8 @@ import { ConfigError } from './config/config-error.js'
 import { loadConfigFromEnv } from './config/load-env.js'
 import { loadServerSettings } from './config/server-settings.js'
 import { BffError } from './errors/bff-error.js'
+import { createLimitedServer } from './http/limited-server.js'
+import { readOpenFileLimit } from './lib/open-file-limit.js'
 import { createLogger } from './observability/logger.js'
 
 /** Standalone entry: configuration from the environment, then serve until SIGTERM. */
@@ -13,7 +14,7 @@ async function main() {
   let settings: ReturnType<typeof loadServerSettings>
   let config: ReturnType<typeof loadConfigFromEnv>
   try {
-    settings = loadServerSettings()
+    settings = loadServerSettings(process.env, { openFileLimit: readOpenFileLimit() })
     config = loadConfigFromEnv()
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -52,7 +53,12 @@ async function main() {
       )
     },
   )
-  const server = createServer(bff.nodeListener())
+  const server = createLimitedServer(bff.nodeListener(), {
+    limits: settings.limits,
+    trustedProxies: config.trustedProxies,
+    logger,
+    metrics: bff.metrics,
+  })
   server.once('error', (error: NodeJS.ErrnoException) => {
     console.error(
       `cannot listen on ${settings.host}:${settings.port}: ${error.code ?? error.message}`,
@@ -62,7 +68,13 @@ async function main() {
   server.listen(settings.port, settings.host, () => {
     const { port } = server.address() as AddressInfo
     logger.info(
-      { event: 'startup.listening', port, host: settings.host, publicUrl: config.publicUrl },
+      {
+        event: 'startup.listening',
+        port,
+        host: settings.host,
+        publicUrl: config.publicUrl,
+        limits: settings.limits,
+      },
       `listening on ${settings.host}:${port}`,
     )
   })

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import https from 'node:https'
 import { fileURLToPath } from 'node:url'
 import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
 import { listen } from '../../demo/listen.js'
 import { type DevProvider, startDevProvider } from '../../demo/provider/create-provider.js'
 import { type Bff, createBff } from '../../src/app.js'
+import { createLimitedServer } from '../../src/http/limited-server.js'
 import type { Clock } from '../../src/lib/clock.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
@@ -222,32 +222,40 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
   // The broker's own node listener (its /api lane included), wrapped to log each request as
   // it left the broker: recorded when the answer is written (or the connection closes first).
   const listener = bff.nodeListener()
-  const server = https.createServer({ key: input.tls.key, cert: input.tls.cert }, (req, res) => {
-    let recorded = false
-    const record = () => {
-      if (recorded) return
-      recorded = true
-      const header = (name: string) => {
-        const value = req.headers[name]
-        return (Array.isArray(value) ? value.join(', ') : value) ?? null
+  const server = createLimitedServer(
+    (req, res) => {
+      let recorded = false
+      const record = () => {
+        if (recorded) return
+        recorded = true
+        const header = (name: string) => {
+          const value = req.headers[name]
+          return (Array.isArray(value) ? value.join(', ') : value) ?? null
+        }
+        const url = new URL(req.url ?? '/', input.url)
+        requests.push({
+          method: req.method ?? '',
+          path: url.pathname + url.search,
+          origin: header('origin'),
+          secFetchSite: header('sec-fetch-site'),
+          withSession: (header('cookie') ?? '')
+            .split(/;\s*/)
+            .some((c) => c.startsWith(`${cookieName}=`)),
+          withCsrfHeader: req.headers[csrfHeader] !== undefined,
+          status: res.statusCode,
+        })
       }
-      const url = new URL(req.url ?? '/', input.url)
-      requests.push({
-        method: req.method ?? '',
-        path: url.pathname + url.search,
-        origin: header('origin'),
-        secFetchSite: header('sec-fetch-site'),
-        withSession: (header('cookie') ?? '')
-          .split(/;\s*/)
-          .some((c) => c.startsWith(`${cookieName}=`)),
-        withCsrfHeader: req.headers[csrfHeader] !== undefined,
-        status: res.statusCode,
-      })
-    }
-    res.once('finish', record)
-    res.once('close', record)
-    listener(req, res)
-  })
+      res.once('finish', record)
+      res.once('close', record)
+      listener(req, res)
+    },
+    {
+      // The standalone server's deadlines and connection caps, over TLS.
+      tls: { key: input.tls.key, cert: input.tls.cert },
+      logger: bff.logger,
+      metrics: bff.metrics,
+    },
+  )
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(input.port, '127.0.0.1', resolve)

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { ConfigError } from './config-error.js'
 import { formatIssues } from './parse-options.js'
+import { parseServerLimits, type ServerLimits, type ServerLimitsOptions } from './server-limits.js'
 
 type Env = Record<string, string | undefined>
 
@@ -23,8 +24,20 @@ const serverSchema = z.object({
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 })
 
+/** Which environment variable feeds each connection limit (see server-limits.ts). */
+const LIMIT_ENV_NAMES: Record<keyof ServerLimitsOptions, string> = {
+  headersTimeoutSeconds: 'HEADERS_TIMEOUT_SECONDS',
+  requestTimeoutSeconds: 'REQUEST_TIMEOUT_SECONDS',
+  keepAliveTimeoutSeconds: 'KEEP_ALIVE_TIMEOUT_SECONDS',
+  maxConnections: 'MAX_CONNECTIONS',
+  maxConnectionsPerAddress: 'MAX_CONNECTIONS_PER_ADDRESS',
+}
+
 /** Names of the server process's own environment variables. */
-export const serverEnvNames = Object.keys(serverSchema.shape)
+export const serverEnvNames = [
+  ...Object.keys(serverSchema.shape),
+  ...Object.values(LIMIT_ENV_NAMES),
+]
 
 export interface ServerSettings {
   port: number
@@ -34,19 +47,52 @@ export interface ServerSettings {
   /** A separate port for GET /metrics without a token (keep it private). */
   metricsPort: number | undefined
   metricsHost: string
+  /** Deadlines and connection caps of the public server (see http/limited-server.ts). */
+  limits: ServerLimits
+}
+
+export interface ServerHost {
+  /** The process's soft open-file limit (lib/open-file-limit.ts); MAX_CONNECTIONS must fit it. */
+  openFileLimit?: number
+}
+
+/** Digits become numbers; anything else stays a string for the schema to refuse by name. */
+function limitOptions(env: Env): ServerLimitsOptions {
+  const options: Record<string, number | string> = {}
+  for (const [option, name] of Object.entries(LIMIT_ENV_NAMES)) {
+    const raw = env[name]?.trim()
+    if (raw) options[option] = /^\d+$/.test(raw) ? Number(raw) : raw
+  }
+  return options as ServerLimitsOptions
+}
+
+function limitsFromEnv(env: Env, host: ServerHost, problems: string[]): ServerLimits | undefined {
+  try {
+    return parseServerLimits(limitOptions(env), {
+      openFileLimit: host.openFileLimit,
+      nameOf: (path) =>
+        LIMIT_ENV_NAMES[path[0] as keyof ServerLimitsOptions] ?? path.map(String).join('.'),
+    })
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    problems.push(...error.issues)
+    return undefined
+  }
 }
 
 /** Settings of the standalone server process (not of the broker library). */
-export function loadServerSettings(env: Env = process.env): ServerSettings {
+export function loadServerSettings(env: Env = process.env, host: ServerHost = {}): ServerSettings {
   const picked = Object.fromEntries(
     Object.keys(serverSchema.shape)
       .map((name) => [name, env[name]?.trim()])
       .filter(([, value]) => value !== undefined && value !== ''),
   )
   const result = serverSchema.safeParse(picked)
-  if (!result.success) {
-    throw new ConfigError(formatIssues(result.error.issues, (path) => path.map(String).join('.')))
-  }
+  const problems = result.success
+    ? []
+    : formatIssues(result.error.issues, (path) => path.map(String).join('.'))
+  const limits = limitsFromEnv(env, host, problems)
+  if (!result.success || !limits) throw new ConfigError(problems)
   const s = result.data
   return {
     port: s.PORT,
@@ -55,5 +101,6 @@ export function loadServerSettings(env: Env = process.env): ServerSettings {
     shutdownGraceSeconds: s.SHUTDOWN_GRACE_SECONDS,
     metricsPort: s.METRICS_PORT,
     metricsHost: s.METRICS_HOST,
+    limits,
   }
 }

@@ -40,9 +40,38 @@ export function trustedProxies(cidrs: readonly string[]): TrustedProxies {
 }
 
 /** `::ffff:192.0.2.1` (an IPv4 peer on a dual-stack socket) is written as `192.0.2.1`. */
-function normalise(address: string): string {
+export function normaliseAddress(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
   return mapped?.[1] ?? address
+}
+
+const normalise = normaliseAddress
+
+/** The 8 groups of an IPv6 address as numbers (`::` expanded, a dotted IPv4 tail is 2 groups). */
+function ipv6Groups(address: string): number[] {
+  const [head = '', tail] = (address.split('%')[0] ?? '').split('::')
+  const parts = (text: string | undefined) =>
+    text ? text.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : []
+  const left = parts(head)
+  const right = parts(tail)
+  const zeros = tail === undefined ? [] : Array(8 - left.length - right.length).fill('0')
+  return [...left, ...zeros, ...right].map((g) => Number.parseInt(g, 16))
+}
+
+/**
+ * What the per-address connection cap counts a TCP peer as: an IPv4 address itself, an IPv6
+ * address by its /64. RFC 4291 §2.5.1 gives every interface a 64-bit id inside its /64 and ISPs
+ * hand a customer at least a /64 (RFC 6177), so one attacker holds 2^64 addresses: counting
+ * them one by one would not limit anything.
+ */
+export function addressBucket(peer: string): string {
+  const address = normalise(peer)
+  if (isIP(address) !== 6) return address
+  const prefix = ipv6Groups(address)
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')
+  return `${prefix}::/64`
 }
 
 /** The TCP peer of this request (@hono/node-server's bindings), or undefined without a socket. */

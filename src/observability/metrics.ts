@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { CacheLookup } from '../session/session-cache.js'
 import type { RefreshMetrics, RefreshOutcome } from '../session/token-refresher.js'
 
@@ -92,6 +92,22 @@ export class BffMetrics implements RefreshMetrics {
   readonly jwksFetches = this.#counter(
     'bff_jwks_fetches_total',
     'Fetches of the provider JWKS (first load and refetches)',
+  )
+
+  readonly connectionsOpen = new Gauge({
+    name: 'bff_connections_open',
+    help: 'Client connections open on the server (createLimitedServer)',
+    registers: [this.registry],
+  })
+  readonly connectionsRefused = this.#counter(
+    'bff_connections_refused_total',
+    'Client connections closed at once because all connections or those of the client address were at their maximum',
+    ['reason'],
+  )
+  readonly connectionsTimedOut = this.#counter(
+    'bff_connections_timed_out_total',
+    'Client connections closed because the request headers, the whole request or the TLS handshake did not arrive in time',
+    ['reason'],
   )
 
   /** Label children bound once per route and status: the proxy records every request. */

@@ -1,6 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
@@ -9,36 +7,10 @@ import { type EchoUpstream, startEchoUpstream } from '../support/echo-upstream.j
 import { freePort } from '../support/free-port.js'
 import { HttpBrowser } from '../support/http-browser.js'
 import { type ScriptedProvider, startScriptedProvider } from '../support/scripted-provider.js'
+import { startServerProcess as startServer } from '../support/server-process.js'
+import { until } from '../support/until.js'
 
-interface Started {
-  child: ChildProcess
-  output: () => string
-  exit: Promise<[number | null, NodeJS.Signals | null]>
-}
-
-function startServer(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk
-  })
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk
-  })
-  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  return { child, output: () => output, exit }
-}
-
-async function waitFor(check: () => boolean, what: string, ms = 15_000) {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+const waitFor = (check: () => boolean, what: string) => until(check, what, 15_000)
 
 describe('the standalone server process', () => {
   let provider: ScriptedProvider
@@ -169,6 +141,18 @@ describe('the standalone server process', () => {
     } finally {
       taken.close()
     }
+  })
+
+  it('stops with one line naming MAX_CONNECTIONS when it does not fit the open-file limit', async () => {
+    const server = startServer(
+      { ...baseEnv(await freePort(), provider.issuer), MAX_CONNECTIONS: '1000' },
+      { openFileLimit: 1024 },
+    )
+    const [code] = await server.exit
+    expect(code).toBe(1)
+    expect(server.output().trim().split('\n')).toEqual([
+      "config error: MAX_CONNECTIONS: 1000 does not fit the process's open-file limit of 1024 (ulimit -n): expected at most 512, half of it (the other half is for upstream, Redis and provider sockets); lower it or raise the limit",
+    ])
   })
 
   it('keeps running when the provider cannot be reached at start, and says so', async () => {

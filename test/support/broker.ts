@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:http'
 import { getRequestListener } from '@hono/node-server'
 import type { Hono } from 'hono'
 import { inject } from 'vitest'
 import { type Bff, type BffDeps, createBff } from '../../src/app.js'
 import type { BffOptions } from '../../src/config/schema.js'
+import { createLimitedServer } from '../../src/http/limited-server.js'
 import { randomId } from '../../src/lib/random.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
@@ -65,7 +65,11 @@ export async function startBroker(
     { logger: createLogger('silent'), ...deps, store },
   )
   await bff.ready()
-  const server = createServer(host ? getRequestListener(host(bff).fetch) : bff.nodeListener())
+  // The standalone server's deadlines and connection caps, at their defaults.
+  const server = createLimitedServer(
+    host ? getRequestListener(host(bff).fetch) : bff.nodeListener(),
+    { trustedProxies: bff.config.trustedProxies, logger: bff.logger, metrics: bff.metrics },
+  )
   await new Promise<void>((resolve) => server.listen(address.port, '127.0.0.1', resolve))
   return {
     url: address.url,

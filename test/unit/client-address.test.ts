@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import {
+  addressBucket,
   clientAddress,
   isTrustedPeer,
   parseCidr,
@@ -77,4 +78,21 @@ describe('parseCidr', () => {
       expect(parseCidr(value)).toBeNull()
     },
   )
+})
+
+describe('addressBucket (what the per-address connection cap counts)', () => {
+  it.each([
+    ['203.0.113.9', '203.0.113.9'],
+    ['::ffff:203.0.113.9', '203.0.113.9'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2:ffff:ffff:ffff:ffff', '2001:db8:1:2::/64'],
+    ['2001:DB8:0001:0002::1', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['64:ff9b::192.0.2.1', '64:ff9b:0:0::/64'],
+    ['2001:db8:a:b::192.0.2.1', '2001:db8:a:b::/64'],
+  ])('counts %s as %s', (peer, bucket) => {
+    expect(addressBucket(peer)).toBe(bucket)
+  })
 })
