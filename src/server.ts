@@ -59,13 +59,19 @@ async function main() {
     logger,
     metrics: bff.metrics,
   })
-  server.once('error', (error: NodeJS.ErrnoException) => {
+  const cannotListen = (error: NodeJS.ErrnoException) => {
     console.error(
       `cannot listen on ${settings.host}:${settings.port}: ${error.code ?? error.message}`,
     )
     process.exit(1)
-  })
+  }
+  server.once('error', cannotListen)
   server.listen(settings.port, settings.host, () => {
+    // Listening: a later server error (an accept failure) is logged, the process keeps serving.
+    server.off('error', cannotListen)
+    server.on('error', (error: NodeJS.ErrnoException) =>
+      logger.error({ event: 'server.error', code: error.code }, 'server error'),
+    )
     const { port } = server.address() as AddressInfo
     logger.info(
       {
