@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono'
-import { clientAddress, type TrustedProxies } from '../lib/client-address.js'
+import { addressBucket, clientAddress, type TrustedProxies } from '../lib/client-address.js'
 import type { RateLimiter } from '../rate-limit/rate-limiter.js'
 
 export interface AddressRateLimitOptions {
@@ -11,7 +11,8 @@ export interface AddressRateLimitOptions {
 }
 
 /**
- * Counts requests per client address (from trusted proxy hops only, see client-address.ts)
+ * Counts requests per client address (from trusted proxy hops only, see client-address.ts;
+ * an IPv6 address by its /64)
  * before the route does any work: past the limit, 429 with Retry-After.
  */
 export function rateLimitByAddress(options: AddressRateLimitOptions): MiddlewareHandler {
@@ -19,7 +20,8 @@ export function rateLimitByAddress(options: AddressRateLimitOptions): Middleware
   return async function rateLimit(c, next) {
     if (!limiter) return next()
     try {
-      await limiter.check(clientAddress(c, trusted))
+      // By /64 for IPv6, as the connection cap counts (one subscriber holds the whole /64).
+      await limiter.check(addressBucket(clientAddress(c, trusted)))
     } catch (error) {
       return render(c, error)
     }

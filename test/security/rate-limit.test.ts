@@ -58,6 +58,20 @@ describe('rate limits behind a trusted proxy', () => {
     await expect429(await new HttpBrowser().request(`${t.broker.url}/auth/login`, spoofed), false)
   })
 
+  it('counts an IPv6 client by its /64, so rotating addresses inside it does not help', async () => {
+    const net = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:1`
+    for (let i = 1; i <= 3; i++) {
+      const ok = await new HttpBrowser().request(`${t.broker.url}/auth/login`, from(`${net}::${i}`))
+      expect(ok.status).toBe(302)
+    }
+    const rotated = from(`${net}:ffff:ffff:ffff:ffff`)
+    await expect429(await new HttpBrowser().request(`${t.broker.url}/auth/login`, rotated), false)
+    const otherNet = from(`${net.replace(/:1$/, ':2')}::1`)
+    expect((await new HttpBrowser().request(`${t.broker.url}/auth/login`, otherNet)).status).toBe(
+      302,
+    )
+  })
+
   it('refuses callbacks past the limit before consuming any transaction or redeeming a code', async () => {
     const client = someClient()
     for (let i = 0; i < 3; i++) {
