@@ -162,6 +162,8 @@ export const optionsSchema = z
     upstreamTimeoutSeconds: seconds(1).max(600).default(30),
     /** An /api request body must have arrived this long after the broker began reading it (408). */
     requestBodyTimeoutSeconds: seconds(1).max(600).default(10),
+    /** A browser that reads nothing of a proxied answer this long is disconnected. */
+    responseStallTimeoutSeconds: seconds(1).max(3600).default(30),
     /** /api requests one session may have in progress on one instance (429 past it). */
     apiMaxInFlightPerSession: z
       .number({ error: 'expected a whole number of requests' })

@@ -8,6 +8,11 @@ import type { UpstreamTarget } from './upstreams.js'
 
 export interface ExchangeOptions {
   timeoutMs: number
+  /**
+   * How long a browser may read nothing of an answer (its socket full, the upstream paused)
+   * before both are closed: a paused exchange holds a pooled upstream connection.
+   */
+  stallTimeoutMs: number
   /** undici's connection pool for the upstreams (keep-alive, one pool per origin). */
   dispatcher: Dispatcher
 }
@@ -19,9 +24,9 @@ export interface ExchangeOptions {
  */
 export class Cancellation extends EventEmitter {
   aborted = false
-  why: 'timeout' | 'client' | undefined
+  why: 'timeout' | 'client' | 'stalled' | undefined
 
-  cancel(why: 'timeout' | 'client'): void {
+  cancel(why: 'timeout' | 'client' | 'stalled'): void {
     if (this.aborted) return
     this.aborted = true
     this.why = why
@@ -134,12 +139,17 @@ export function exchangeInto(
       finish()
       reject(upstreamError(new Error(`cancelled while queued: ${signal.why}`), target, signal))
     }
-    const resume = () => controller?.resume()
+    let stall: NodeJS.Timeout | undefined
+    const resume = () => {
+      clearTimeout(stall)
+      controller?.resume()
+    }
     const timer = setTimeout(() => signal.cancel('timeout'), options.timeoutMs)
     // Until the answer ends: the browser going away mid-body stops the upstream too.
     signal.once('abort', cancel)
     const finish = () => {
       clearTimeout(timer)
+      clearTimeout(stall)
       signal.off('abort', cancel)
       outgoing.off('drain', resume)
     }
@@ -167,9 +177,17 @@ export function exchangeInto(
       },
       onResponseData(current, chunk) {
         if (outgoing.write(chunk)) return
-        // A full socket pauses the upstream until 'drain'; a destroyed one never drains.
-        if (outgoing.destroyed) signal.cancel('client')
-        else current.pause()
+        // A full socket pauses the upstream until 'drain'; a destroyed one never drains, and
+        // one that does not drain in time ends the exchange (see stallTimeoutMs).
+        if (outgoing.destroyed) return signal.cancel('client')
+        current.pause()
+        clearTimeout(stall)
+        stall = setTimeout(() => {
+          // undici may hold the abort's error back while the exchange is paused: close the
+          // browser's connection here rather than wait for onResponseError.
+          signal.cancel('stalled')
+          outgoing.destroy()
+        }, options.stallTimeoutMs)
       },
       onResponseEnd() {
         finish()

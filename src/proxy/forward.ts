@@ -232,21 +232,28 @@ export async function forward(
     answer.body.resume()
     done()
   } else {
-    stream = webStreamOf(answer.body, done)
+    stream = webStreamOf(answer.body, done, options.stallTimeoutMs)
   }
   return new Response(stream, { status, headers: downstreamResponseHeaders(answer.headers) })
 }
 
 /**
- * The upstream's body as a web stream, paused while the reader is not asking. Not
- * `Readable.toWeb`: on Node 20 a chunk arriving after the reader cancelled is enqueued on
- * the closed stream and throws out of an event handler (an uncaught exception).
+ * The upstream's body as a web stream, paused while the reader is not asking, and ended when
+ * the reader has asked for nothing for `stallTimeoutMs`. Not `Readable.toWeb`: on Node 20 a
+ * chunk arriving after the reader cancelled is enqueued on the closed stream and throws out
+ * of an event handler (an uncaught exception).
  */
-function webStreamOf(body: Readable, done: () => void): ReadableStream<Uint8Array> {
+function webStreamOf(
+  body: Readable,
+  done: () => void,
+  stallTimeoutMs: number,
+): ReadableStream<Uint8Array> {
   let open = true
+  let stall: NodeJS.Timeout | undefined
   const end = (then: () => void) => {
     if (!open) return
     open = false
+    clearTimeout(stall)
     done()
     then()
   }
@@ -255,13 +262,21 @@ function webStreamOf(body: Readable, done: () => void): ReadableStream<Uint8Arra
       body.on('data', (chunk: Buffer) => {
         if (!open) return
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
-        if ((controller.desiredSize ?? 0) <= 0) body.pause()
+        if ((controller.desiredSize ?? 0) > 0) return
+        body.pause()
+        stall = setTimeout(() => {
+          end(() => {
+            controller.error(new Error('the reader stalled'))
+            body.destroy()
+          })
+        }, stallTimeoutMs)
       })
       body.once('end', () => end(() => controller.close()))
       body.once('error', (error) => end(() => controller.error(error)))
       body.once('close', () => end(() => controller.error(new Error('upstream body closed'))))
     },
     pull() {
+      clearTimeout(stall)
       body.resume()
     },
     cancel() {

@@ -74,6 +74,7 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
       timeoutMs: deps.config.upstreamTimeoutSeconds * 1000,
       maxBodyBytes: deps.config.maxBodyBytes,
       bodyTimeoutMs: deps.config.requestBodyTimeoutSeconds * 1000,
+      stallTimeoutMs: deps.config.responseStallTimeoutSeconds * 1000,
       dispatcher,
       responseHeaders: (type) => (type?.startsWith('text/html') ? htmlHeaders : plainHeaders),
     },

@@ -2,13 +2,18 @@ import type { ServerResponse } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { dropKeptAliveConnections } from '../support/echo-upstream.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
+import { until } from '../support/until.js'
 
 /*
  * The proxy's portable path: outside @hono/node-server (here `app.request`, no socket) the
  * broker forwards through fetch Request/Response objects. Same rules as the node fast path.
  */
 describe('the portable proxy path (no node bindings)', () => {
-  const t = useScriptedBroker({ apiMaxInFlightPerSession: 2, requestBodyTimeoutSeconds: 1 })
+  const t = useScriptedBroker({
+    apiMaxInFlightPerSession: 2,
+    requestBodyTimeoutSeconds: 1,
+    responseStallTimeoutSeconds: 1,
+  })
 
   async function sessionCookie() {
     const { browser } = await t.signIn()
@@ -89,6 +94,32 @@ describe('the portable proxy path (no node bindings)', () => {
     await second.body?.cancel()
     expect((await call(cookie, '/api/echo/four')).status).toBe(200)
     expect((await call(cookie, '/api/echo/five')).status).toBe(200)
+  })
+
+  it('ends an answer nobody reads after the stall timeout, and gives the slot back', async () => {
+    const cookie = await sessionCookie()
+    let upstreamClosed = false
+    t.upstream.handler = (req, res) => {
+      if (req.url !== '/endless') return false
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      const chunk = Buffer.alloc(64 * 1024, 1)
+      const more = () => {
+        while (!res.destroyed && res.write(chunk)) {}
+        if (!res.destroyed) res.once('drain', more)
+      }
+      res.on('close', () => {
+        upstreamClosed = true
+      })
+      more()
+      return true
+    }
+    const unread = [
+      await call(cookie, '/api/echo/endless'),
+      await call(cookie, '/api/echo/endless'),
+    ]
+    expect(unread.map((r) => r.status)).toEqual([200, 200])
+    await until(() => upstreamClosed, 'the upstream answer to be ended', 5000)
+    await until(async () => (await call(cookie, '/api/echo/again')).status === 200, 'a free slot')
   })
 
   it('retries a GET once on a kept-alive socket the upstream just dropped', async () => {

@@ -452,3 +452,52 @@ describe('streamed answers', () => {
     await until(() => upstreamClosed, 'the upstream request to be closed', 2000)
   })
 })
+
+describe('a browser that stops reading an answer', () => {
+  const t = useScriptedBroker({ responseStallTimeoutSeconds: 1 })
+
+  it('is disconnected after RESPONSE_STALL_TIMEOUT_SECONDS and the upstream request ended', async () => {
+    const { browser } = await t.signIn()
+    const headers = { cookie: browser.cookieHeaderFor(t.broker.url), 'x-csrf': '1' }
+    let upstreamClosedAt = 0
+    t.upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      const chunk = Buffer.alloc(64 * 1024, 1)
+      const more = () => {
+        while (!res.destroyed && res.write(chunk)) {}
+        if (!res.destroyed) res.once('drain', more)
+      }
+      res.on('close', () => {
+        upstreamClosedAt = Date.now()
+      })
+      more()
+      return true
+    }
+    const url = new URL(t.broker.url)
+    const answer = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(
+        { host: url.hostname, port: url.port, path: '/api/echo/endless', headers },
+        resolve,
+      )
+      req.on('error', reject)
+      req.end()
+    })
+    expect(answer.statusCode).toBe(200)
+    answer.pause()
+    const pausedAt = Date.now()
+    await until(() => upstreamClosedAt > 0, 'the upstream request to be ended', 5000)
+    // The endless answer, read again now, ends short: the broker closed the connection.
+    const closed = new Promise<void>((resolve) => answer.once('close', resolve))
+    answer.on('error', () => {})
+    answer.resume()
+    await Promise.race([
+      closed,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('still streaming')), 3000)),
+    ])
+    expect(answer.complete).toBe(false)
+    console.log(
+      `stalled reader: upstream ended ${upstreamClosedAt - pausedAt} ms after the browser stopped reading (timeout 1000 ms)`,
+    )
+    expect(upstreamClosedAt - pausedAt).toBeLessThan(4000)
+  })
+})
