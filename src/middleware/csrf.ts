@@ -1,6 +1,4 @@
-import type { Context, MiddlewareHandler } from 'hono'
-import { BffError } from '../errors/bff-error.js'
-import { renderJsonError } from '../errors/render.js'
+import type { Context } from 'hono'
 
 export interface CsrfOptions {
   publicOrigin: string
@@ -53,15 +51,4 @@ export function apiCsrfRefusal(header: HeaderReader, options: CsrfOptions): stri
   const crossOrigin = crossOriginReason(header, options.publicOrigin)
   if (crossOrigin) return crossOrigin
   return header(options.headerName) ? undefined : 'missing csrf header'
-}
-
-/** The /api rule of `apiCsrfRefusal` as middleware: 403 csrf_failed. */
-export function requireCsrfHeader(options: CsrfOptions): MiddlewareHandler {
-  if (!options.headerName.startsWith('x-'))
-    throw new Error('csrf header must be a custom x- header')
-  return async function csrf(c, next) {
-    const refusal = apiCsrfRefusal(contextHeaders(c), options)
-    if (refusal) return renderJsonError(c, new BffError('csrf_failed', { detail: refusal }))
-    await next()
-  }
 }

@@ -22,26 +22,39 @@ export function resolveSession(
 ): ActiveSession | Promise<ActiveSession> {
   const raw = deps.cookie.raw(c)
   if (!raw) throw new BffError('unauthenticated')
-  // The hot path: a cookie that unsealed before, naming a session this instance may serve
-  // from memory. Decided without I/O or awaiting; everything else takes the full path.
-  const known = deps.cookie.unsealedBefore(raw)
-  const hit = known === undefined ? undefined : deps.sessions.cached(known.key)
-  return hit ?? resolveFromStore(c, deps, raw)
+  // The hot path: decided without I/O or awaiting; everything else takes the full path.
+  const hit = sessionFromMemory(raw, deps)
+  if (hit) {
+    deps.sessions.countCacheHit()
+    return hit
+  }
+  return sessionFromStore(raw, deps, () => deps.cookie.clear(c))
 }
 
-async function resolveFromStore(
-  c: Context,
-  deps: SessionDeps,
+/**
+ * Without I/O: the session a cookie names when the cookie unsealed in this process before
+ * and the session is one this instance may serve from memory; undefined otherwise (nothing
+ * counted, nothing changed).
+ */
+export function sessionFromMemory(raw: string, deps: SessionDeps): ActiveSession | undefined {
+  const known = deps.cookie.unsealedBefore(raw)
+  return known === undefined ? undefined : deps.sessions.servable(known.key)
+}
+
+/** The session a cookie names, unsealing it and asking the store; 401 (cookie cleared) otherwise. */
+export async function sessionFromStore(
   raw: string,
+  deps: SessionDeps,
+  clearCookie: () => void,
 ): Promise<ActiveSession> {
   const sid = await deps.cookie.unseal(raw)
   if (!sid) {
-    deps.cookie.clear(c)
+    clearCookie()
     throw new BffError('unauthenticated', { detail: 'session cookie failed to unseal' })
   }
   const lookup = await deps.sessions.lookup(sid)
   if (lookup.status !== 'active') {
-    deps.cookie.clear(c)
+    clearCookie()
     throw new BffError('session_expired', { detail: `session ${lookup.status}` })
   }
   return lookup.session

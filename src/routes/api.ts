@@ -3,17 +3,15 @@ import type { HttpBindings } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { Hono } from 'hono'
 import { Agent } from 'undici'
-import { BffError } from '../errors/bff-error.js'
-import { type CsrfOptions, requireCsrfHeader } from '../middleware/csrf.js'
-import { resolveSession } from '../middleware/require-session.js'
+import { Admission } from '../api/admission.js'
+import { apiSteps } from '../api/steps.js'
+import { type CsrfOptions, contextHeaders } from '../middleware/csrf.js'
 import { pageCsp, responseSecurityHeaders } from '../middleware/security-headers.js'
 import { type ForwardOptions, forward, forwardNode } from '../proxy/forward.js'
 import { InFlightLimit, type Release } from '../proxy/in-flight.js'
 import { UpstreamTable } from '../proxy/upstreams.js'
 import { createApiLane } from './api-lane.js'
 import type { RouteDeps } from './deps.js'
-
-const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
 
 /** What the /api route and its node-level lane share: one table, one pool, one set of headers. */
 export interface ApiProxy {
@@ -27,23 +25,13 @@ export interface ApiProxy {
 }
 
 /**
- * A slot among the session's requests in progress, handed back when the answer is done
- * (sent, failed or abandoned: node's 'close'), or 429 too_many_in_flight.
+ * Under node, the session's slot goes back when the answer is done (sent, failed or
+ * abandoned: 'close'); at once if the browser left while the request was being admitted.
  */
-export function takeInFlightSlot(
-  inFlight: InFlightLimit,
-  key: string,
-  outgoing: ServerResponse | undefined,
-): Release {
-  const release = inFlight.acquire(key)
-  if (!release) {
-    throw new BffError('too_many_in_flight', {
-      detail: `${inFlight.max} requests of this session in progress`,
-      retryAfterSeconds: 1,
-    })
-  }
-  outgoing?.once('close', release)
-  return release
+export function holdUntilAnswered(release: Release, outgoing: ServerResponse | undefined): void {
+  if (!outgoing) return
+  if (outgoing.destroyed) release()
+  else outgoing.once('close', release)
 }
 
 export interface ApiRoutes {
@@ -56,7 +44,7 @@ export interface ApiRoutes {
   close(): Promise<void>
 }
 
-/** ANY /api/** — CSRF check, route lookup, session, fresh token, forward. */
+/** ANY /api/** — admitted by the steps of api/steps.ts, then forwarded. */
 export function apiRoutes(deps: RouteDeps): ApiRoutes {
   const app = new Hono()
   const csp = pageCsp(deps.securityHeaders.formActionOrigins)
@@ -82,6 +70,12 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
     inFlight: new InFlightLimit(deps.config.apiMaxInFlightPerSession),
   }
   const { table } = proxy
+  const admission = new Admission(
+    apiSteps({ ...deps, ...proxy, rateLimit: deps.apiRateLimit }),
+    (state) => {
+      if (state.sessionFromMemory) deps.sessions.countCacheHit()
+    },
+  )
 
   app.use('/api/*', async function proxyMetrics(c, next) {
     const startedAt = performance.now()
@@ -92,34 +86,33 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
       (performance.now() - startedAt) / 1000,
     )
   })
-  app.use('/api/*', requireCsrfHeader(proxy.csrf))
   // Errors (BffError and anything else) go to the app's onError: JSON, cookie cleared on session_expired, logged.
-  app.all('/api/*', async (c) => {
-    if (REFUSED_METHODS.has(c.req.method)) throw new BffError('method_not_allowed')
+  app.all('/api/*', async function api(c) {
     const url = new URL(c.req.url)
-    const match = table.resolve(url.pathname, url.search)
-    if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
-    // Each step answers synchronously on the hot path (warm session, counted locally, fresh
-    // token); awaiting only what is really pending saves a promise round per step.
-    const resolved = resolveSession(c, deps)
-    const session = resolved instanceof Promise ? await resolved : resolved
+    const request = {
+      method: c.req.method,
+      path: url.pathname,
+      search: url.search,
+      header: contextHeaders(c),
+      cookie: deps.cookie.raw(c),
+    }
+    // Synchronous on the hot path (warm session, counted locally, fresh token): awaiting
+    // only what is really pending saves a promise round.
+    const pending = admission.admit(request, { clearCookie: () => deps.cookie.clear(c) })
+    const { match, tokens, release } = pending instanceof Promise ? await pending : pending
     const node = c.env as Partial<HttpBindings> | undefined
-    const release = takeInFlightSlot(proxy.inFlight, session.key, node?.outgoing)
+    holdUntilAnswered(release, node?.outgoing)
     try {
-      const limited = deps.apiRateLimit?.check(session.key)
-      if (limited) await limited
-      const fresh = deps.tokens.fresh(session)
-      const tokens = fresh instanceof Promise ? await fresh : fresh
-      const request = { match, accessToken: tokens.accessToken, requestId: c.get('requestId') }
+      const proxied = { match, accessToken: tokens.accessToken, requestId: c.get('requestId') }
       // HEAD takes the portable path: Hono answers HEAD by dispatching GET and wrapping the
       // result in a bodiless Response, which @hono/node-server would write a second time.
       if (node?.incoming && node.outgoing && node.incoming.method !== 'HEAD') {
         const { incoming, outgoing } = node
-        c.set('proxiedStatus', await forwardNode({ incoming, outgoing }, request, proxy.forward))
+        c.set('proxiedStatus', await forwardNode({ incoming, outgoing }, proxied, proxy.forward))
         return RESPONSE_ALREADY_SENT
       }
       // Under node, 'close' hands the slot back; elsewhere, the end of the answer's body.
-      return await forward(c.req.raw, request, proxy.forward, release)
+      return await forward(c.req.raw, proxied, proxy.forward, release)
     } catch (error) {
       release()
       throw error
@@ -127,7 +120,7 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
   })
   return {
     app,
-    lane: createApiLane(deps, proxy),
+    lane: createApiLane(deps, proxy, admission),
     async close() {
       await dispatcher.destroy()
     },

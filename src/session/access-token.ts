@@ -36,15 +36,16 @@ export class AccessTokenService {
 
   /** The session's access token when fresh (no await needed), else a refreshed one. */
   fresh(session: ActiveSession): TokenSet | Promise<TokenSet> {
-    return this.freshNow(session) ?? this.#refreshed(session)
+    return this.withoutRefresh(session) ?? this.refreshed(session)
   }
 
   /** The session's tokens when no refresh is due; undefined (and nothing started) otherwise. */
-  freshNow(session: ActiveSession): TokenSet | undefined {
+  withoutRefresh(session: ActiveSession): TokenSet | undefined {
     return this.#due(session.record) ? undefined : session.record.tokens
   }
 
-  async #refreshed(session: ActiveSession): Promise<TokenSet> {
+  /** The tokens after a refresh (single flight in this process and across instances). */
+  async refreshed(session: ActiveSession): Promise<TokenSet> {
     let pending = this.#inFlight.get(session.key)
     if (pending) {
       this.#deps.metrics?.outcome('coalesced_in_process')

@@ -127,18 +127,19 @@ export class SessionService {
     return { sid, session: { key, record: { ...record, version: 1, lastSeenAt: now } } }
   }
 
-  /** The session (by store key) from this instance's cache when it may be served from there; no I/O. */
-  cached(key: string): ActiveSession | undefined {
-    const found = this.servable(key)
-    if (found) this.#options.onCacheLookup?.('hit')
-    return found
-  }
-
-  /** As `cached`, but not counted as a lookup (for a caller that may still hand the request on). */
+  /**
+   * The session (by store key) from this instance's cache when it may be served from there;
+   * no I/O, and not counted: a caller that uses it counts it with `countCacheHit`.
+   */
   servable(key: string): ActiveSession | undefined {
     if (!this.#cache) return undefined
     const found = this.#fromCache(this.#cache, key)
     return typeof found === 'object' ? found : undefined
+  }
+
+  /** A `servable` session was used (the session cache metrics). */
+  countCacheHit(): void {
+    this.#options.onCacheLookup?.('hit')
   }
 
   async lookup(sid: string): Promise<SessionLookup> {
