@@ -30,11 +30,14 @@ export interface AdmissionState {
 /** A request every step let through: where it goes, whose it is, and with which token. */
 export interface Admitted {
   match: UpstreamMatch
-  session: ActiveSession
-  tokens: TokenSet
-  /** Hands the session's in-flight slot back; once the answer is done. */
+  /** None on a route whose token is `none`, or `user-optional` without a session. */
+  session: ActiveSession | undefined
+  tokens: TokenSet | undefined
+  /** Hands the session's in-flight slot back (if it took one); once the answer is done. */
   release: Release
 }
+
+const NOTHING_TAKEN: Release = () => {}
 
 /** What a step may need from the caller when it does I/O. */
 export interface AdmissionIo {
@@ -61,8 +64,8 @@ export interface AdmissionStep {
 }
 
 function admitted(state: AdmissionState): Admitted {
-  const { match, session, tokens, release } = state
-  if (!match || !session || !tokens || !release) {
+  const { match, session, tokens, release = NOTHING_TAKEN } = state
+  if (!match || (match.route.token === 'user' && (!session || !tokens))) {
     throw new BffError('internal', { detail: 'admission ended without a decision' })
   }
   return { match, session, tokens, release }

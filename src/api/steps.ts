@@ -18,6 +18,8 @@ export interface StepDeps extends SessionDeps {
   inFlight: InFlightLimit
   /** Per-session limit on /api (null: off). */
   rateLimit: RequestLimiter | null
+  /** The scopes the broker asks for: what a token response without `scope` granted. */
+  grantedScopes: readonly string[]
 }
 
 /** A field an earlier step has set (the order below guarantees it). */
@@ -32,8 +34,9 @@ function needs<K extends keyof AdmissionState>(
 
 /**
  * The /api policy, in order: CSRF (refused before anything else is looked at), method, route
- * (and the path's checks), session, the session's slot among its requests in progress, its
- * rate limit, and a fresh access token.
+ * (and the path's checks), session (by the route's token kind), the session's slot among its
+ * requests in progress, its rate limit, a fresh access token, and the route's scope and
+ * claim demands.
  */
 export function apiSteps(deps: StepDeps): AdmissionStep[] {
   return [
@@ -64,8 +67,13 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
     {
       name: 'session',
       now(state) {
+        const kind = needs(state, 'match').route.token
+        if (kind === 'none') return undefined
         const raw = state.request.cookie
-        if (!raw) throw new BffError('unauthenticated')
+        if (!raw) {
+          if (kind === 'user-optional') return undefined
+          throw new BffError('unauthenticated')
+        }
         const session = sessionFromMemory(raw, deps)
         if (!session) return NEEDS_IO
         state.session = session
@@ -73,9 +81,14 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
         return undefined
       },
       async later(state, io) {
-        state.session = await sessionFromStore(needs(state, 'request').cookie ?? '', deps, () =>
-          io.clearCookie(),
-        )
+        const raw = state.request.cookie ?? ''
+        try {
+          state.session = await sessionFromStore(raw, deps, () => io.clearCookie())
+        } catch (error) {
+          // A public page stays public for a browser whose session has ended.
+          const signedOut = error instanceof BffError && error.status === 401
+          if (!signedOut || needs(state, 'match').route.token !== 'user-optional') throw error
+        }
       },
     },
     {
@@ -83,7 +96,8 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       takes: true,
       now(state) {
         const { inFlight } = deps
-        const release = inFlight.acquire(needs(state, 'session').key)
+        if (!state.session) return undefined
+        const release = inFlight.acquire(state.session.key)
         if (!release) {
           throw new BffError('too_many_in_flight', {
             detail: `${inFlight.max} requests of this session in progress`,
@@ -102,8 +116,8 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       takes: true,
       now(state) {
         const limiter = deps.rateLimit
-        if (!limiter) return undefined
-        return limiter.countLocally?.(needs(state, 'session').key) ? undefined : NEEDS_IO
+        if (!limiter || !state.session) return undefined
+        return limiter.countLocally?.(state.session.key) ? undefined : NEEDS_IO
       },
       async later(state) {
         await deps.rateLimit?.check(needs(state, 'session').key)
@@ -112,7 +126,8 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
     {
       name: 'token',
       now(state) {
-        const tokens = deps.tokens.withoutRefresh(needs(state, 'session'))
+        if (!state.session) return undefined
+        const tokens = deps.tokens.withoutRefresh(state.session)
         if (!tokens) return NEEDS_IO
         state.tokens = tokens
         return undefined
@@ -121,5 +136,33 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
         state.tokens = await deps.tokens.refreshed(needs(state, 'session'))
       },
     },
+    {
+      name: 'route-policy',
+      now(state) {
+        const refusal = policyRefusal(state, deps.grantedScopes)
+        if (refusal) throw new BffError('forbidden', { detail: refusal })
+        return undefined
+      },
+    },
   ]
+}
+
+/** Why a route's scope and claim demands refuse this session, or undefined. */
+function policyRefusal(state: AdmissionState, requested: readonly string[]): string | undefined {
+  const { scopes, claims } = needs(state, 'match').route
+  if (scopes.length === 0 && Object.keys(claims).length === 0) return undefined
+  // RFC 6749 §5.1: a token response without `scope` granted what was asked.
+  const granted = new Set(state.tokens?.scope?.split(' ') ?? requested)
+  const missing = scopes.find((scope) => !granted.has(scope))
+  if (missing) return `scope ${missing} not granted`
+  const held = state.session?.record.claims ?? {}
+  for (const [name, wanted] of Object.entries(claims)) {
+    const accepted = typeof wanted === 'string' ? [wanted] : wanted
+    const value = held[name]
+    const values = Array.isArray(value) ? value : [value]
+    if (!values.some((v) => typeof v === 'string' && accepted.includes(v))) {
+      return `claim ${name} does not match`
+    }
+  }
+  return undefined
 }

@@ -3,6 +3,7 @@ import { parseCidr } from '../lib/client-address.js'
 import { decodeKey } from '../lib/encryption-key.js'
 import { validateReturnTo } from '../lib/return-to.js'
 import { neverForwarded } from '../proxy/headers.js'
+import { API_TOKEN_KINDS } from '../proxy/upstreams.js'
 
 /** Asymmetric JWS algorithms openid-client can verify; symmetric ones are never allowed. */
 export const ID_TOKEN_ALGORITHMS = [
@@ -41,6 +42,17 @@ const headerName = z
   .string()
   .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'expected lower-case header names such as x-tenant-id')
 
+const ROUTE_OPTIONS = [
+  'prefix',
+  'upstream',
+  'forwardHeaders',
+  'stream',
+  'token',
+  'scopes',
+  'claims',
+  'timeoutSeconds',
+]
+
 const apiRoute = z.strictObject(
   {
     prefix: z
@@ -57,11 +69,28 @@ const apiRoute = z.strictObject(
      * read completely first; such a request holds an upstream connection while it uploads.
      */
     stream: z.boolean().default(false),
+    /**
+     * Which access token the upstream gets: the signed-in user's (`user`: no session, 401),
+     * the user's when signed in and none otherwise (`user-optional`: public pages), or none
+     * (`none`: a public upstream on the same origin, no session needed).
+     */
+    token: oneOf(API_TOKEN_KINDS).default('user'),
+    /** Scopes the user's access token must have been granted, else 403 forbidden. */
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default([]),
+    /**
+     * ID token claims the session must have, by value (a claim that is a list, such as
+     * groups, must contain it; a list here accepts any of its values), else 403 forbidden.
+     */
+    claims: z
+      .record(z.string().min(1), z.union([z.string(), z.array(z.string()).min(1)]))
+      .default({}),
+    /** This upstream's timeout in seconds (default: UPSTREAM_TIMEOUT_SECONDS). */
+    timeoutSeconds: seconds(1).max(600).optional(),
   },
   {
     error: (issue) =>
       issue.code === 'unrecognized_keys'
-        ? `expected only the route options prefix, upstream, forwardHeaders and stream (unknown: ${issue.keys.join(', ')})`
+        ? `expected only the route options ${ROUTE_OPTIONS.join(', ')} (unknown: ${issue.keys.join(', ')})`
         : undefined,
   },
 )
@@ -289,6 +318,16 @@ export const optionsSchema = z
     const prefixes = new Set(o.apiRoutes.map((r) => r.prefix))
     if (prefixes.size !== o.apiRoutes.length) issue('apiRoutes', 'expected each /api prefix once')
     for (const route of o.apiRoutes) {
+      const demands = route.scopes.length > 0 || Object.keys(route.claims).length > 0
+      if (demands && route.token !== 'user') {
+        issue('apiRoutes', `${route.prefix}: expected token user with scopes or claims`)
+      }
+      for (const claim of Object.keys(route.claims).filter((c) => !o.userClaims.includes(c))) {
+        issue(
+          'apiRoutes',
+          `${route.prefix}: expected the claim ${claim} in USER_CLAIMS (the session keeps only those)`,
+        )
+      }
       for (const name of route.forwardHeaders.filter((n) => neverForwarded(n, o.csrfHeaderName))) {
         issue(
           'apiRoutes',

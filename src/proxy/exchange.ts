@@ -42,6 +42,8 @@ export interface UpstreamRequest {
   /** Read completely before the exchange (a Buffer) or streamed as it arrives. */
   body: Readable | Buffer | null
   signal: Cancellation
+  /** This route's own timeout, instead of the options' one. */
+  timeoutMs?: number | undefined
 }
 
 export interface UpstreamAnswer {
@@ -61,7 +63,7 @@ function upstreamError(error: unknown, target: UpstreamTarget, signal: Cancellat
 }
 
 function requestOptions(
-  { target, method, headers, body }: UpstreamRequest,
+  { target, method, headers, body, timeoutMs }: UpstreamRequest,
   options: ExchangeOptions,
 ): Dispatcher.DispatchOptions {
   return {
@@ -70,7 +72,7 @@ function requestOptions(
     method: method as Dispatcher.HttpMethod,
     headers,
     body,
-    headersTimeout: options.timeoutMs,
+    headersTimeout: timeoutMs ?? options.timeoutMs,
     // A streamed answer (server-sent events, downloads) may pause for as long as it likes.
     bodyTimeout: 0,
   }
@@ -86,7 +88,7 @@ export async function exchange(
   options: ExchangeOptions,
 ): Promise<UpstreamAnswer> {
   const { signal } = request
-  const timer = setTimeout(() => signal.cancel('timeout'), options.timeoutMs)
+  const timer = setTimeout(() => signal.cancel('timeout'), request.timeoutMs ?? options.timeoutMs)
   // undici applies the signal only once the request has a connection: a request queued
   // behind a full pool would wait past its deadline. So the deadline (or the browser
   // leaving) also ends the wait here, and an answer that comes later is thrown away.
@@ -144,7 +146,7 @@ export function exchangeInto(
       clearTimeout(stall)
       controller?.resume()
     }
-    const timer = setTimeout(() => signal.cancel('timeout'), options.timeoutMs)
+    const timer = setTimeout(() => signal.cancel('timeout'), request.timeoutMs ?? options.timeoutMs)
     // Until the answer ends: the browser going away mid-body stops the upstream too.
     signal.once('abort', cancel)
     const finish = () => {

@@ -34,7 +34,8 @@ export interface ForwardOptions extends ExchangeOptions {
 /** One browser request on its way to the upstream its route names. */
 export interface ProxiedRequest {
   match: UpstreamMatch
-  accessToken: string
+  /** The bearer the upstream gets; none on a route whose token is `none` or for no session. */
+  accessToken: string | undefined
   requestId: string | undefined
 }
 
@@ -48,7 +49,7 @@ function upstreamHeaders(
   { match, accessToken, requestId }: ProxiedRequest,
 ): UpstreamHeaders {
   const headers = upstreamRequestHeaders(incoming, match.route.forwardHeaders)
-  headers.authorization = `Bearer ${accessToken}`
+  if (accessToken !== undefined) headers.authorization = `Bearer ${accessToken}`
   if (requestId) headers['x-request-id'] = requestId
   return headers
 }
@@ -117,6 +118,7 @@ export async function forwardNode(
   const method = incoming.method ?? 'GET'
   const headers = upstreamHeaders(incoming.headers, request)
   const { target, route } = request.match
+  const timeoutMs = route.timeoutMs
   const writeHead = (status: number, answerHeaders: IncomingHttpHeaders) =>
     outgoing.writeHead(
       status,
@@ -124,7 +126,7 @@ export async function forwardNode(
     )
   if (BODILESS.has(method)) {
     return exchangeWhileConnected(outgoing, async (signal) => {
-      const upstream = { target, method, headers, body: null, signal }
+      const upstream = { target, method, headers, body: null, signal, timeoutMs }
       return retriedOnSocketFailure(signal, () =>
         exchangeInto(upstream, options, outgoing, writeHead),
       )
@@ -141,7 +143,7 @@ export async function forwardNode(
   return exchangeWhileConnected(outgoing, async (signal) => {
     try {
       return await exchangeInto(
-        { target, method, headers, body, signal },
+        { target, method, headers, body, signal, timeoutMs },
         options,
         outgoing,
         writeHead,
@@ -208,6 +210,7 @@ export async function forward(
   const method = request.method
   const headers = upstreamHeaders(request.headers, proxied)
   const { target, route } = proxied.match
+  const timeoutMs = route.timeoutMs
   let body: Readable | Buffer | null = null
   if (!BODILESS.has(method)) body = await webBody(request, headers, route, options)
   let answer: UpstreamAnswer
@@ -216,10 +219,10 @@ export async function forward(
   request.signal.addEventListener('abort', onAbort, { once: true })
   try {
     if (BODILESS.has(method)) {
-      const upstream = { target, method, headers, body: null, signal }
+      const upstream = { target, method, headers, body: null, signal, timeoutMs }
       answer = await retriedOnSocketFailure(signal, () => exchange(upstream, options))
     } else {
-      answer = await exchange({ target, method, headers, body, signal }, options)
+      answer = await exchange({ target, method, headers, body, signal, timeoutMs }, options)
     }
   } catch (error) {
     throw (body instanceof Readable ? bodyError(body) : undefined) ?? error

@@ -11,7 +11,19 @@ export interface UpstreamRoute {
   forwardHeaders: readonly string[]
   /** Request bodies stream as they arrive instead of being read completely first. */
   stream: boolean
+  /** Which access token the upstream gets (see config/schema.ts). */
+  token: ApiTokenKind
+  /** Granted scopes the user's token must have. */
+  scopes: readonly string[]
+  /** ID token claims the session must have: a value, or any of several. */
+  claims: Readonly<Record<string, string | readonly string[]>>
+  /** This upstream's own timeout, when it has one. */
+  timeoutMs: number | undefined
 }
+
+/** Which access token a route's upstream gets (see config/schema.ts). */
+export const API_TOKEN_KINDS = ['user', 'user-optional', 'none'] as const
+export type ApiTokenKind = (typeof API_TOKEN_KINDS)[number]
 
 /** A route as configured (see config/schema.ts). */
 export interface UpstreamRouteConfig {
@@ -19,6 +31,10 @@ export interface UpstreamRouteConfig {
   upstream: string
   forwardHeaders?: readonly string[]
   stream?: boolean
+  token?: ApiTokenKind
+  scopes?: readonly string[]
+  claims?: Readonly<Record<string, string | readonly string[]>>
+  timeoutSeconds?: number | undefined
 }
 
 /**
@@ -74,7 +90,17 @@ export class UpstreamTable {
         const forwardHeaders = [
           ...new Set([...FORWARDED_REQUEST_HEADERS, ...(r.forwardHeaders ?? [])]),
         ]
-        return { prefix: r.prefix, upstream, basePath, forwardHeaders, stream: r.stream ?? false }
+        return {
+          prefix: r.prefix,
+          upstream,
+          basePath,
+          forwardHeaders,
+          stream: r.stream ?? false,
+          token: r.token ?? 'user',
+          scopes: r.scopes ?? [],
+          claims: r.claims ?? {},
+          timeoutMs: r.timeoutSeconds === undefined ? undefined : r.timeoutSeconds * 1000,
+        }
       })
       .sort((a, b) => b.prefix.length - a.prefix.length)
   }

@@ -85,7 +85,7 @@ export function createApiLane(
       deps.metrics.proxied(match.route.prefix, status, (performance.now() - startedAt) / 1000)
     forwardNode(
       { incoming, outgoing },
-      { match, accessToken: tokens.accessToken, requestId },
+      { match, accessToken: tokens?.accessToken, requestId },
       proxy.forward,
     ).then(done, (error: unknown) => {
       const err = toBffError(error)

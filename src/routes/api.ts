@@ -71,7 +71,12 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
   }
   const { table } = proxy
   const admission = new Admission(
-    apiSteps({ ...deps, ...proxy, rateLimit: deps.apiRateLimit }),
+    apiSteps({
+      ...deps,
+      ...proxy,
+      rateLimit: deps.apiRateLimit,
+      grantedScopes: deps.config.scopes,
+    }),
     (state) => {
       if (state.sessionFromMemory) deps.sessions.countCacheHit()
     },
@@ -103,7 +108,7 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
     const node = c.env as Partial<HttpBindings> | undefined
     holdUntilAnswered(release, node?.outgoing)
     try {
-      const proxied = { match, accessToken: tokens.accessToken, requestId: c.get('requestId') }
+      const proxied = { match, accessToken: tokens?.accessToken, requestId: c.get('requestId') }
       // HEAD takes the portable path: Hono answers HEAD by dispatching GET and wrapping the
       // result in a bodiless Response, which @hono/node-server would write a second time.
       if (node?.incoming && node.outgoing && node.incoming.method !== 'HEAD') {

@@ -41,6 +41,8 @@ export function useScriptedBroker(
   deps: BffDeps = {},
   /** Provider script in force while the broker starts (e.g. discovery metadata). */
   initialScript: Script = {},
+  /** More /api routes, beside the standard ones, given the echo upstream's URL. */
+  moreRoutes: (upstream: string) => NonNullable<BffOptions['apiRoutes']> = () => [],
 ): ScriptedSetup {
   const setup = {} as ScriptedSetup
   const siblings: TestBroker[] = []
@@ -66,6 +68,7 @@ export function useScriptedBroker(
           },
           // Nothing listens on port 1: the unreachable upstream.
           { prefix: '/api/down', upstream: 'http://127.0.0.1:1' },
+          ...moreRoutes(setup.upstream.url),
         ],
         ...options,
       },

@@ -35,7 +35,7 @@ function world(options: { io?: string[]; refuse?: string; slots?: number } = {})
   })
   const steps = [
     step('route', (s) => {
-      s.match = {} as UpstreamMatch
+      s.match = { route: { token: 'user' } } as UpstreamMatch
     }),
     step('session', (s) => {
       s.session = { key: 'k' } as ActiveSession
@@ -77,7 +77,7 @@ describe('Admission', () => {
   it('awaits the I/O path of a step that needs it, then goes on with the next steps', async () => {
     const w = world({ io: ['session'] })
     const result = await w.admission.admit(request, io)
-    expect(result.tokens.accessToken).toBe('t')
+    expect(result.tokens?.accessToken).toBe('t')
     expect(w.log).toEqual([
       'now route',
       'now session',
@@ -123,7 +123,7 @@ describe('Admission', () => {
   it('without I/O: admits with the same result as the route would', () => {
     const w = world()
     const admitted = w.admission.admitWithoutIo(request)
-    expect(admitted?.tokens.accessToken).toBe('t')
+    expect(admitted?.tokens?.accessToken).toBe('t')
     expect(w.slots()).toBe(0)
     admitted?.release()
     expect(w.slots()).toBe(1)

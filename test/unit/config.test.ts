@@ -30,12 +30,18 @@ describe('loadConfigFromEnv', () => {
         upstream: 'https://orders.internal',
         forwardHeaders: [],
         stream: false,
+        token: 'user',
+        scopes: [],
+        claims: {},
       },
       {
         prefix: '/api/users',
         upstream: 'https://users.internal/v2',
         forwardHeaders: [],
         stream: false,
+        token: 'user',
+        scopes: [],
+        claims: {},
       },
     ])
     expect(config.requestBodyTimeoutSeconds).toBe(10)
@@ -131,6 +137,24 @@ describe('loadConfigFromEnv', () => {
     },
   )
 
+  it.each([
+    [{ token: 'client' }, 'expected one of user, user-optional, none'],
+    [{ token: 'none', scopes: ['admin'] }, '/api/x: expected token user with scopes or claims'],
+    [
+      { claims: { groups: 'admins' } },
+      '/api/x: expected the claim groups in USER_CLAIMS (the session keeps only those)',
+    ],
+    [{ timeoutSeconds: 0 }, 'expected a whole number of seconds'],
+  ])('refuses the route options %j', (route, message) => {
+    const issues = issuesOf({
+      ...valid,
+      API_ROUTES: JSON.stringify([{ prefix: '/api/x', upstream: 'https://x.internal', ...route }]),
+    })
+    expect(issues.length).toBe(1)
+    expect(issues[0]).toMatch(/^API_ROUTES: /)
+    expect(issues[0]).toContain(message.replace(/^expected a whole number of seconds$/, 'expected'))
+  })
+
   it('reads routes with options as JSON', () => {
     const config = loadConfigFromEnv({
       ...valid,
@@ -139,7 +163,7 @@ describe('loadConfigFromEnv', () => {
         { prefix: '/api/t', upstream: 'https://t.internal', forwardHeaders: ['x-tenant-id'] },
       ]),
     })
-    expect(config.apiRoutes).toEqual([
+    expect(config.apiRoutes).toMatchObject([
       {
         prefix: '/api/files',
         upstream: 'https://files.internal',
