@@ -99,6 +99,20 @@ export const optionsSchema = z
       })
       .default('/'),
     providerTimeoutSeconds: seconds(1).max(120).default(10),
+    /** Token revocation requests in flight at the provider, at most (see RevocationQueue). */
+    revocationConcurrency: z
+      .number({ error: 'expected a whole number of requests' })
+      .int()
+      .min(1)
+      .max(256)
+      .default(8),
+    /** Token revocations waiting for their turn, at most; past it they are dropped. */
+    revocationBacklog: z
+      .number({ error: 'expected a whole number of token revocations' })
+      .int()
+      .min(100)
+      .max(1_000_000)
+      .default(20_000),
     dangerouslyAllowHttpIssuer: z.boolean().default(false),
     cookieSecrets: z
       .array(cookieSecret, {

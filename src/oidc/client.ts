@@ -47,6 +47,11 @@ export class OidcClient {
   #discovery: Promise<oidc.Configuration> | undefined
   #failedAt = 0
   #jwksUri: string | undefined
+  /**
+   * Whether discovery named a revocation endpoint; read once, since `serverMetadata()` copies
+   * the whole document (structuredClone) and a mass logout revokes thousands of tokens.
+   */
+  #revocationEndpoint = false
 
   constructor(config: BffConfig, customFetch?: oidc.CustomFetch) {
     this.#config = config
@@ -111,7 +116,9 @@ export class OidcClient {
       },
     )
     this.#failedAt = 0
-    this.#jwksUri = configuration.serverMetadata().jwks_uri
+    const discovered = configuration.serverMetadata()
+    this.#jwksUri = discovered.jwks_uri
+    this.#revocationEndpoint = Boolean(discovered.revocation_endpoint)
     return configuration
   }
 
@@ -169,7 +176,7 @@ export class OidcClient {
   /** RFC 7009 revocation, when the provider advertises an endpoint. Returns whether it was attempted. */
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     const configuration = await this.configuration()
-    if (!configuration.serverMetadata().revocation_endpoint) return false
+    if (!this.#revocationEndpoint) return false
     await oidc.tokenRevocation(configuration, token, { token_type_hint: hint })
     return true
   }

@@ -6,7 +6,6 @@ import { renderErrorPage } from '../errors/render.js'
 import { comesFromApp, contextHeaders, crossOriginReason } from '../middleware/csrf.js'
 import { LOGOUT_CLEAR_SITE_DATA } from '../middleware/security-headers.js'
 import { LogoutStateCookie } from '../session/logout-state-cookie.js'
-import { revokeTokens } from '../session/revocation.js'
 import { sessionKey } from '../session/session-service.js'
 import type { StoredSession } from '../session/types.js'
 import type { RouteDeps } from './deps.js'
@@ -23,7 +22,7 @@ interface Ended {
  * POST /auth/logout[?scope=all] — a browser form post from the app (so it carries `Origin`)
  * or a fetch with the CSRF header. A cross-site form cannot end the session: it has a foreign
  * Origin, and the Strict session cookie is not sent with it anyway. `scope=all` ends every
- * session of this user (all devices) in one store step.
+ * session of this user (all devices), deleted in batches before the answer.
  */
 export function logoutRoute(deps: RouteDeps): Hono {
   const app = new Hono()
@@ -94,10 +93,15 @@ export function logoutRoute(deps: RouteDeps): Hono {
     deps.cookie.clear(c)
     deps.metrics.sessionEnded(scope === 'all' ? 'logout_all' : 'logout', ended.all.length)
     c.header('Clear-Site-Data', LOGOUT_CLEAR_SITE_DATA)
-    if (!ended.current) return c.redirect(deps.config.postLogoutReturnTo, 303)
-    // After the local logout, bounded by the provider timeout; a failure never undoes it.
-    const outcomes = await Promise.all(
-      ended.all.map((record) => revokeTokens(deps, record.tokens, 'logout')),
+    const current = ended.current
+    if (!current) return c.redirect(deps.config.postLogoutReturnTo, 303)
+    // After the local logout; a failure never undoes it. This session's tokens go first and
+    // the answer waits for them (it says whether the provider could be reached); the other
+    // sessions' (scope=all) are queued and revoked a few at a time after the answer.
+    const outcome = deps.revocations.revokeFirst(current.tokens, 'logout')
+    deps.revocations.enqueue(
+      ended.all.filter((record) => record !== current).map((record) => record.tokens),
+      'logout',
     )
     deps.logger.info(
       {
@@ -108,8 +112,10 @@ export function logoutRoute(deps: RouteDeps): Hono {
       },
       'signed out',
     )
-    if (outcomes[0] === 'provider_unreachable') return c.redirect(PROVIDER_UNREACHABLE_PATH, 303)
-    return c.redirect(await providerLogoutUrl(c, ended.current), 303)
+    if ((await outcome) === 'provider_unreachable') {
+      return c.redirect(PROVIDER_UNREACHABLE_PATH, 303)
+    }
+    return c.redirect(await providerLogoutUrl(c, current), 303)
   })
 
   app.on(['GET', 'HEAD'], '/auth/logout', (c) => {
