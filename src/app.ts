@@ -170,7 +170,13 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     metrics,
     securityHeaders: {
       https: config.publicUrl.startsWith('https:'),
-      formActionOrigins: [config.issuer, config.logoutUrl]
+      // Where POST /auth/logout may redirect a form submission: a configured logout URL, and
+      // with OIDC_END_SESSION_METHOD=get the end-session endpoint (taken to be on the issuer's
+      // origin). The POST end-session form is a page of its own, with its own form-action.
+      formActionOrigins: [
+        config.logoutUrl,
+        config.endSessionMethod === 'get' ? config.issuer : null,
+      ]
         .filter((url): url is string => Boolean(url))
         .map((url) => new URL(url).origin),
     },

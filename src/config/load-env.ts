@@ -19,6 +19,7 @@ const ENV_NAMES: Record<keyof BffOptions, string> = {
   idTokenAlgorithms: 'OIDC_ID_TOKEN_ALGS',
   usePar: 'OIDC_USE_PAR',
   logoutUrl: 'OIDC_LOGOUT_URL',
+  endSessionMethod: 'OIDC_END_SESSION_METHOD',
   postLogoutRedirectUri: 'POST_LOGOUT_REDIRECT_URI',
   postLogoutReturnTo: 'POST_LOGOUT_RETURN_TO',
   providerTimeoutSeconds: 'OIDC_TIMEOUT_SECONDS',

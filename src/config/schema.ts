@@ -87,6 +87,12 @@ export const optionsSchema = z
       .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
     usePar: oneOf(['auto', 'always']).default('auto'),
     logoutUrl: absoluteUrl.optional(),
+    /**
+     * How the browser is sent to the end_session_endpoint: an auto-submitting POST form with
+     * id_token_hint (RP-Initiated Logout 1.0 §2), or, for providers that refuse POST, a GET
+     * without the ID token (client_id instead).
+     */
+    endSessionMethod: oneOf(['post', 'get']).default('post'),
     postLogoutRedirectUri: absoluteUrl.optional(),
     /** Where the signed-out page sends the browser once the provider's logout came back. */
     postLogoutReturnTo: z

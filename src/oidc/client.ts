@@ -3,6 +3,7 @@ import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
 import { translateProviderError } from '../errors/translate.js'
 import { createClientAuth } from './client-auth.js'
+import { type EndSession, type EndSessionParams, endSessionRequest } from './end-session.js'
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers
 
@@ -182,24 +183,10 @@ export class OidcClient {
   }
 
   /**
-   * Where to send the browser after a local logout: the provider's end-session endpoint with
-   * `state` (`stateSent`), else the configured logout URL, else the app's signed-out path.
+   * Where to send the browser after a local logout (see end-session.ts): a POST form to the
+   * provider's end_session_endpoint, else a redirect that carries no ID token.
    */
-  async logoutUrl(params: {
-    idTokenHint?: string
-    state: string
-  }): Promise<{ url: string; stateSent: boolean }> {
-    const c = this.#config
-    const postLogout = c.postLogoutRedirectUri ?? new URL('/auth/signed-out', c.publicUrl).href
-    const configuration = await this.configuration()
-    if (configuration.serverMetadata().end_session_endpoint) {
-      const url = oidc.buildEndSessionUrl(configuration, {
-        post_logout_redirect_uri: postLogout,
-        state: params.state,
-        ...(params.idTokenHint ? { id_token_hint: params.idTokenHint } : {}),
-      })
-      return { url: url.href, stateSent: true }
-    }
-    return { url: c.logoutUrl ?? c.postLogoutReturnTo, stateSent: false }
+  async endSession(params: EndSessionParams): Promise<EndSession> {
+    return endSessionRequest(await this.configuration(), this.#config, params)
   }
 }
