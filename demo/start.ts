@@ -152,6 +152,10 @@ try {
       clientId: CLIENT_ID,
       clientSecret,
       dangerouslyAllowHttpIssuer: true,
+      // oidc-provider takes POST at end_session only with SameSite=None cookies, which must be
+      // Secure (https); the demo provider is plain http on localhost, so sign-out uses the GET
+      // fallback (no ID token in the URL; the provider asks to confirm).
+      endSessionMethod: 'get',
       cookieSecrets: [{ id: 1, secret: cookieSecret }],
       // dev-only: a fresh key at every start (sessions in Redis do not survive a demo restart).
       tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],

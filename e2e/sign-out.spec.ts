@@ -11,15 +11,35 @@ test('signing out in one tab signs the other out at its next call and ends the p
   const other = await context.newPage()
   await other.goto(broker.url)
   await expect(other.getByTestId('signed-in')).toBeVisible()
-  const { key } = await storedSession(context, broker)
+  const { key, session } = await storedSession(context, broker)
   const countsBefore = provider.counts()
+  const endSessionRequests: Array<{ method: string; url: string; body: string }> = []
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname.startsWith('/session/end')) {
+      endSessionRequests.push({
+        method: request.method(),
+        url: request.url(),
+        body: request.postData() ?? '',
+      })
+    }
+  })
 
-  // Tab 1: POST /auth/logout → provider end-session page (submits itself) → back to the app.
+  // Tab 1: POST /auth/logout → a broker page that posts the end-session form to the provider
+  // (another site) → the provider's confirmation (submits itself) → back to the app.
   await page.getByTestId('sign-out').click()
   await expect(page.getByTestId('signed-out')).toBeVisible()
   // The provider sends the browser to the registered post-logout URI (with the state).
   expect(page.url().replace(/\?.*$/, '')).toBe(`${broker.url}/`)
   expect(provider.counts().endSessions - countsBefore.endSessions).toBe(1)
+  // The ID token went to the provider in a POST body, never in a URL.
+  const [endSession] = endSessionRequests
+  expect(endSession?.method).toBe('POST')
+  expect(new URLSearchParams(endSession?.body).get('id_token_hint')).toBe(session?.tokens.idToken)
+  expect(endSessionRequests.every((r) => !r.url.includes('id_token_hint'))).toBe(true)
+  // That cross-site POST carried the provider's session cookie (SameSite=None), so the provider
+  // ended alice's session; with a Lax cookie it would have ended an empty one instead.
+  const ended = provider.events.filter((e) => e.type === 'end_session.success').at(-1)
+  expect(ended?.accountId).toBe('alice')
   expect(provider.counts().revocations - countsBefore.revocations).toBe(1)
   expect(
     (await context.cookies(broker.url)).find((c) => c.name === broker.bff.config.cookieName),

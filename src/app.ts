@@ -41,6 +41,7 @@ import { AccessTokenService, type RefreshMetrics } from './session/access-token.
 import { SessionCookie } from './session/cookie.js'
 import { createStore } from './session/create-store.js'
 import { RedisSessionStore } from './session/redis-store.js'
+import { RevocationQueue } from './session/revocation-queue.js'
 import { SessionService } from './session/session-service.js'
 import type { SessionStore } from './session/store.js'
 import { TokenCipher } from './session/token-cipher.js'
@@ -146,6 +147,14 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
       },
     },
   })
+  const revocations = new RevocationQueue({
+    oidc,
+    logger,
+    clock,
+    metrics,
+    concurrency: config.revocationConcurrency,
+    maxBacklog: config.revocationBacklog,
+  })
   const routeDeps: RouteDeps = {
     config,
     publicOrigin: new URL(config.publicUrl).origin,
@@ -161,11 +170,18 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     metrics,
     securityHeaders: {
       https: config.publicUrl.startsWith('https:'),
-      formActionOrigins: [config.issuer, config.logoutUrl]
+      // Where POST /auth/logout may redirect a form submission: a configured logout URL, and
+      // with OIDC_END_SESSION_METHOD=get the end-session endpoint (taken to be on the issuer's
+      // origin). The POST end-session form is a page of its own, with its own form-action.
+      formActionOrigins: [
+        config.logoutUrl,
+        config.endSessionMethod === 'get' ? config.issuer : null,
+      ]
         .filter((url): url is string => Boolean(url))
         .map((url) => new URL(url).origin),
     },
     apiRateLimit,
+    revocations,
   }
 
   const app = new Hono()
@@ -228,6 +244,9 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
       await oidc.configuration()
     },
     async close() {
+      // Queued revocations get one provider timeout (what a request in flight may take anyway);
+      // what still waits then is dropped and counted: those tokens expire on their own.
+      await revocations.close(config.providerTimeoutSeconds * 1000)
       // Before the store closes: the pending /api hits still reach it.
       await apiRateLimit?.close()
       await api.close()

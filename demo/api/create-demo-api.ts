@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose'
+import { createRemoteJWKSet, customFetch, type JWTPayload, jwtVerify } from 'jose'
 import { listen } from '../listen.js'
 
 export interface DemoApiOptions {
@@ -8,6 +8,8 @@ export interface DemoApiOptions {
   issuer: string
   jwksUri: string
   audience: string
+  /** For the JWKS request (a test that trusts its provider's throwaway certificate). */
+  fetch?: typeof fetch
 }
 
 export interface DemoApiRequest {
@@ -33,7 +35,10 @@ const ALGORITHMS = ['RS256', 'PS256', 'ES256']
  * exactly what the broker forwarded. The authorization header itself is never echoed.
  */
 export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
-  const jwks = createRemoteJWKSet(new URL(options.jwksUri))
+  const jwks = createRemoteJWKSet(
+    new URL(options.jwksUri),
+    options.fetch ? { [customFetch]: options.fetch } : {},
+  )
   const log: DemoApiRequest[] = []
   let lastBearer: string | undefined
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import Provider from 'oidc-provider'
 import { listen } from '../listen.js'
 import { type DevUsers, defaultDevUsers } from './dev-users.js'
@@ -35,6 +36,16 @@ export interface DevProviderOptions {
    */
   refreshTokenPolicy?: RefreshTokenPolicy
   users?: DevUsers
+  /** Serve over https with this certificate (the issuer becomes https). */
+  tls?: { key: string; cert: string }
+  /**
+   * SameSite of the provider's cookies. 'lax' (oidc-provider's default) suits the demo, where
+   * app and provider are both on localhost (one site). An app on another site posts its
+   * end-session form cross-site, and a top-level cross-site POST carries no Lax cookie: the
+   * provider would not see the user's session. 'none' (with Secure, so it needs `tls`) is what
+   * hosted providers do for exactly this.
+   */
+  cookieSameSite?: 'lax' | 'none'
 }
 
 export interface DevProvider {
@@ -62,9 +73,14 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
     res.writeHead(503).end()
   }
-  const server = createServer((req, res) => handler(req, res))
+  if (options.cookieSameSite === 'none' && !options.tls) {
+    throw new Error('dev provider: SameSite=None cookies must be Secure, which needs tls')
+  }
+  const serve = (req: IncomingMessage, res: ServerResponse) => handler(req, res)
+  const server = options.tls ? createHttpsServer(options.tls, serve) : createServer(serve)
   const port = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1')
-  const issuer = `http://${options.publicHost ?? '127.0.0.1'}:${port}${issuerPath}`
+  const scheme = options.tls ? 'https' : 'http'
+  const issuer = `${scheme}://${options.publicHost ?? '127.0.0.1'}:${port}${issuerPath}`
 
   const configuration = buildConfiguration({
     issuerPath,
@@ -77,6 +93,7 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
     requirePar: options.requirePar ?? false,
     refreshTokenPolicy: options.refreshTokenPolicy ?? 'always',
     cookieKeys: [randomBytes(32).toString('base64url')],
+    cookieSameSite: options.cookieSameSite ?? 'lax',
   })
   const provider = new Provider(issuer, configuration)
   const activity = recordActivity(provider)

@@ -51,7 +51,9 @@ export function recordActivity(provider: Provider): ProviderActivity {
     log({ type: 'grant.error', grantType: grantTypeOf(ctx), clientId, error: errorCode(error) })
   })
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
-    log({ type: 'end_session.success', clientId: ctx.oidc.client?.clientId })
+    // accountId: whether the provider saw the user's session (else it ended an empty one).
+    const accountId = ctx.oidc.session?.accountId
+    log({ type: 'end_session.success', clientId: ctx.oidc.client?.clientId, accountId })
   })
   provider.on('pushed_authorization_request.success', (ctx: KoaContextWithOIDC) => {
     log({ type: 'pushed_authorization_request.success', clientId: ctx.oidc.client?.clientId })

@@ -41,6 +41,7 @@ export interface ConfigInput {
   requirePar: boolean
   refreshTokenPolicy: RefreshTokenPolicy
   cookieKeys: string[]
+  cookieSameSite: 'lax' | 'none'
 }
 
 export const CLIENT_SCOPE = 'openid profile email offline_access api:read'
@@ -69,7 +70,19 @@ export function buildConfiguration(input: ConfigInput): Configuration {
     scopes: CLIENT_SCOPE.split(' '),
     jwks: { keys: [input.signingJwk] },
     enabledJWA: { idTokenSigningAlgValues: [alg] },
-    cookies: { keys: input.cookieKeys },
+    // oidc-provider serves POST at end_session (RP-Initiated Logout 1.0 §2 says it MUST) only
+    // when switched on, and refuses that unless its session cookie is SameSite=None: a
+    // cross-site POST carries no Lax cookie, so it would not see the user's session.
+    enableHttpPostMethods: input.cookieSameSite === 'none',
+    cookies: {
+      keys: input.cookieKeys,
+      ...(input.cookieSameSite === 'none'
+        ? {
+            long: { httpOnly: true, sameSite: 'none', secure: true },
+            short: { httpOnly: true, sameSite: 'none', secure: true },
+          }
+        : {}),
+    },
     findAccount: createFindAccount(input.users),
     claims: {
       openid: ['sub'],

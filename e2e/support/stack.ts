@@ -12,13 +12,13 @@ import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { freePort } from '../../test/support/free-port.js'
 import { startRedis, type TestRedis } from '../../test/support/redis.js'
 import { resolveTestHostsToLoopback, TEST_HOSTS } from './test-hosts.js'
-import { throwawayCertificate } from './tls.js'
+import { throwawayCertificate, trustingFetch } from './tls.js'
 
 // The whole system under test, in the Playwright worker's own process, so tests can read
 // the provider's counters, the demo API's request log and the session store directly:
 //
 //   Chromium ──▶ https://app.test:<p>  broker (TLS) + web-demo ──▶ http://api.test:<p> demo API
-//            ──▶ http://idp.test:<p>   oidc-provider        ◀──── broker (discovery, token)
+//            ──▶ https://idp.test:<p>  oidc-provider (TLS)  ◀──── broker (discovery, token)
 //            ──▶ http://evil.test:<p>  attacker pages
 //
 // Distinct host names make distinct sites: two ports of one host share a cookie jar and
@@ -58,6 +58,9 @@ export interface BrokerRequest {
   withSession: boolean
   withCsrfHeader: boolean
   status: number
+  /** The answer's headers, and its body for /auth/* answers (small pages and JSON). */
+  headers: Record<string, string | string[] | number | undefined>
+  body?: string
 }
 
 export interface E2eBroker {
@@ -106,9 +109,16 @@ export async function startStack(): Promise<Stack> {
     const apiUrl = `http://${TEST_HOSTS.api}:${apiPort}`
     const clientSecret = `e2e-only-${randomBytes(24).toString('base64url')}`
 
+    // The provider is on another site than the app, over TLS like a real one: the broker's
+    // end-session form is posted to it from an https page, and its cookies are SameSite=None
+    // so that cross-site POST carries its session (a Lax cookie would not go with it).
+    const idpTls = throwawayCertificate(TEST_HOSTS.idp)
+    const trusting = trustingFetch([idpTls.cert])
     const provider = await startDevProvider({
       host: '127.0.0.1',
       publicHost: TEST_HOSTS.idp,
+      tls: idpTls,
+      cookieSameSite: 'none',
       accessTokenTtlSeconds: ACCESS_TOKEN_TTL_SECONDS,
       apiAudience: apiUrl,
       clients: [
@@ -139,12 +149,21 @@ export async function startStack(): Promise<Stack> {
       issuer: provider.issuer,
       jwksUri: provider.jwksUri,
       audience: apiUrl,
+      fetch: trusting,
     })
     stops.push(() => api.stop())
 
     const clock = new ShiftableClock()
     const tls = throwawayCertificate(TEST_HOSTS.app)
-    const common = { issuer: provider.issuer, clientSecret, apiUrl, clock, tls, redis }
+    const common = {
+      issuer: provider.issuer,
+      clientSecret,
+      apiUrl,
+      clock,
+      tls,
+      redis,
+      providerFetch: trusting,
+    }
     const broker = await startBroker({ ...common, url: brokerUrl, port: brokerPort })
     stops.push(() => broker.stop())
     const shortIdleBroker = await startBroker({
@@ -183,6 +202,8 @@ interface BrokerInput {
   clock: Clock
   tls: { key: string; cert: string }
   redis: TestRedis
+  /** Trusts the provider's throwaway certificate. */
+  providerFetch: typeof fetch
   sessionIdleTimeoutSeconds?: number
 }
 
@@ -198,7 +219,6 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
       issuer: input.issuer,
       clientId: CLIENT_ID,
       clientSecret: input.clientSecret,
-      dangerouslyAllowHttpIssuer: true,
       cookieSecrets,
       tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
       apiRoutes: [{ prefix: '/api/demo', upstream: input.apiUrl }],
@@ -212,6 +232,7 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
       logger: createLogger(process.env.E2E_BROKER_LOG ?? 'silent'),
       clock: input.clock,
       store,
+      providerFetch: (url, options) => input.providerFetch(url, options as RequestInit),
     },
   )
   await bff.ready()
@@ -225,6 +246,24 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
   const server = createLimitedServer(
     (req, res) => {
       let recorded = false
+      const chunks: Buffer[] = []
+      if ((req.url ?? '').startsWith('/auth/')) {
+        // Keep a copy of what the browser is sent: a page may be gone before the test reads it.
+        const write = res.write.bind(res) as (...args: unknown[]) => boolean
+        const end = res.end.bind(res) as (...args: unknown[]) => typeof res
+        const keep = (chunk: unknown) => {
+          if (typeof chunk === 'string' || chunk instanceof Uint8Array)
+            chunks.push(Buffer.from(chunk))
+        }
+        res.write = ((chunk: unknown, ...rest: unknown[]) => {
+          keep(chunk)
+          return write(chunk, ...rest)
+        }) as typeof res.write
+        res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+          if (typeof chunk !== 'function') keep(chunk)
+          return end(chunk, ...rest)
+        }) as typeof res.end
+      }
       const record = () => {
         if (recorded) return
         recorded = true
@@ -243,6 +282,8 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
             .some((c) => c.startsWith(`${cookieName}=`)),
           withCsrfHeader: req.headers[csrfHeader] !== undefined,
           status: res.statusCode,
+          headers: res.getHeaders(),
+          ...(chunks.length > 0 ? { body: Buffer.concat(chunks).toString('utf8') } : {}),
         })
       }
       res.once('finish', record)

@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { rootCertificates } from 'node:tls'
+import { Agent, fetch as undiciFetch } from 'undici'
 
 export interface ThrowawayCertificate {
   key: string
@@ -44,4 +46,15 @@ export function throwawayCertificate(hostname: string): ThrowawayCertificate {
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * fetch that also trusts these certificates (the e2e provider's throwaway one), for the
+ * broker's provider calls and the demo API's JWKS fetch in this process: the test's way of
+ * doing what NODE_EXTRA_CA_CERTS does for a deployment.
+ */
+export function trustingFetch(certificates: readonly string[]): typeof fetch {
+  const dispatcher = new Agent({ connect: { ca: [...rootCertificates, ...certificates] } })
+  return ((input: string | URL, init?: RequestInit) =>
+    undiciFetch(input, { ...(init as object), dispatcher })) as unknown as typeof fetch
 }

@@ -140,6 +140,12 @@ export const optionsSchema = z
       .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
     usePar: oneOf(['auto', 'always']).default('auto'),
     logoutUrl: absoluteUrl.optional(),
+    /**
+     * How the browser is sent to the end_session_endpoint: an auto-submitting POST form with
+     * id_token_hint (RP-Initiated Logout 1.0 §2), or, for providers that refuse POST, a GET
+     * without the ID token (client_id instead).
+     */
+    endSessionMethod: oneOf(['post', 'get']).default('post'),
     postLogoutRedirectUri: absoluteUrl.optional(),
     /** Where the signed-out page sends the browser once the provider's logout came back. */
     postLogoutReturnTo: z
@@ -152,6 +158,20 @@ export const optionsSchema = z
       })
       .default('/'),
     providerTimeoutSeconds: seconds(1).max(120).default(10),
+    /** Token revocation requests in flight at the provider, at most (see RevocationQueue). */
+    revocationConcurrency: z
+      .number({ error: 'expected a whole number of requests' })
+      .int()
+      .min(1)
+      .max(256)
+      .default(8),
+    /** Token revocations waiting for their turn, at most; past it they are dropped. */
+    revocationBacklog: z
+      .number({ error: 'expected a whole number of token revocations' })
+      .int()
+      .min(100)
+      .max(1_000_000)
+      .default(20_000),
     dangerouslyAllowHttpIssuer: z.boolean().default(false),
     cookieSecrets: z
       .array(cookieSecret, {

@@ -11,8 +11,8 @@ export function escapeHtml(value: string): string {
 }
 
 /**
- * A tiny self-contained page. The broker's pages carry no inline script or style
- * so the page CSP can stay `default-src 'none'`.
+ * A tiny self-contained page. The broker's pages carry no inline style and no inline script
+ * (but the end-session page's one, which its own CSP allows by hash).
  */
 export function page(title: string, body: string, head = ''): string {
   return `<!doctype html>

@@ -2,17 +2,30 @@ import type { MiddlewareHandler } from 'hono'
 
 /**
  * CSP for pages the broker serves. CSP3 applies form-action to every redirect a form
- * submission follows, so the sign-out form (POST /auth/logout → 303 to the provider's
- * end-session endpoint) needs the provider's origin there, or the browser stops it.
+ * submission follows, so a sign-out form whose answer redirects to the provider (a configured
+ * logout URL, or OIDC_END_SESSION_METHOD=get) needs that origin there, or the browser stops it.
  */
 export function pageCsp(formActionOrigins: readonly string[]): string {
   const formAction = ["'self'", ...new Set(formActionOrigins)].join(' ')
   return `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action ${formAction}`
 }
 
+/**
+ * CSP of the page that posts the end-session form: nothing loads, one inline script runs (by
+ * its hash), and the form may go only to the provider's end-session origin and, for a
+ * provider that answers with a redirect, to the post-logout redirect URI's origin.
+ */
+export function endSessionPageCsp(options: {
+  scriptHash: string
+  formActionOrigins: readonly string[]
+}): string {
+  const formAction = [...new Set(options.formActionOrigins)].join(' ')
+  return `default-src 'none'; script-src '${options.scriptHash}'; frame-ancestors 'none'; base-uri 'none'; form-action ${formAction}`
+}
+
 export interface SecurityHeaderOptions {
   https: boolean
-  /** Origins a form may end up at: the provider (end-session) and any configured logout URL. */
+  /** Origins a form on a page may end up at besides this one (a redirect after POST /auth/logout). */
   formActionOrigins: readonly string[]
 }
 
@@ -35,7 +48,8 @@ export function responseSecurityHeaders(
  * Headers every broker response carries; HSTS only when the public URL is https. A response
  * that sets a cookie is never stored by a cache (RFC 9111 §5.2.2.5), whatever the route said:
  * a shared cache replaying it would hand one user's cookie to the next. A response the
- * proxy's fast path wrote itself (`proxiedStatus` set) already carries its headers.
+ * proxy's fast path wrote itself (`proxiedStatus` set) already carries its headers. A page
+ * whose route wrote its own, narrower CSP (the end-session form) keeps it.
  */
 export function securityHeaders(options: SecurityHeaderOptions): MiddlewareHandler {
   const csp = pageCsp(options.formActionOrigins)
@@ -43,6 +57,7 @@ export function securityHeaders(options: SecurityHeaderOptions): MiddlewareHandl
     await next()
     if (c.get('proxiedStatus') !== undefined) return
     const headers = responseSecurityHeaders(options, c.res.headers.get('content-type'), csp)
+    if (c.res.headers.has('Content-Security-Policy')) delete headers['Content-Security-Policy']
     for (const [name, value] of Object.entries(headers)) c.header(name, value)
     if (c.res.headers.has('set-cookie')) c.header('Cache-Control', 'no-store')
   }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { RevocationJobOutcome, RevocationMetrics } from '../session/revocation-queue.js'
 import type { CacheLookup } from '../session/session-cache.js'
 import type { RefreshMetrics, RefreshOutcome } from '../session/token-refresher.js'
 
@@ -19,7 +20,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  * codes and operation names only: never a user id, token or session id.
  * Each broker has its own registry, so several brokers in one process do not collide.
  */
-export class BffMetrics implements RefreshMetrics {
+export class BffMetrics implements RefreshMetrics, RevocationMetrics {
   readonly registry = new Registry()
   readonly loginsStarted = this.#counter(
     'bff_logins_started_total',
@@ -89,6 +90,16 @@ export class BffMetrics implements RefreshMetrics {
     'bff_proxy_lane_requests_total',
     'Proxied /api requests served by the node-level lane (session cached, token fresh, rate limit counted locally); the rest took the full route',
   )
+  readonly tokenRevocations = this.#counter(
+    'bff_token_revocations_total',
+    'Token revocations (RFC 7009) by outcome: revoked, not_supported, failed, provider_unreachable, or dropped (backlog full, or still waiting at shutdown)',
+    ['outcome'],
+  )
+  readonly tokenRevocationBacklog = new Gauge({
+    name: 'bff_token_revocation_backlog',
+    help: 'Token revocations waiting for their turn or in flight',
+    registers: [this.registry],
+  })
   readonly jwksFetches = this.#counter(
     'bff_jwks_fetches_total',
     'Fetches of the provider JWKS (first load and refetches)',
@@ -147,6 +158,14 @@ export class BffMetrics implements RefreshMetrics {
 
   sessionCacheLookup(result: CacheLookup): void {
     this.#sessionCacheResults[result].inc()
+  }
+
+  revocation(outcome: RevocationJobOutcome, count = 1): void {
+    this.tokenRevocations.inc({ outcome }, count)
+  }
+
+  revocationBacklog(size: number): void {
+    this.tokenRevocationBacklog.set(size)
   }
 
   sessionEnded(reason: SessionEndReason, count = 1): void {

@@ -3,6 +3,7 @@ import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
 import { translateProviderError } from '../errors/translate.js'
 import { createClientAuth } from './client-auth.js'
+import { type EndSession, type EndSessionParams, endSessionRequest } from './end-session.js'
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers
 
@@ -47,6 +48,11 @@ export class OidcClient {
   #discovery: Promise<oidc.Configuration> | undefined
   #failedAt = 0
   #jwksUri: string | undefined
+  /**
+   * Whether discovery named a revocation endpoint; read once, since `serverMetadata()` copies
+   * the whole document (structuredClone) and a mass logout revokes thousands of tokens.
+   */
+  #revocationEndpoint = false
 
   constructor(config: BffConfig, customFetch?: oidc.CustomFetch) {
     this.#config = config
@@ -111,7 +117,9 @@ export class OidcClient {
       },
     )
     this.#failedAt = 0
-    this.#jwksUri = configuration.serverMetadata().jwks_uri
+    const discovered = configuration.serverMetadata()
+    this.#jwksUri = discovered.jwks_uri
+    this.#revocationEndpoint = Boolean(discovered.revocation_endpoint)
     return configuration
   }
 
@@ -169,30 +177,16 @@ export class OidcClient {
   /** RFC 7009 revocation, when the provider advertises an endpoint. Returns whether it was attempted. */
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     const configuration = await this.configuration()
-    if (!configuration.serverMetadata().revocation_endpoint) return false
+    if (!this.#revocationEndpoint) return false
     await oidc.tokenRevocation(configuration, token, { token_type_hint: hint })
     return true
   }
 
   /**
-   * Where to send the browser after a local logout: the provider's end-session endpoint with
-   * `state` (`stateSent`), else the configured logout URL, else the app's signed-out path.
+   * Where to send the browser after a local logout (see end-session.ts): a POST form to the
+   * provider's end_session_endpoint, else a redirect that carries no ID token.
    */
-  async logoutUrl(params: {
-    idTokenHint?: string
-    state: string
-  }): Promise<{ url: string; stateSent: boolean }> {
-    const c = this.#config
-    const postLogout = c.postLogoutRedirectUri ?? new URL('/auth/signed-out', c.publicUrl).href
-    const configuration = await this.configuration()
-    if (configuration.serverMetadata().end_session_endpoint) {
-      const url = oidc.buildEndSessionUrl(configuration, {
-        post_logout_redirect_uri: postLogout,
-        state: params.state,
-        ...(params.idTokenHint ? { id_token_hint: params.idTokenHint } : {}),
-      })
-      return { url: url.href, stateSent: true }
-    }
-    return { url: c.logoutUrl ?? c.postLogoutReturnTo, stateSent: false }
+  async endSession(params: EndSessionParams): Promise<EndSession> {
+    return endSessionRequest(await this.configuration(), this.#config, params)
   }
 }

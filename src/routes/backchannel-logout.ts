@@ -5,7 +5,6 @@ import { BffError, toBffError } from '../errors/bff-error.js'
 import { renderJsonError } from '../errors/render.js'
 import { sha256 } from '../lib/random.js'
 import { type LogoutClaims, REPLAY_WINDOW_MS } from '../oidc/logout-token.js'
-import { revokeTokens } from '../session/revocation.js'
 import { storeCall } from '../session/session-service.js'
 import type { RouteDeps } from './deps.js'
 
@@ -76,10 +75,11 @@ export function backchannelLogoutRoute(deps: RouteDeps): Hono {
           },
           'back-channel logout ended sessions',
         )
-        // The provider waits for this answer; revocation runs after it, best-effort.
-        for (const { session } of deleted) {
-          void revokeTokens(deps, session.tokens, 'backchannel')
-        }
+        // The provider waits for this answer; revocation runs after it, queued, best-effort.
+        deps.revocations.enqueue(
+          deleted.map(({ session }) => session.tokens),
+          'backchannel',
+        )
         return c.body(null, 200)
       } catch (error) {
         let err = toBffError(error)

@@ -7,6 +7,7 @@ import type { BffMetrics } from '../observability/metrics.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { RequestLimiter } from '../rate-limit/rate-limiter.js'
+import type { RevocationQueue } from '../session/revocation-queue.js'
 import type { SessionStore } from '../session/store.js'
 import type { TransactionCookie } from '../session/transaction-cookie.js'
 
@@ -22,6 +23,8 @@ export interface RouteDeps extends SessionDeps {
   logger: Logger
   metrics: BffMetrics
   securityHeaders: SecurityHeaderOptions
+  /** RFC 7009 revocations, a bounded number at a time, off the request path. */
+  revocations: RevocationQueue
   /** Per-session limit on /api (null: off); a BatchedRateLimiter in createBff. */
   apiRateLimit: RequestLimiter | null
 }

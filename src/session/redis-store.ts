@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis'
+import { inBatches } from '../lib/in-batches.js'
 import { randomId } from '../lib/random.js'
 import {
   clientOptions,
@@ -10,7 +11,13 @@ import {
 import { COMPARE_AND_SET, CREATE, EXTEND, FIND, INDEX, RELEASE, TOUCH } from './redis-scripts.js'
 import { RedisSessionChanges } from './redis-session-changes.js'
 import { indexName, indexNamesOf } from './session-index.js'
-import type { SessionChangeFeed, SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
+import {
+  DELETE_BATCH_SIZE,
+  type SessionChangeFeed,
+  type SessionIndexQuery,
+  type SessionOwner,
+  type SessionStore,
+} from './store.js'
 import type { LoginTransaction, SessionData, StoredSession } from './types.js'
 
 export type RedisStoreOptions = (RedisTarget | { target: RedisTarget }) & {
@@ -139,12 +146,18 @@ export class RedisSessionStore implements SessionStore {
     return this.#script<string[]>('bffFind', `${this.keyPrefix}${indexName(query)}`)
   }
 
-  /** Each session is deleted atomically; together they are not (they may live in different Cluster slots). */
+  /**
+   * Each session is deleted atomically; together they are not (they may live in different
+   * Cluster slots). One slice of keys at a time: its MULTIs leave in one write (auto-pipelining)
+   * and the next slice waits for their replies.
+   */
   async deleteSessions(keys: readonly string[]) {
-    const sessions = await Promise.all(keys.map((key) => this.deleteSession(key)))
-    return keys.flatMap((key, i) => {
-      const session = sessions[i]
-      return session ? [{ key, session }] : []
+    return inBatches(keys, DELETE_BATCH_SIZE, async (batch) => {
+      const sessions = await Promise.all(batch.map((key) => this.deleteSession(key)))
+      return batch.flatMap((key, i) => {
+        const session = sessions[i]
+        return session ? [{ key, session }] : []
+      })
     })
   }
 

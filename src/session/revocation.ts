@@ -1,43 +1,59 @@
-import type { Logger } from 'pino'
 import { translateProviderError } from '../errors/translate.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { TokenSet } from './types.js'
 
 export type RevocationOutcome = 'revoked' | 'not_supported' | 'provider_unreachable' | 'failed'
 
+export type TokenHint = 'refresh_token' | 'access_token'
+
+/** What became of one token's revocation; `code` and `detail` (for the log) when it failed. */
+export interface TokenRevocation {
+  outcome: RevocationOutcome
+  code?: string
+  detail?: string
+}
+
 /**
- * RFC 7009 revocation of a session's refresh and access tokens, after the session is deleted.
- * Revoking the refresh token should end the grant's access tokens too (§2.1 "may"), so the
- * access token is revoked as well. Never throws: failures are logged and reported.
+ * The tokens of a session to revoke, refresh token first. Revoking the refresh token should
+ * end the grant's access tokens too (RFC 7009 §2.1 "may"), so the access token goes as well.
  */
-export async function revokeTokens(
-  deps: { oidc: OidcClient; logger: Logger },
-  tokens: TokenSet,
-  event: string,
-): Promise<RevocationOutcome> {
-  const jobs: Array<[string, 'refresh_token' | 'access_token']> = []
-  if (tokens.refreshToken) jobs.push([tokens.refreshToken, 'refresh_token'])
-  if (tokens.accessToken) jobs.push([tokens.accessToken, 'access_token'])
-  const results = await Promise.allSettled(
-    jobs.map(([token, hint]) => deps.oidc.revoke(token, hint)),
-  )
-  let outcome: RevocationOutcome = 'revoked'
-  results.forEach((result, i) => {
-    const hint = jobs[i]?.[1]
-    if (result.status === 'fulfilled') {
-      if (!result.value) outcome = 'not_supported'
-      return
+export function revocableTokens(tokens: TokenSet): Array<{ token: string; hint: TokenHint }> {
+  const list: Array<{ token: string; hint: TokenHint }> = []
+  if (tokens.refreshToken) list.push({ token: tokens.refreshToken, hint: 'refresh_token' })
+  if (tokens.accessToken) list.push({ token: tokens.accessToken, hint: 'access_token' })
+  return list
+}
+
+/** One RFC 7009 call through openid-client. Never throws: a failure is an outcome. */
+export async function revokeToken(
+  oidc: Pick<OidcClient, 'revoke'>,
+  token: string,
+  hint: TokenHint,
+): Promise<TokenRevocation> {
+  try {
+    return { outcome: (await oidc.revoke(token, hint)) ? 'revoked' : 'not_supported' }
+  } catch (error) {
+    const failure = translateProviderError(error, 'session_expired')
+    return {
+      outcome: failure.code === 'provider_unavailable' ? 'provider_unreachable' : 'failed',
+      code: failure.code,
+      ...(failure.detail ? { detail: failure.detail } : {}),
     }
-    const error = translateProviderError(result.reason, 'session_expired')
-    if (error.code === 'provider_unavailable') outcome = 'provider_unreachable'
-    else if (outcome !== 'provider_unreachable') outcome = 'failed'
-    deps.logger.warn(
-      { event: `${event}.revocation_failed`, hint, code: error.code, detail: error.detail },
-      'token not revoked',
-    )
-  })
-  if (outcome === 'revoked' && jobs.length > 0) {
-    deps.logger.info({ event: `${event}.revoked`, count: jobs.length }, 'tokens revoked')
   }
-  return outcome
+}
+
+const SEVERITY: readonly RevocationOutcome[] = [
+  'revoked',
+  'not_supported',
+  'failed',
+  'provider_unreachable',
+]
+
+/** A session's outcome is that of its worst token: unreachable, then failed, then not supported. */
+export function sessionOutcome(results: readonly TokenRevocation[]): RevocationOutcome {
+  let worst: RevocationOutcome = 'revoked'
+  for (const { outcome } of results) {
+    if (SEVERITY.indexOf(outcome) > SEVERITY.indexOf(worst)) worst = outcome
+  }
+  return worst
 }

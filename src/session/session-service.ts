@@ -1,9 +1,15 @@
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
 import type { Clock } from '../lib/clock.js'
+import { inBatches } from '../lib/in-batches.js'
 import { randomId, sha256 } from '../lib/random.js'
 import { type CacheLookup, type CacheTicket, SessionCache } from './session-cache.js'
-import type { SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
+import {
+  DELETE_BATCH_SIZE,
+  type SessionIndexQuery,
+  type SessionOwner,
+  type SessionStore,
+} from './store.js'
 import { type TokenCipher, TokenDecryptionError } from './token-cipher.js'
 import type { SessionData, StoredSession } from './types.js'
 
@@ -243,15 +249,20 @@ export class SessionService {
     return storeCall('find sessions', () => this.#store.findSessions(query))
   }
 
-  /** Deletes these sessions in one store step; returns those that existed. */
+  /**
+   * Deletes these sessions, DELETE_BATCH_SIZE per store call, opening each slice's tokens
+   * before the next (decryption included, so thousands never run in one event-loop turn);
+   * returns those that existed and could be opened, in the order given. A store failure stops
+   * at its slice: the slices before it stay deleted.
+   */
   async deleteMany(keys: readonly string[]) {
-    for (const key of keys) this.#cache?.forget(key)
-    const deleted = await storeCall('delete sessions', () =>
-      this.#store.deleteSessions([...new Set(keys)]),
-    )
-    return deleted.flatMap(({ key, session }) => {
-      const opened = this.#open(key, session)
-      return opened ? [{ key, session: opened }] : []
+    return inBatches([...new Set(keys)], DELETE_BATCH_SIZE, async (batch) => {
+      for (const key of batch) this.#cache?.forget(key)
+      const deleted = await storeCall('delete sessions', () => this.#store.deleteSessions(batch))
+      return deleted.flatMap(({ key, session }) => {
+        const opened = this.#open(key, session)
+        return opened ? [{ key, session: opened }] : []
+      })
     })
   }
 

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { SessionOwner, SessionStore } from '../../src/session/store.js'
+import { DELETE_BATCH_SIZE, type SessionOwner, type SessionStore } from '../../src/session/store.js'
 import type { LoginTransaction, SessionData } from '../../src/session/types.js'
+import { until } from '../support/until.js'
 
 export interface StoreUnderTest {
   store: SessionStore
@@ -197,6 +198,22 @@ export function sessionStoreContract(name: string, make: () => Promise<StoreUnde
         expect(await t.store.getSession('k1')).toBeNull()
         expect(await t.store.getSession('k2')).toBeNull()
         expect(await t.store.deleteSessions([])).toEqual([])
+      })
+
+      it('deletes more sessions than one batch holds, in order, and announces each', async () => {
+        const keys = Array.from({ length: 2 * DELETE_BATCH_SIZE + 3 }, (_, i) => `many-${i}`)
+        for (const key of keys.filter((_, i) => i % 3 !== 1)) {
+          await t.store.createSession(key, sessionData(), 1, 60_000)
+        }
+        const announced: Array<string | null> = []
+        t.store.changes?.()?.subscribe((key) => announced.push(key))
+        const deleted = await t.store.deleteSessions(keys)
+        expect(deleted.map((d) => d.key)).toEqual(keys.filter((_, i) => i % 3 !== 1))
+        for (const key of keys) expect(await t.store.getSession(key)).toBeNull()
+        if (t.store.changes?.()?.live) {
+          await until(() => announced.length >= keys.length, 'every deletion announced')
+          expect(new Set(announced)).toEqual(new Set(keys))
+        }
       })
 
       it('leaves no key behind once sessions, indexes and replay entries expire', async () => {

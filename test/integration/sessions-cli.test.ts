@@ -1,36 +1,11 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import type { SessionData } from '../../src/session/types.js'
 import { freePort } from '../support/free-port.js'
+import { runCli as cli } from '../support/sessions-cli.js'
 
 const ISS = 'https://idp.example'
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** The CLI as an operator runs it: its own process, configuration from the environment. */
-async function cli(args: string[], env: Record<string, string>): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/sessions.ts', ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk
-  })
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk
-  })
-  const [code] = (await once(child, 'exit')) as [number | null]
-  return { code, stdout, stderr }
-}
 
 function session(sub: string, sid: string): SessionData {
   const now = Date.now()

@@ -5,7 +5,8 @@ import { createBff } from '../../src/app.js'
 import { securityHeaders } from '../../src/middleware/security-headers.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { MemorySessionStore } from '../../src/session/memory-store.js'
-import { testCookieSecrets } from '../support/broker.js'
+import { storedSessionOf, testCookieSecrets } from '../support/broker.js'
+import { endSessionFormOf } from '../support/html-form.js'
 import { HttpBrowser } from '../support/http-browser.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
@@ -39,7 +40,7 @@ describe('security headers on the running broker', () => {
     expectAuthHeaders(response)
   })
 
-  it('pages carry a CSP that forbids framing, plugins and base rewriting, and lets forms reach the provider', async () => {
+  it('pages carry a CSP that forbids framing, plugins and base rewriting, and lets forms post only to this origin', async () => {
     const response = await new HttpBrowser().request(`${t.broker.url}/auth/signed-out`)
     const csp = response.headers.get('content-security-policy') ?? ''
     for (const directive of [
@@ -50,7 +51,9 @@ describe('security headers on the running broker', () => {
     ]) {
       expect(csp).toContain(directive)
     }
-    expect(csp).toMatch(new RegExp(`form-action 'self' ${new URL(t.provider.issuer).origin}`))
+    // Sign-out answers the broker's own end-session page (with a CSP of its own), so no page
+    // of the app needs to send a form to the provider.
+    expect(csp).toMatch(/form-action 'self'$/)
     expect(response.headers.get('x-frame-options')).toBe('DENY')
   })
 
@@ -98,7 +101,7 @@ describe('security headers on the running broker', () => {
       method: 'POST',
       initiator: t.broker.url,
     })
-    expect(response.status).toBe(303)
+    expect(response.status).toBe(200)
     expect(response.headers.get('clear-site-data')).toBe('"cache", "storage"')
     expect(response.headers.get('clear-site-data')).not.toContain('cookies')
     expectAuthHeaders(response)
@@ -107,6 +110,52 @@ describe('security headers on the running broker', () => {
   it('sends no HSTS when the public URL is http', async () => {
     const response = await new HttpBrowser().request(`${t.broker.url}/healthz`)
     expect(response.headers.get('strict-transport-security')).toBeNull()
+  })
+})
+
+/** Anything shaped like a JWS: base64url JSON header and payload. */
+const JWT = /eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]*/
+
+describe('tokens in headers and URLs over a whole sign-in and sign-out', () => {
+  const t = useScriptedBroker()
+
+  it('no response of the flow carries a JWT in a header, and no request URL carries one', async () => {
+    const { browser } = await t.signIn()
+    const { session } = await storedSessionOf(t.broker, browser.cookie('__Host-bff-session')?.value)
+    const idToken = session?.tokens.idToken ?? ''
+    expect(idToken).toMatch(JWT)
+    expect((await t.apiCall(browser, '/auth/user')).status).toBe(200)
+    expect((await t.apiCall(browser, '/api/echo/x')).status).toBe(200)
+    const page = await browser.request(`${t.broker.url}/auth/logout`, {
+      method: 'POST',
+      initiator: t.broker.url,
+    })
+    const form = await endSessionFormOf(page, `${t.broker.url}/auth/logout`)
+    await browser.submitForm(form, `${t.broker.url}/auth/logout`)
+    // The provider's redirect back, as it would send it.
+    const back = new URL(form.fields.post_logout_redirect_uri ?? '')
+    back.searchParams.set('state', form.fields.state ?? '')
+    await browser.follow(back.href, { initiator: t.provider.issuer })
+
+    const trail = browser.history.map((r) => `${r.method} ${new URL(r.url).pathname} ${r.status}`)
+    for (const step of [
+      'GET /authorize 302',
+      'GET /auth/callback 200',
+      'POST /auth/logout 200',
+      'POST /end_session 200',
+      'GET /auth/signed-out 303',
+    ]) {
+      expect(trail).toContain(step)
+    }
+    expect(t.provider.lastEndSessionRequest()?.body.get('id_token_hint')).toBe(idToken)
+    const secrets = [idToken, session?.tokens.accessToken, session?.tokens.refreshToken] as string[]
+    for (const { url, headers } of browser.history) {
+      const lines = [url, ...[...headers].map(([name, value]) => `${name}: ${value}`)]
+      for (const line of lines) {
+        expect(JWT.test(line), `a JWT in ${line.slice(0, 60)}`).toBe(false)
+        for (const secret of secrets) expect(line.includes(secret)).toBe(false)
+      }
+    }
   })
 })
 

@@ -66,3 +66,10 @@ export function parseForms(html: string, pageUrl: string): HtmlForm[] {
   }
   return forms
 }
+
+/** The end-session form of the broker's answer to POST /auth/logout (a 200 page that posts it on). */
+export async function endSessionFormOf(response: Response, pageUrl: string): Promise<HtmlForm> {
+  const form = parseForms(await response.text(), pageUrl).find((f) => f.id === 'end-session')
+  if (!form) throw new Error(`no end-session form in the logout answer (${response.status})`)
+  return form
+}

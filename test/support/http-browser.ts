@@ -1,3 +1,4 @@
+import { Agent, fetch as undiciFetch } from 'undici'
 import { type CookieAccess, CookieJar, type StoredCookie } from './cookie-jar.js'
 import { type HtmlForm, parseForms } from './html-form.js'
 import { sameSite } from './site.js'
@@ -32,6 +33,25 @@ export interface LoginResult {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
+/** Carries the Fetch Metadata mode to the dispatcher below (fetch itself forces `cors`). */
+const MODE_HEADER = 'x-http-browser-fetch-mode'
+
+/**
+ * Sends what a browser sends as Fetch Metadata mode and destination: `navigate`/`document` for
+ * a page load or form submission, `cors`/`empty` for a script's fetch. Node's fetch writes
+ * `Sec-Fetch-Mode: cors` on every request whatever the caller set, so the value rides in
+ * MODE_HEADER and is swapped in here, below fetch.
+ */
+const dispatcher = new Agent().compose((dispatch) => (options, handler) => {
+  const headers = { ...(options.headers as Record<string, string | string[] | undefined>) }
+  const mode = headers[MODE_HEADER]
+  if (typeof mode === 'string') {
+    delete headers[MODE_HEADER]
+    headers['sec-fetch-mode'] = mode
+    headers['sec-fetch-dest'] = mode === 'navigate' ? 'document' : 'empty'
+  }
+  return dispatch({ ...options, headers }, handler)
+})
 const SAFE_METHODS = new Set(['GET', 'HEAD'])
 
 /**
@@ -43,6 +63,8 @@ export class HttpBrowser {
   readonly jar = new CookieJar()
   lastResponse: Response | undefined
   lastUrl: string | undefined
+  /** Every request this browser sent and the head of its answer, in order. */
+  readonly history: Array<{ method: string; url: string; status: number; headers: Headers }> = []
 
   cookie(name: string): StoredCookie | undefined {
     return this.jar.all().find((c) => c.name === name)
@@ -158,19 +180,33 @@ export class HttpBrowser {
     const headers = new Headers(fetchInit.headers)
     const cookies = this.jar.header(target, access(target, chain, kind, method))
     if (cookies) headers.set('cookie', cookies)
+    if (!headers.has('sec-fetch-mode')) {
+      headers.set(MODE_HEADER, kind === 'navigation' ? 'navigate' : 'cors')
+    } else {
+      headers.set(MODE_HEADER, headers.get('sec-fetch-mode') ?? 'cors')
+    }
     if (initiator && !SAFE_METHODS.has(method) && !headers.has('origin')) {
       // A cross-site redirect hop makes the browser send an opaque origin.
       const crossed = chain.slice(1).some((hop) => hop.origin !== chain[0]?.origin)
       headers.set('origin', crossed ? 'null' : new URL(initiator).origin)
     }
-    const response = await fetch(target, {
+    // undici's own fetch: its dispatcher must come from the same undici (Node's built-in fetch
+    // with this package's Agent merges Set-Cookie headers into one).
+    const response = (await undiciFetch(target, {
       signal: AbortSignal.timeout(10_000),
-      ...fetchInit,
+      ...(fetchInit as object),
       method,
-      headers,
+      headers: Object.fromEntries(headers),
       redirect: 'manual',
-    })
+      dispatcher,
+    })) as unknown as Response
     this.jar.store(target, response.headers.getSetCookie())
+    this.history.push({
+      method,
+      url: target.href,
+      status: response.status,
+      headers: response.headers,
+    })
     this.lastResponse = response
     this.lastUrl = target.href
     return response

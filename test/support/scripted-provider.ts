@@ -65,6 +65,14 @@ export interface CallCounts {
   endSession: number
 }
 
+/** An end-session request as it arrived: GET parameters are in the URL, POST ones in the body. */
+export interface EndSessionRequest {
+  method: string
+  url: string
+  query: URLSearchParams
+  body: URLSearchParams
+}
+
 export interface RecordedRequest {
   params: URLSearchParams
   headers: Record<string, string>
@@ -80,7 +88,7 @@ export interface ScriptedProvider {
   parRequests: RecordedRequest[]
   revokedTokens: string[]
   lastAuthorizationRequest(): URLSearchParams | undefined
-  lastEndSessionRequest(): URLSearchParams | undefined
+  lastEndSessionRequest(): EndSessionRequest | undefined
   script: Script
   reset(): void
   stop(): Promise<void>
@@ -111,7 +119,7 @@ export async function startScriptedProvider(
   const parRequests = new Map<string, URLSearchParams>()
   const refreshTokens = new Map<string, { scope: string }>()
   let lastAuthorization: URLSearchParams | undefined
-  let lastEndSession: URLSearchParams | undefined
+  let lastEndSession: EndSessionRequest | undefined
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -360,9 +368,17 @@ export async function startScriptedProvider(
         return res.end()
       }
       case 'GET /end_session':
+      case 'POST /end_session': {
         provider.calls.endSession++
-        lastEndSession = requestUrl.searchParams
+        const body = req.method === 'POST' ? await readForm(req) : new URLSearchParams()
+        lastEndSession = {
+          method: req.method ?? '',
+          url: requestUrl.href,
+          query: requestUrl.searchParams,
+          body,
+        }
         return send(res, 200, '<!doctype html><title>Signed out</title>', 'text/html')
+      }
       default:
         return send(res, 404, 'not found', 'text/plain')
     }

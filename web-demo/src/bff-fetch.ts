@@ -36,8 +36,9 @@ export function signIn(returnTo = location.pathname + location.search): void {
 }
 
 /**
- * Log out with a plain form POST: the broker answers 303 to the provider's end-session
- * page, which fetch could not follow. The browser's `Origin` header proves it is us.
+ * Log out with a plain form POST (a top-level navigation): the broker answers a page that
+ * posts the sign-out on to the provider's end-session endpoint, which fetch could not follow
+ * (and whose ID token a script must never see). The browser's `Origin` header proves it is us.
  * `everywhere` ends every session of this user, on all devices.
  */
 export function signOut({ everywhere = false }: { everywhere?: boolean } = {}): void {
