@@ -6,7 +6,6 @@
  * measurement does not include the tsx loader's per-closure naming helper.
  */
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { getRequestListener } from '@hono/node-server'
@@ -53,6 +52,8 @@ async function main() {
       // load never trips it).
       tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
       rateLimitApi: { limit: 100_000_000, windowSeconds: 60 },
+      // One session drives all the load's connections (a browser would use six).
+      apiMaxInFlightPerSession: 1000,
       metricsToken: s.metricsToken,
     },
     {
@@ -62,8 +63,14 @@ async function main() {
     },
   )
   await bff.ready()
-  // As the standalone server serves it: the node listener, with the warm /api lane.
-  const server = createServer(s.lane ? bff.nodeListener() : getRequestListener(bff.app.fetch))
+  // As the standalone server serves it: the limited server and the node listener, with the
+  // warm /api lane (BENCH_LANE=0: Hono alone).
+  const { createLimitedServer } =
+    await load<typeof import('../../src/http/limited-server.js')>('http/limited-server.js')
+  const server = createLimitedServer(
+    s.lane ? bff.nodeListener() : getRequestListener(bff.app.fetch),
+    { logger: createLogger('warn', process.stderr), metrics: bff.metrics },
+  )
   server.on('error', fail)
   server.listen(s.port, '127.0.0.1', () => announceReady({ port: s.port }))
   onShutdown(async () => {
