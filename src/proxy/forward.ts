@@ -4,8 +4,7 @@ import type {
   OutgoingHttpHeaders,
   ServerResponse,
 } from 'node:http'
-import { Readable, Transform } from 'node:stream'
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
+import { Readable } from 'node:stream'
 import { BffError } from '../errors/bff-error.js'
 import {
   Cancellation,
@@ -21,8 +20,8 @@ import {
   type UpstreamHeaders,
   upstreamRequestHeaders,
 } from './headers.js'
-import { BodyAbandoned, readNodeBody, readWebBody } from './request-body.js'
-import type { UpstreamMatch, UpstreamRoute } from './upstreams.js'
+import { BodyAbandoned, nodeBodySource, upstreamBody, webBodySource } from './request-body.js'
+import type { UpstreamMatch } from './upstreams.js'
 
 export interface ForwardOptions extends ExchangeOptions {
   /** Largest request body; a declared Content-Length over it was refused before (413). */
@@ -56,47 +55,10 @@ function upstreamHeaders(
 
 const BODILESS = new Set(['GET', 'HEAD'])
 
-/** Passes bytes through until `max`, then fails with payload_too_large (the body is never buffered). */
-function countBytes(max: number): Transform {
-  let seen = 0
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      seen += chunk.length
-      if (seen <= max) return done(null, chunk)
-      done(new BffError('payload_too_large', { detail: `chunked body over ${max}` }))
-    },
-  })
-}
-
 /** The body error that ended an exchange, if the request body failed (too large, say). */
 function bodyError(body: Readable | null): BffError | undefined {
   const error = body?.errored
   return error instanceof BffError ? error : undefined
-}
-
-/**
- * The request body as the upstream gets it. Read completely first (bounded in size and
- * time), so a slow client never holds a pooled upstream connection; streamed as it arrives
- * only on a route that opts in (`stream`), counted against the size limit as it goes.
- */
-async function nodeBody(
-  incoming: IncomingMessage,
-  headers: UpstreamHeaders,
-  route: UpstreamRoute,
-  options: ForwardOptions,
-): Promise<Readable | Buffer | null> {
-  if (route.stream) {
-    const declared = incoming.headers['content-length']
-    if (declared !== undefined) headers['content-length'] = declared
-    return declared === undefined ? incoming.pipe(countBytes(options.maxBodyBytes)) : incoming
-  }
-  const body = await readNodeBody(incoming, {
-    maxBytes: options.maxBodyBytes,
-    timeoutMs: options.bodyTimeoutMs,
-  })
-  if (body.length === 0) return null
-  headers['content-length'] = String(body.length)
-  return body
 }
 
 /**
@@ -134,7 +96,7 @@ export async function forwardNode(
   }
   let body: Readable | Buffer | null
   try {
-    body = await nodeBody(incoming, headers, route, options)
+    body = await upstreamBody(nodeBodySource(incoming), headers, route, options)
   } catch (error) {
     if (error instanceof BodyAbandoned) return CLIENT_CLOSED
     throw error
@@ -212,7 +174,9 @@ export async function forward(
   const { target, route } = proxied.match
   const timeoutMs = route.timeoutMs
   let body: Readable | Buffer | null = null
-  if (!BODILESS.has(method)) body = await webBody(request, headers, route, options)
+  if (!BODILESS.has(method)) {
+    body = await upstreamBody(webBodySource(request), headers, route, options)
+  }
   let answer: UpstreamAnswer
   const signal = new Cancellation()
   const onAbort = () => signal.cancel('client')
@@ -286,27 +250,4 @@ function webStreamOf(
       end(() => body.destroy())
     },
   })
-}
-
-/** `nodeBody` for a fetch Request: read completely unless the route streams. */
-async function webBody(
-  request: Request,
-  headers: UpstreamHeaders,
-  route: UpstreamRoute,
-  options: ForwardOptions,
-): Promise<Readable | Buffer | null> {
-  if (route.stream) {
-    const declared = request.headers.get('content-length')
-    if (declared !== null) headers['content-length'] = declared
-    if (!request.body) return null
-    const body = Readable.fromWeb(request.body as NodeReadableStream)
-    return declared === null ? body.pipe(countBytes(options.maxBodyBytes)) : body
-  }
-  const body = await readWebBody(request.body, {
-    maxBytes: options.maxBodyBytes,
-    timeoutMs: options.bodyTimeoutMs,
-  })
-  if (body.length === 0) return null
-  headers['content-length'] = String(body.length)
-  return body
 }

@@ -1,5 +1,9 @@
 import type { IncomingMessage } from 'node:http'
+import { Readable, Transform } from 'node:stream'
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { BffError } from '../errors/bff-error.js'
+import type { UpstreamHeaders } from './headers.js'
+import type { UpstreamRoute } from './upstreams.js'
 
 export interface BodyLimits {
   maxBytes: number
@@ -87,4 +91,69 @@ export async function readWebBody(
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** A request's body, from a node request or a fetch Request. */
+export interface BodySource {
+  /** The Content-Length the client declared (node's parser held the body to it). */
+  declaredLength: string | undefined
+  /** The body as it arrives. */
+  stream(): Readable | null
+  /** The whole body, bounded. */
+  readWhole(limits: BodyLimits): Promise<Buffer>
+}
+
+export function nodeBodySource(incoming: IncomingMessage): BodySource {
+  return {
+    declaredLength: incoming.headers['content-length'],
+    stream: () => incoming,
+    readWhole: (limits) => readNodeBody(incoming, limits),
+  }
+}
+
+export function webBodySource(request: Request): BodySource {
+  return {
+    declaredLength: request.headers.get('content-length') ?? undefined,
+    stream: () => (request.body ? Readable.fromWeb(request.body as NodeReadableStream) : null),
+    readWhole: (limits) => readWebBody(request.body, limits),
+  }
+}
+
+/** Passes bytes through until `max`, then fails with payload_too_large (the body is never buffered). */
+function countBytes(max: number): Transform {
+  let seen = 0
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      if (seen <= max) return done(null, chunk)
+      done(new BffError('payload_too_large', { detail: `chunked body over ${max}` }))
+    },
+  })
+}
+
+/**
+ * The request body as the upstream gets it, with its length in `headers`. Read completely
+ * first (bounded in size and time), so a slow client never holds a pooled upstream
+ * connection; streamed as it arrives only on a route that opts in (`stream`), counted
+ * against the size limit as it goes when its length was not declared.
+ */
+export async function upstreamBody(
+  source: BodySource,
+  headers: UpstreamHeaders,
+  route: UpstreamRoute,
+  limits: { maxBodyBytes: number; bodyTimeoutMs: number },
+): Promise<Readable | Buffer | null> {
+  if (route.stream) {
+    const declared = source.declaredLength
+    if (declared !== undefined) headers['content-length'] = declared
+    const body = source.stream()
+    return declared === undefined ? (body?.pipe(countBytes(limits.maxBodyBytes)) ?? null) : body
+  }
+  const body = await source.readWhole({
+    maxBytes: limits.maxBodyBytes,
+    timeoutMs: limits.bodyTimeoutMs,
+  })
+  if (body.length === 0) return null
+  headers['content-length'] = String(body.length)
+  return body
 }

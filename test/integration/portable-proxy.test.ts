@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import { describe, expect, it } from 'vitest'
-import { dropKeptAliveConnections } from '../support/echo-upstream.js'
+import { dropKeptAliveConnections, endlessAnswer } from '../support/echo-upstream.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 import { until } from '../support/until.js'
 
@@ -101,16 +101,9 @@ describe('the portable proxy path (no node bindings)', () => {
     let upstreamClosed = false
     t.upstream.handler = (req, res) => {
       if (req.url !== '/endless') return false
-      res.writeHead(200, { 'content-type': 'application/octet-stream' })
-      const chunk = Buffer.alloc(64 * 1024, 1)
-      const more = () => {
-        while (!res.destroyed && res.write(chunk)) {}
-        if (!res.destroyed) res.once('drain', more)
-      }
-      res.on('close', () => {
+      endlessAnswer(res, () => {
         upstreamClosed = true
       })
-      more()
       return true
     }
     const unread = [

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { type IncomingMessage, request } from 'node:http'
 import { connect } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
-import { dropKeptAliveConnections } from '../support/echo-upstream.js'
+import { dropKeptAliveConnections, endlessAnswer } from '../support/echo-upstream.js'
 import { rawRequest } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 import { until } from '../support/until.js'
@@ -461,16 +461,9 @@ describe('a browser that stops reading an answer', () => {
     const headers = { cookie: browser.cookieHeaderFor(t.broker.url), 'x-csrf': '1' }
     let upstreamClosedAt = 0
     t.upstream.handler = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream' })
-      const chunk = Buffer.alloc(64 * 1024, 1)
-      const more = () => {
-        while (!res.destroyed && res.write(chunk)) {}
-        if (!res.destroyed) res.once('drain', more)
-      }
-      res.on('close', () => {
+      endlessAnswer(res, () => {
         upstreamClosedAt = Date.now()
       })
-      more()
       return true
     }
     const url = new URL(t.broker.url)

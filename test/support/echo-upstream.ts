@@ -77,3 +77,18 @@ export function dropKeptAliveConnections(echo: EchoUpstream): () => void {
     delete echo.handler
   }
 }
+
+/**
+ * Answers 200 with a body that never ends, written as fast as the connection takes it;
+ * `onClose` runs when the answer's connection is closed (by the broker, say).
+ */
+export function endlessAnswer(res: import('node:http').ServerResponse, onClose: () => void): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream' })
+  const chunk = Buffer.alloc(64 * 1024, 1)
+  const more = () => {
+    while (!res.destroyed && res.write(chunk)) {}
+    if (!res.destroyed) res.once('drain', more)
+  }
+  res.on('close', onClose)
+  more()
+}
