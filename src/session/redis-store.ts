@@ -8,6 +8,7 @@ import {
   type RedisClient,
   type RedisTarget,
 } from './redis-client.js'
+import { RedisClusterSessionChanges } from './redis-cluster-changes.js'
 import { COMPARE_AND_SET, CREATE, EXTEND, FIND, INDEX, RELEASE, TOUCH } from './redis-scripts.js'
 import { RedisSessionChanges } from './redis-session-changes.js'
 import { indexName, indexNamesOf } from './session-index.js'
@@ -43,7 +44,7 @@ export class RedisSessionStore implements SessionStore {
   readonly keyPrefix: string
   /** Where replaced and deleted session keys are published for every instance's cache. */
   readonly changesChannel: string
-  #changes: RedisSessionChanges | undefined
+  #changes: SessionChangeFeed | undefined
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix
@@ -234,13 +235,15 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /**
-   * One subscriber connection per store, on standalone Redis and Sentinel. Not on Cluster:
-   * its subscriber connection is ioredis-internal, so its liveness cannot be proven, and
-   * without that proof no cache may be used (every request reads Redis).
+   * One subscriber connection per store: on standalone Redis and Sentinel, PINGs on it prove
+   * its liveness; on a Cluster, heartbeats published through every master do (see
+   * RedisClusterSessionChanges).
    */
   changes(): SessionChangeFeed | null {
-    if (!(this.redis instanceof Redis)) return null
-    this.#changes ??= new RedisSessionChanges(this.redis, this.changesChannel)
+    this.#changes ??=
+      this.redis instanceof Redis
+        ? new RedisSessionChanges(this.redis, this.changesChannel)
+        : new RedisClusterSessionChanges(this.redis, this.changesChannel)
     return this.#changes
   }
 
