@@ -22,6 +22,7 @@ import { randomId } from '../src/lib/random.js'
 import { freePort } from '../test/support/free-port.js'
 import { HttpBrowser } from '../test/support/http-browser.js'
 import { startRedis, type TestRedis } from '../test/support/redis.js'
+import { clusterToolingAvailable, startRedisCluster } from '../test/support/redis-cluster.js'
 import { ensureRedisServer } from '../test/support/system-packages.js'
 import { coreBusy, coreTimes, processCpuSeconds } from './lib/cpu.js'
 import { summariseProfile } from './lib/cpu-profile.js'
@@ -40,10 +41,17 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1))
 const PROFILE = process.env.BENCH_PROFILE ?? ''
 const PROFILE_DIR = fileURLToPath(new URL('./.profiles/', import.meta.url))
 const PATH = '/api/bench/data'
+/** BENCH_CLUSTER=0: no second broker target on a 3-master Redis Cluster. */
+const CLUSTER = process.env.BENCH_CLUSTER !== '0' && clusterToolingAvailable()
 /** BENCH_LANE=0: the broker served by Hono alone, as when it is mounted inside another app. */
 const LANE = process.env.BENCH_LANE !== '0'
 const BUILD_DIR = fileURLToPath(new URL('./.build/', import.meta.url))
-const TARGETS = { ratioVsUndici: 0.85, p99RatioVsUndici: 1.5, ratioVsPeer: 5.0 }
+const TARGETS = {
+  ratioVsUndici: 0.85,
+  p99RatioVsUndici: 1.5,
+  ratioVsPeer: 5.0,
+  clusterRatioVsStandalone: 0.9,
+}
 
 /** Servers under test on core 0; upstream, Redis, provider, wrk and this process on core 1. */
 const PIN =
@@ -52,7 +60,7 @@ const PIN =
     : undefined
 
 interface Target {
-  name: 'undici' | 'bare' | 'broker' | 'peer'
+  name: 'undici' | 'bare' | 'broker' | 'broker-cluster' | 'peer'
   process: BenchProcess
   url: string
   headers: Record<string, string>
@@ -263,8 +271,10 @@ async function main() {
   stoppers.push(() => redis.stop())
 
   const brokerPort = await freePort()
+  const clusterBrokerPort = await freePort()
   const peerPort = await freePort()
   const brokerUrl = `http://127.0.0.1:${brokerPort}`
+  const clusterBrokerUrl = `http://127.0.0.1:${clusterBrokerPort}`
   const peerUrl = `http://127.0.0.1:${peerPort}`
   const broker = { id: 'bench-broker', secret: `bench-${randomId(24)}` }
   const peer = { id: 'bench-peer', secret: `bench-${randomId(24)}` }
@@ -278,7 +288,7 @@ async function main() {
         client_id: broker.id,
         client_secret: broker.secret,
         token_endpoint_auth_method: 'client_secret_basic',
-        redirect_uris: [`${brokerUrl}/auth/callback`],
+        redirect_uris: [`${brokerUrl}/auth/callback`, `${clusterBrokerUrl}/auth/callback`],
         post_logout_redirect_uris: [`${brokerUrl}/auth/signed-out`],
       },
       {
@@ -305,6 +315,7 @@ async function main() {
   const onCore = PIN ? { core: PIN.target } : {}
 
   const metricsToken = `bench-only-${randomId(24)}`
+  const modules = compileBroker()
   const [undici, bare, brokerProcess, peerProcess] = await Promise.all([
     startTarget('undici', 'bench/targets/undici-proxy.ts', { upstreamUrl }, onCore),
     startTarget('bare', 'bench/targets/bare-proxy.ts', { upstreamUrl }, onCore),
@@ -316,12 +327,12 @@ async function main() {
         issuer: provider.issuer,
         clientId: broker.id,
         clientSecret: broker.secret,
-        redisUrl: redis.url,
+        redis: { url: redis.url },
         keyPrefix: `bench-broker-${randomId(4)}:`,
         cookieSecret: `bench-only-${randomId(24)}`,
         upstreamUrl,
         metricsToken,
-        modules: compileBroker(),
+        modules,
         lane: LANE,
       } satisfies BrokerTargetSettings,
       onCore,
@@ -344,11 +355,39 @@ async function main() {
     ),
   ])
   stoppers.push(undici.stop, bare.stop, brokerProcess.stop, peerProcess.stop)
+  // The same broker on a real 3-master Redis Cluster (its servers on the other core).
+  let clusterBroker: BenchProcess | undefined
+  if (CLUSTER) {
+    const cluster = await startRedisCluster()
+    stoppers.push(() => cluster.stop())
+    clusterBroker = await startTarget(
+      'broker-cluster',
+      'bench/targets/broker.ts',
+      {
+        port: clusterBrokerPort,
+        issuer: provider.issuer,
+        clientId: broker.id,
+        clientSecret: broker.secret,
+        redis: { clusterNodes: cluster.nodes },
+        keyPrefix: `bench-cluster-${randomId(4)}:`,
+        cookieSecret: `bench-only-${randomId(24)}`,
+        upstreamUrl,
+        metricsToken,
+        modules,
+        lane: LANE,
+      } satisfies BrokerTargetSettings,
+      onCore,
+    )
+    stoppers.push(clusterBroker.stop)
+  }
 
   // Established sessions with fresh (1 h) access tokens, through the real provider's pages.
   // The broker's callback answers 200 (a page that navigates on); express-openid-connect's 302.
   const brokerCookie = await login(new HttpBrowser(), brokerUrl, provider, 200)
   const peerCookie = await login(new HttpBrowser(), peerUrl, provider, 302)
+  const clusterCookie = clusterBroker
+    ? await login(new HttpBrowser(), clusterBrokerUrl, provider, 200)
+    : ''
 
   const targets: Target[] = [
     {
@@ -369,6 +408,16 @@ async function main() {
       url: brokerUrl,
       headers: { cookie: brokerCookie, 'x-csrf': '1' },
     },
+    ...(clusterBroker
+      ? [
+          {
+            name: 'broker-cluster' as const,
+            process: clusterBroker,
+            url: clusterBrokerUrl,
+            headers: { cookie: clusterCookie, 'x-csrf': '1' },
+          },
+        ]
+      : []),
     {
       name: 'peer',
       process: peerProcess,
@@ -412,6 +461,12 @@ async function main() {
   console.log(
     `broker${LANE ? '' : ' (BENCH_LANE=0)'}: ${lane} of ${proxied} proxied requests took the node-level /api lane (${pct(lane / proxied)}; the rest took the Hono route)`,
   )
+  if (clusterBroker) {
+    const share = await laneShare(clusterBrokerUrl, metricsToken)
+    console.log(
+      `broker-cluster: ${share.lane} of ${share.proxied} proxied requests took the node-level /api lane (${pct(share.lane / share.proxied)})`,
+    )
+  }
 
   for (const { name, file } of profiles) {
     const summary = summariseProfile(file, 15)
@@ -448,10 +503,15 @@ async function main() {
   )
   console.log(`reference: ratio_vs_node_http=${fixed(ratioVsBare)}`)
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met')
+  const clusterResult = by('broker-cluster')
+  const clusterShare = clusterResult ? clusterResult.rps / k.rps : undefined
   console.log(
     `targets: ratio_vs_undici>=${fixed(TARGETS.ratioVsUndici)} ${met(ratioVsUndici >= TARGETS.ratioVsUndici)}, ` +
       `p99_ratio_vs_undici<=${fixed(TARGETS.p99RatioVsUndici)} ${met(p99RatioVsUndici <= TARGETS.p99RatioVsUndici)}, ` +
-      `ratio_vs_peer>=${fixed(TARGETS.ratioVsPeer)} ${met(ratioVsPeer >= TARGETS.ratioVsPeer)}`,
+      `ratio_vs_peer>=${fixed(TARGETS.ratioVsPeer)} ${met(ratioVsPeer >= TARGETS.ratioVsPeer)}` +
+      (clusterShare === undefined
+        ? ''
+        : `, cluster_ratio_vs_standalone>=${fixed(TARGETS.clusterRatioVsStandalone)} ${met(clusterShare >= TARGETS.clusterRatioVsStandalone)}`),
   )
   const failed = results.filter((m) => m.result.non2xx > 0 || m.result.errors > 0)
   for (const m of failed) {
@@ -459,8 +519,10 @@ async function main() {
       `FAILED ${m.target.name}: non2xx=${m.result.non2xx} errors=${JSON.stringify(m.result.errorDetail)}`,
     )
   }
+  const clusterRatio =
+    clusterShare === undefined ? '' : ` cluster_ratio_vs_standalone=${fixed(clusterShare)}`
   console.log(
-    `ratio_vs_undici=${fixed(ratioVsUndici)} p99_ratio_vs_undici=${fixed(p99RatioVsUndici)} ratio_vs_peer=${fixed(ratioVsPeer)}`,
+    `ratio_vs_undici=${fixed(ratioVsUndici)} p99_ratio_vs_undici=${fixed(p99RatioVsUndici)} ratio_vs_peer=${fixed(ratioVsPeer)}${clusterRatio}`,
   )
   return failed.length === 0 ? 0 : 1
 }

@@ -16,7 +16,8 @@ export interface BrokerTargetSettings {
   issuer: string
   clientId: string
   clientSecret: string
-  redisUrl: string
+  /** A standalone Redis, or the seed nodes of a Redis Cluster. */
+  redis: { url: string } | { clusterNodes: string[] }
   keyPrefix: string
   cookieSecret: string
   upstreamUrl: string
@@ -59,7 +60,7 @@ async function main() {
     {
       // Warnings (a failed proxy call, say) go to stderr; stdout carries the ready line.
       logger: createLogger('warn', process.stderr),
-      store: new RedisSessionStore({ url: s.redisUrl, keyPrefix: s.keyPrefix }),
+      store: new RedisSessionStore({ target: s.redis, keyPrefix: s.keyPrefix }),
     },
   )
   await bff.ready()
