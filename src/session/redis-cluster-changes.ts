@@ -74,8 +74,8 @@ export class RedisClusterSessionChanges implements SessionChangeFeed {
     const sequence = ++this.#sequence
     for (const node of this.#cluster.nodes('master')) {
       const name = nameOf(node)
-      let pending = this.#sent.get(name)
-      if (!pending) this.#sent.set(name, (pending = new Map()))
+      const pending = this.#sent.get(name) ?? new Map<number, number>()
+      this.#sent.set(name, pending)
       pending.set(sequence, Date.now())
       // Heartbeats older than the deadline can no longer make the feed live: forget them.
       for (const [old, at] of pending)
@@ -129,7 +129,10 @@ export class RedisClusterSessionChanges implements SessionChangeFeed {
   }
 
   #receive(message: string): void {
-    if (!message.startsWith(HEARTBEAT_PREFIX)) return this.#emit(message)
+    if (!message.startsWith(HEARTBEAT_PREFIX)) {
+      this.#emit(message)
+      return
+    }
     // <instance>:<host:port>:<sequence>; the node's name has colons of its own.
     const fields = message.slice(HEARTBEAT_PREFIX.length).split(':')
     if (fields[0] !== this.#instance) return
