@@ -5,6 +5,8 @@ import { BffError } from '../errors/bff-error.js'
 const FORBIDDEN = /[\u0000-\u001f\u007f\\]/
 /** Encoded dot, slash or backslash surviving one decoding: double encoding aimed at the upstream. */
 const ENCODED_SEPARATOR = /%(2e|2f|5c)/i
+// biome-ignore lint/suspicious/noControlCharactersInRegex: all of ASCII is the point
+const ASCII = /^[\u0000-\u007f]*$/
 /** A segment of dots alone (`.`, `..`, and `...` or `.. `, which some servers trim to `..`). */
 const DOTS_ONLY = /^\.+$/
 
@@ -18,7 +20,9 @@ const DOTS_ONLY = /^\.+$/
  *   (U+FF0F) into `..` and `/`.
  */
 function segmentEscape(decoded: string): string | undefined {
-  for (const reading of new Set([decoded, decoded.normalize('NFKC')])) {
+  // NFKC leaves ASCII as it is: one reading is enough then (the common case, and cheaper).
+  const readings = ASCII.test(decoded) ? [decoded] : [decoded, decoded.normalize('NFKC')]
+  for (const reading of readings) {
     if (/[/\\]/.test(reading)) return 'separator inside a segment'
     if (FORBIDDEN.test(reading)) return 'control character'
     if (ENCODED_SEPARATOR.test(reading)) return 'encoded separator after decoding'
@@ -41,9 +45,9 @@ export function checkRemainder(remainder: string): void {
     throw new BffError('invalid_path', { detail: 'malformed proxied path' })
   }
   for (const segment of remainder.slice(1).split('/')) {
-    let decoded: string
+    let decoded = segment
     try {
-      decoded = decodeURIComponent(segment)
+      if (segment.includes('%')) decoded = decodeURIComponent(segment)
     } catch {
       throw new BffError('invalid_path', { detail: 'undecodable path segment' })
     }

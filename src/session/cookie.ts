@@ -103,7 +103,8 @@ export class SessionCookie {
 
   /** The session store key of a value that unsealed before and is still cached; no work otherwise. */
   unsealedBefore(value: string): { sid: string; key: string } | undefined {
-    if (!this.isCanonical(value)) return undefined
+    // No format check needed here: only values that passed it (in `unseal`) are ever cached,
+    // and a hit means a cached value had this value's SHA-256, so it is this very string.
     return this.#unsealed.get(sha256(value), Date.now())
   }
 
