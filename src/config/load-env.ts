@@ -56,6 +56,7 @@ const ENV_NAMES: Record<keyof BffOptions, string> = {
   rateLimitBackchannel: 'RATE_LIMIT_BACKCHANNEL',
   rateLimitApi: 'RATE_LIMIT_API',
   maxBodyBytes: 'MAX_BODY_BYTES',
+  maxBufferedBodyBytes: 'MAX_BUFFERED_BODY_BYTES',
 }
 
 const list = (value: string) => value.split(/[\s,]+/).filter(Boolean)
@@ -170,6 +171,7 @@ const converters: Partial<
   rateLimitBackchannel: rateLimit,
   rateLimitApi: rateLimit,
   maxBodyBytes: integer,
+  maxBufferedBodyBytes: integer,
 }
 
 /** Reads the broker's settings from the environment; throws one ConfigError listing every problem. */

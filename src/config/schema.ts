@@ -275,6 +275,13 @@ export const optionsSchema = z
       .min(1024)
       .max(1024 ** 3)
       .default(1024 * 1024),
+    /** Request bodies this process holds in memory at once, all requests together (503 past it). */
+    maxBufferedBodyBytes: z
+      .number({ error: 'expected a number of bytes' })
+      .int()
+      .min(1024)
+      .max(64 * 1024 ** 3)
+      .default(128 * 1024 * 1024),
   })
   .superRefine((o, ctx) => {
     const issue = (path: string, message: string) =>
@@ -334,6 +341,9 @@ export const optionsSchema = z
         'tokenEncryptionKeys',
         'expected at least one key when REDIS_URL is set (tokens are encrypted at rest); make one with: openssl rand -base64 32',
       )
+    }
+    if (o.maxBufferedBodyBytes < o.maxBodyBytes) {
+      issue('maxBufferedBodyBytes', 'expected at least MAX_BODY_BYTES')
     }
     const prefixes = new Set(o.apiRoutes.map((r) => r.prefix))
     if (prefixes.size !== o.apiRoutes.length) issue('apiRoutes', 'expected each /api prefix once')

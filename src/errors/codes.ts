@@ -45,6 +45,10 @@ export const errorCodes = {
     status: 503,
     message: 'The identity provider is unavailable. Try again shortly.',
   },
+  server_busy: {
+    status: 503,
+    message: 'The server is busy. Try again shortly.',
+  },
   lock_timeout: { status: 503, message: 'A token refresh is taking too long. Try again shortly.' },
   provider_misconfigured: {
     status: 500,

@@ -10,7 +10,7 @@ export interface ErrorBody {
 }
 
 /** Refusals that leave a request body unread: the connection closes rather than drain it. */
-const BODY_LEFT_UNREAD = new Set(['request_timeout', 'payload_too_large'])
+const BODY_LEFT_UNREAD = new Set(['request_timeout', 'payload_too_large', 'server_busy'])
 
 /**
  * Cache-Control and, for 429 and 503, Retry-After: what every error answer carries; and

@@ -6,6 +6,7 @@ import type {
 } from 'node:http'
 import { Readable } from 'node:stream'
 import { BffError } from '../errors/bff-error.js'
+import type { BodyBudget } from './body-budget.js'
 import {
   Cancellation,
   type ExchangeOptions,
@@ -20,7 +21,13 @@ import {
   type UpstreamHeaders,
   upstreamRequestHeaders,
 } from './headers.js'
-import { BodyAbandoned, nodeBodySource, upstreamBody, webBodySource } from './request-body.js'
+import {
+  BodyAbandoned,
+  nodeBodySource,
+  releaseBody,
+  upstreamBody,
+  webBodySource,
+} from './request-body.js'
 import type { UpstreamMatch } from './upstreams.js'
 
 export interface ForwardOptions extends ExchangeOptions {
@@ -28,6 +35,8 @@ export interface ForwardOptions extends ExchangeOptions {
   maxBodyBytes: number
   /** A request body must have arrived this long after reading began (408). */
   bodyTimeoutMs: number
+  /** Request bodies held in memory by this process together (503 server_busy past it). */
+  bodyBudget: BodyBudget
 }
 
 /** One browser request on its way to the upstream its route names. */
@@ -101,7 +110,10 @@ export async function forwardNode(
     if (error instanceof BodyAbandoned) return CLIENT_CLOSED
     throw error
   }
-  if (outgoing.destroyed) return CLIENT_CLOSED
+  if (outgoing.destroyed) {
+    releaseBody(body, options.bodyBudget)
+    return CLIENT_CLOSED
+  }
   return exchangeWhileConnected(outgoing, async (signal) => {
     try {
       return await exchangeInto(
@@ -112,6 +124,8 @@ export async function forwardNode(
       )
     } catch (error) {
       throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
+    } finally {
+      releaseBody(body, options.bodyBudget)
     }
   })
 }
@@ -192,6 +206,7 @@ export async function forward(
     throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
   } finally {
     request.signal.removeEventListener('abort', onAbort)
+    releaseBody(body, options.bodyBudget)
   }
   const status = answer.statusCode
   let stream: ReadableStream<Uint8Array> | null = null

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import { Readable, Transform } from 'node:stream'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { BffError } from '../errors/bff-error.js'
+import type { BodyBudget } from './body-budget.js'
 import type { UpstreamHeaders } from './headers.js'
 import type { UpstreamRoute } from './upstreams.js'
 
@@ -9,6 +10,8 @@ export interface BodyLimits {
   maxBytes: number
   /** The whole body must have arrived this long after reading began (408 request_timeout). */
   timeoutMs: number
+  /** What every body read in this process holds together; the caller gives a body back. */
+  budget: BodyBudget
 }
 
 /** The browser went away while its body was being read: nothing to answer. */
@@ -18,6 +21,8 @@ const tooLarge = (max: number) =>
   new BffError('payload_too_large', { detail: `request body over ${max} bytes` })
 const tooSlow = (ms: number) =>
   new BffError('request_timeout', { detail: `request body incomplete after ${ms} ms` })
+const overBudget = (budget: BodyBudget) =>
+  new BffError('server_busy', { detail: `request bodies held over ${budget.maxBytes} bytes` })
 
 /**
  * Reads a request body completely, in memory, before any upstream connection is taken (as
@@ -32,6 +37,7 @@ export function readNodeBody(incoming: IncomingMessage, limits: BodyLimits): Pro
     let seen = 0
     const finish = (error?: Error) => {
       clearTimeout(timer)
+      if (error) limits.budget.give(seen)
       incoming.off('data', onData)
       incoming.off('end', onEnd)
       incoming.off('error', onGone)
@@ -45,8 +51,9 @@ export function readNodeBody(incoming: IncomingMessage, limits: BodyLimits): Pro
       }
     }
     const onData = (chunk: Buffer) => {
+      if (seen + chunk.length > limits.maxBytes) return finish(tooLarge(limits.maxBytes))
+      if (!limits.budget.take(chunk.length)) return finish(overBudget(limits.budget))
       seen += chunk.length
-      if (seen > limits.maxBytes) return finish(tooLarge(limits.maxBytes))
       chunks.push(chunk)
     }
     const onEnd = () => finish()
@@ -80,12 +87,14 @@ export async function readWebBody(
     for (;;) {
       const { done, value } = await Promise.race([reader.read(), deadline])
       if (done) break
+      if (seen + value.byteLength > limits.maxBytes) throw tooLarge(limits.maxBytes)
+      if (!limits.budget.take(value.byteLength)) throw overBudget(limits.budget)
       seen += value.byteLength
-      if (seen > limits.maxBytes) throw tooLarge(limits.maxBytes)
       chunks.push(value)
     }
     return Buffer.concat(chunks, seen)
   } catch (error) {
+    limits.budget.give(seen)
     void reader.cancel().catch(() => {})
     throw error
   } finally {
@@ -133,7 +142,8 @@ function countBytes(max: number): Transform {
 
 /**
  * The request body as the upstream gets it, with its length in `headers`. Read completely
- * first (bounded in size and time), so a slow client never holds a pooled upstream
+ * first (bounded in size and time, and held against the process's body budget until the
+ * caller gives it back with `releaseBody`), so a slow client never holds a pooled upstream
  * connection; streamed as it arrives only on a route that opts in (`stream`), counted
  * against the size limit as it goes when its length was not declared.
  */
@@ -141,7 +151,7 @@ export async function upstreamBody(
   source: BodySource,
   headers: UpstreamHeaders,
   route: UpstreamRoute,
-  limits: { maxBodyBytes: number; bodyTimeoutMs: number },
+  limits: { maxBodyBytes: number; bodyTimeoutMs: number; bodyBudget: BodyBudget },
 ): Promise<Readable | Buffer | null> {
   if (route.stream) {
     const declared = source.declaredLength
@@ -152,8 +162,14 @@ export async function upstreamBody(
   const body = await source.readWhole({
     maxBytes: limits.maxBodyBytes,
     timeoutMs: limits.bodyTimeoutMs,
+    budget: limits.bodyBudget,
   })
   if (body.length === 0) return null
   headers['content-length'] = String(body.length)
   return body
+}
+
+/** Gives a body read completely back to the budget once the upstream has it. */
+export function releaseBody(body: Readable | Buffer | null, budget: BodyBudget): void {
+  if (Buffer.isBuffer(body)) budget.give(body.length)
 }

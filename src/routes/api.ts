@@ -7,6 +7,7 @@ import { Admission } from '../api/admission.js'
 import { apiSteps } from '../api/steps.js'
 import { type CsrfOptions, contextHeaders } from '../middleware/csrf.js'
 import { pageCsp, responseSecurityHeaders } from '../middleware/security-headers.js'
+import { BodyBudget } from '../proxy/body-budget.js'
 import { type ForwardOptions, forward, forwardNode } from '../proxy/forward.js'
 import { InFlightLimit, type Release } from '../proxy/in-flight.js'
 import { UpstreamTable } from '../proxy/upstreams.js'
@@ -63,6 +64,7 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
       maxBodyBytes: deps.config.maxBodyBytes,
       bodyTimeoutMs: deps.config.requestBodyTimeoutSeconds * 1000,
       stallTimeoutMs: deps.config.responseStallTimeoutSeconds * 1000,
+      bodyBudget: new BodyBudget(deps.config.maxBufferedBodyBytes),
       dispatcher,
       responseHeaders: (type) => (type?.startsWith('text/html') ? htmlHeaders : plainHeaders),
     },

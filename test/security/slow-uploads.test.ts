@@ -250,3 +250,52 @@ describe('300 slow uploads by one session', () => {
     }
   })
 })
+
+describe('A budget for the request bodies a process holds', () => {
+  const t = useScriptedBroker({
+    maxBodyBytes: 1024,
+    maxBufferedBodyBytes: 2048,
+    requestBodyTimeoutSeconds: 10,
+    rateLimitApi: null,
+  })
+
+  it('answers 503 server_busy past it, whichever session holds the rest, and serves again once bodies are forwarded', async () => {
+    const [first, second, third] = [
+      await sessionCookie(t),
+      await sessionCookie(t),
+      await sessionCookie(t),
+    ] as [string, string, string]
+    const holders = [
+      slowUpload(t, first, '/api/echo/a', 1000),
+      slowUpload(t, second, '/api/echo/b', 1000),
+    ]
+    try {
+      for (const upload of holders) upload.write('x'.repeat(999))
+      await sleep(300)
+      const busy = slowUpload(t, third, '/api/echo/c', 100)
+      busy.write('y'.repeat(100))
+      const answer = await busy.received(3000)
+      expect(answer).toMatch(/^HTTP\/1\.1 503 /)
+      expect(answer).toMatch(/\r\nretry-after: 2\r\n/i)
+      expect(answer).toMatch(/\r\nconnection: close\r\n/i)
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({
+        error: 'server_busy',
+      })
+      expect(t.upstream.requests.map((r) => r.url)).toEqual([])
+      // The first body completes and is forwarded: its bytes go back to the budget.
+      ;(holders[0] as RawConnection).write('x')
+      expect(await (holders[0] as RawConnection).status()).toBe(200)
+      const after = await rawRequest(
+        t.broker.url,
+        '/api/echo/d',
+        { cookie: third, 'x-csrf': '1', 'content-type': 'text/plain' },
+        'POST',
+        'z'.repeat(900),
+      )
+      expect(after.status).toBe(200)
+      busy.socket.destroy()
+    } finally {
+      for (const upload of holders) upload.socket.destroy()
+    }
+  })
+})
