@@ -38,6 +38,7 @@ import { signedOutRoute } from './routes/signed-out.js'
 import { staticRoutes } from './routes/static.js'
 import { userRoute } from './routes/user.js'
 import { AccessTokenService, type RefreshMetrics } from './session/access-token.js'
+import { ClientTokenService } from './session/client-token.js'
 import { SessionCookie } from './session/cookie.js'
 import { createStore } from './session/create-store.js'
 import { RedisSessionStore } from './session/redis-store.js'
@@ -182,6 +183,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     },
     apiRateLimit,
     revocations,
+    clientTokens: new ClientTokenService({ config, oidc, clock, logger, store, cipher }),
   }
 
   const app = new Hono()

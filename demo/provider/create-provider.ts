@@ -28,6 +28,13 @@ export interface DevProviderOptions {
   accessTokenTtlSeconds?: number
   /** `aud` of the JWT access tokens. */
   apiAudience?: string
+  /**
+   * More audiences a token may be asked for with an RFC 8707 resource indicator. Default: a
+   * second demo audience, http://localhost:4021.
+   */
+  moreAudiences?: string[]
+  /** Whether clients may use the client_credentials grant (default true). */
+  clientCredentials?: boolean
   requirePar?: boolean
   /**
    * 'always' (default): every client allowed the refresh_token grant gets one, as with
@@ -90,6 +97,8 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
     users,
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 60,
     apiAudience: options.apiAudience ?? 'http://localhost:4020',
+    moreAudiences: options.moreAudiences ?? ['http://localhost:4021'],
+    clientCredentials: options.clientCredentials ?? true,
     requirePar: options.requirePar ?? false,
     refreshTokenPolicy: options.refreshTokenPolicy ?? 'always',
     cookieKeys: [randomBytes(32).toString('base64url')],

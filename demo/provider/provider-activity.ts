@@ -6,6 +6,8 @@ export interface ProviderEvent {
   at: number
   clientId?: string
   grantType?: string
+  /** The RFC 8707 resource indicator a token request named. */
+  resource?: string
   error?: string
   sid?: string
   accountId?: string
@@ -16,6 +18,8 @@ export interface ProviderCounts {
   authorizationCodeErrors: number
   refreshTokenGrants: number
   refreshTokenErrors: number
+  clientCredentialsGrants: number
+  clientCredentialsErrors: number
   revocations: number
   endSessions: number
   backchannelLogouts: number
@@ -33,6 +37,11 @@ function grantTypeOf(ctx: KoaContextWithOIDC): string | undefined {
   return typeof value === 'string' ? value : undefined
 }
 
+function resourceOf(ctx: KoaContextWithOIDC): string | undefined {
+  const value = ctx.oidc?.params?.resource
+  return typeof value === 'string' ? value : undefined
+}
+
 function errorCode(error: unknown): string {
   if (error && typeof error === 'object' && 'error' in error) return String(error.error)
   return error instanceof Error ? error.message : String(error)
@@ -44,11 +53,15 @@ export function recordActivity(provider: Provider): ProviderActivity {
   const log = (event: Omit<ProviderEvent, 'at'>) => events.push({ ...event, at: Date.now() })
 
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
-    log({ type: 'grant.success', grantType: grantTypeOf(ctx), clientId: ctx.oidc.client?.clientId })
+    const clientId = ctx.oidc.client?.clientId
+    const resource = resourceOf(ctx)
+    log({ type: 'grant.success', grantType: grantTypeOf(ctx), clientId, resource })
   })
   provider.on('grant.error', (ctx: KoaContextWithOIDC, error: unknown) => {
     const clientId = ctx.oidc?.client?.clientId
-    log({ type: 'grant.error', grantType: grantTypeOf(ctx), clientId, error: errorCode(error) })
+    const resource = resourceOf(ctx)
+    const grantType = grantTypeOf(ctx)
+    log({ type: 'grant.error', grantType, clientId, resource, error: errorCode(error) })
   })
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
     // accountId: whether the provider saw the user's session (else it ended an empty one).
@@ -84,6 +97,8 @@ export function recordActivity(provider: Provider): ProviderActivity {
       authorizationCodeErrors: count('grant.error', 'authorization_code'),
       refreshTokenGrants: count('grant.success', 'refresh_token'),
       refreshTokenErrors: count('grant.error', 'refresh_token'),
+      clientCredentialsGrants: count('grant.success', 'client_credentials'),
+      clientCredentialsErrors: count('grant.error', 'client_credentials'),
       revocations: count('revocation.success'),
       endSessions: count('end_session.success'),
       backchannelLogouts: count('backchannel.success'),

@@ -38,6 +38,10 @@ export interface ConfigInput {
   users: DevUsers
   accessTokenTtlSeconds: number
   apiAudience: string
+  /** More audiences tokens may be issued for (RFC 8707 resource indicators). */
+  moreAudiences: string[]
+  /** Whether clients may use the client_credentials grant. */
+  clientCredentials: boolean
   requirePar: boolean
   refreshTokenPolicy: RefreshTokenPolicy
   cookieKeys: string[]
@@ -49,18 +53,21 @@ export const API_SCOPE = 'api:read'
 
 export function buildConfiguration(input: ConfigInput): Configuration {
   const { alg, apiAudience, accessTokenTtlSeconds } = input
-  const apiResource: ResourceServer = {
+  const audiences = new Set([apiAudience, ...input.moreAudiences])
+  const resourceServer = (audience: string): ResourceServer => ({
     scope: API_SCOPE,
-    audience: apiAudience,
+    audience,
     accessTokenFormat: 'jwt',
     accessTokenTTL: accessTokenTtlSeconds,
     jwt: { sign: { alg } },
-  }
+  })
+  const grantTypes = ['authorization_code', 'refresh_token']
+  if (input.clientCredentials) grantTypes.push('client_credentials')
 
   return {
     clients: input.clients.map((client) => ({
       ...client,
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: grantTypes,
       response_types: ['code'],
       scope: CLIENT_SCOPE,
       id_token_signed_response_alg: client.id_token_signed_response_alg ?? alg,
@@ -118,15 +125,20 @@ export function buildConfiguration(input: ConfigInput): Configuration {
         enabled: true,
         requirePushedAuthorizationRequests: input.requirePar,
       },
+      // The broker's own token (RFC 6749 §4.4), for its `client` routes.
+      clientCredentials: { enabled: input.clientCredentials },
       // Without a resource server oidc-provider issues opaque access tokens; the demo
-      // API needs JWTs it can verify against the JWKS.
+      // API needs JWTs it can verify against the JWKS. RFC 8707: a token request may name
+      // any of the audiences its grant covers (the sign-in named them); without one, or
+      // when the grant names several, the demo API's audience.
       resourceIndicators: {
         enabled: true,
-        defaultResource: async () => apiAudience,
+        defaultResource: async (_ctx, _client, oneOf) =>
+          oneOf && !oneOf.includes(apiAudience) ? oneOf : apiAudience,
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, indicator) => {
-          if (indicator !== apiAudience) throw new errors.InvalidTarget()
-          return apiResource
+          if (!audiences.has(indicator)) throw new errors.InvalidTarget()
+          return resourceServer(indicator)
         },
       },
     },

@@ -3,7 +3,7 @@ import type { HeaderReader } from '../middleware/csrf.js'
 import type { Release } from '../proxy/in-flight.js'
 import type { UpstreamMatch } from '../proxy/upstreams.js'
 import type { ActiveSession } from '../session/session-service.js'
-import type { TokenSet } from '../session/types.js'
+import type { AccessToken } from '../session/types.js'
 
 /** What an /api request is judged on, however it was read (Hono's context or node's request). */
 export interface ApiRequest {
@@ -23,7 +23,8 @@ export interface AdmissionState {
   session?: ActiveSession
   /** The session came from this process's memory, without a store read. */
   sessionFromMemory?: boolean
-  tokens?: TokenSet
+  /** The access token the upstream gets, with the scopes granted to it. */
+  tokens?: AccessToken
   release?: Release
 }
 
@@ -32,7 +33,8 @@ export interface Admitted {
   match: UpstreamMatch
   /** None on a route whose token is `none`, or `user-optional` without a session. */
   session: ActiveSession | undefined
-  tokens: TokenSet | undefined
+  /** The access token the upstream gets (the user's, one for the route's resource, or the broker's). */
+  tokens: AccessToken | undefined
   /** Hands the session's in-flight slot back (if it took one); once the answer is done. */
   release: Release
 }
@@ -65,7 +67,8 @@ export interface AdmissionStep {
 
 function admitted(state: AdmissionState): Admitted {
   const { match, session, tokens, release = NOTHING_TAKEN } = state
-  if (!match || (match.route.token === 'user' && (!session || !tokens))) {
+  const { token } = match?.route ?? {}
+  if (!match || ((token === 'user' || token === 'client') && (!session || !tokens))) {
     throw new BffError('internal', { detail: 'admission ended without a decision' })
   }
   return { match, session, tokens, release }

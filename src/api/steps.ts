@@ -8,6 +8,7 @@ import {
 import type { InFlightLimit } from '../proxy/in-flight.js'
 import type { UpstreamTable } from '../proxy/upstreams.js'
 import type { RequestLimiter } from '../rate-limit/rate-limiter.js'
+import type { ClientTokenService } from '../session/client-token.js'
 import { type AdmissionState, type AdmissionStep, NEEDS_IO } from './admission.js'
 
 const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
@@ -20,6 +21,8 @@ export interface StepDeps extends SessionDeps {
   rateLimit: RequestLimiter | null
   /** The scopes the broker asks for: what a token response without `scope` granted. */
   grantedScopes: readonly string[]
+  /** The broker's own client-credentials tokens (`client` routes). */
+  clientTokens: ClientTokenService
 }
 
 /** A field an earlier step has set (the order below guarantees it). */
@@ -35,8 +38,9 @@ function needs<K extends keyof AdmissionState>(
 /**
  * The /api policy, in order: CSRF (refused before anything else is looked at), method, route
  * (and the path's checks), session (by the route's token kind), the session's slot among its
- * requests in progress, its rate limit, a fresh access token, and the route's scope and
- * claim demands.
+ * requests in progress, its rate limit, the route's claim demands (before any token is
+ * obtained for a user it refuses), a fresh access token of the route's kind, and the scopes
+ * the route demands of that token.
  */
 export function apiSteps(deps: StepDeps): AdmissionStep[] {
   return [
@@ -124,22 +128,43 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       },
     },
     {
-      name: 'token',
+      name: 'claims',
       now(state) {
-        if (!state.session) return undefined
-        const tokens = deps.tokens.withoutRefresh(state.session)
-        if (!tokens) return NEEDS_IO
-        state.tokens = tokens
+        const refusal = claimsRefusal(state)
+        if (refusal) throw new BffError('forbidden', { detail: refusal })
         return undefined
-      },
-      async later(state) {
-        state.tokens = await deps.tokens.refreshed(needs(state, 'session'))
       },
     },
     {
-      name: 'route-policy',
+      // The token the upstream gets. `client`: the broker's own, shared by every instance (the
+      // session step has already required a signed-in user: the broker's machine identity is
+      // never anyone's from the internet). Otherwise the session's: its own, or with the
+      // route's `resource` its token for that audience (RFC 8707); none without a session.
+      name: 'token',
       now(state) {
-        const refusal = policyRefusal(state, deps.grantedScopes)
+        const { route } = needs(state, 'match')
+        const token =
+          route.token === 'client'
+            ? deps.clientTokens.withoutFetch(route)
+            : state.session && deps.tokens.withoutRefresh(state.session, route.resource)
+        if (token !== undefined) {
+          state.tokens = token
+          return undefined
+        }
+        return route.token === 'client' || state.session ? NEEDS_IO : undefined
+      },
+      async later(state) {
+        const { route } = needs(state, 'match')
+        state.tokens =
+          route.token === 'client'
+            ? await deps.clientTokens.fetched(route)
+            : await deps.tokens.refreshed(needs(state, 'session'), route.resource)
+      },
+    },
+    {
+      name: 'scopes',
+      now(state) {
+        const refusal = scopesRefusal(state, deps.grantedScopes)
         if (refusal) throw new BffError('forbidden', { detail: refusal })
         return undefined
       },
@@ -147,14 +172,20 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
   ]
 }
 
-/** Why a route's scope and claim demands refuse this session, or undefined. */
-function policyRefusal(state: AdmissionState, requested: readonly string[]): string | undefined {
-  const { scopes, claims } = needs(state, 'match').route
-  if (scopes.length === 0 && Object.keys(claims).length === 0) return undefined
+/** Why the route's scope demands refuse the token the upstream would get, or undefined. */
+function scopesRefusal(state: AdmissionState, requested: readonly string[]): string | undefined {
+  const { scopes } = needs(state, 'match').route
+  if (scopes.length === 0) return undefined
   // RFC 6749 §5.1: a token response without `scope` granted what was asked.
   const granted = new Set(state.tokens?.scope?.split(' ') ?? requested)
   const missing = scopes.find((scope) => !granted.has(scope))
-  if (missing) return `scope ${missing} not granted`
+  return missing ? `scope ${missing} not granted` : undefined
+}
+
+/** Why the route's claim demands refuse this session, or undefined. */
+function claimsRefusal(state: AdmissionState): string | undefined {
+  const { claims } = needs(state, 'match').route
+  if (Object.keys(claims).length === 0) return undefined
   const held = state.session?.record.claims ?? {}
   for (const [name, wanted] of Object.entries(claims)) {
     const accepted = typeof wanted === 'string' ? [wanted] : wanted

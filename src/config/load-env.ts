@@ -14,6 +14,7 @@ const ENV_NAMES: Record<keyof BffOptions, string> = {
   clientPrivateKey: 'OIDC_CLIENT_PRIVATE_KEY',
   clientPrivateKeyAlg: 'OIDC_CLIENT_PRIVATE_KEY_ALG',
   scopes: 'OIDC_SCOPES',
+  resource: 'OIDC_RESOURCE',
   authorizationParams: 'OIDC_AUTH_PARAMS',
   refreshParams: 'OIDC_REFRESH_PARAMS',
   idTokenAlgorithms: 'OIDC_ID_TOKEN_ALGS',

@@ -42,12 +42,25 @@ const headerName = z
   .string()
   .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'expected lower-case header names such as x-tenant-id')
 
+/** OAuth scope tokens (RFC 6749 §3.3). */
+const scopeList = z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/))
+
+/** RFC 8707 §2: a resource indicator is an absolute URI without a fragment. */
+const resourceUri = z
+  .string()
+  .refine((v) => URL.canParse(v) && !v.includes('#') && /^[a-z][a-z0-9+.-]*:/i.test(v), {
+    error:
+      'expected an absolute URI without a fragment (RFC 8707), such as https://reports.internal',
+  })
+
 const ROUTE_OPTIONS = [
   'prefix',
   'upstream',
   'forwardHeaders',
   'stream',
   'token',
+  'clientScopes',
+  'resource',
   'scopes',
   'claims',
   'timeoutSeconds',
@@ -71,12 +84,20 @@ const apiRoute = z.strictObject(
     stream: z.boolean().default(false),
     /**
      * Which access token the upstream gets: the signed-in user's (`user`: no session, 401),
-     * the user's when signed in and none otherwise (`user-optional`: public pages), or none
-     * (`none`: a public upstream on the same origin, no session needed).
+     * the user's when signed in and none otherwise (`user-optional`: public pages), the
+     * broker's own client-credentials token (`client`: still only for a signed-in user), or
+     * none (`none`: a public upstream on the same origin, no session needed).
      */
     token: oneOf(API_TOKEN_KINDS).default('user'),
-    /** Scopes the user's access token must have been granted, else 403 forbidden. */
-    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default([]),
+    /** Scopes asked for on the client-credentials grant of a `client` route. */
+    clientScopes: scopeList.default([]),
+    /**
+     * RFC 8707 resource indicator: the upstream gets a token for this audience (the user's,
+     * obtained with the session's refresh token; or, on a `client` route, the broker's).
+     */
+    resource: resourceUri.optional(),
+    /** Scopes the token the upstream gets must have been granted, else 403 forbidden. */
+    scopes: scopeList.default([]),
     /**
      * ID token claims the session must have, by value (a claim that is a list, such as
      * groups, must contain it; a list here accepts any of its values), else 403 forbidden.
@@ -129,9 +150,13 @@ export const optionsSchema = z
     /** PKCS#8 PEM or a private JWK (JSON) for private_key_jwt. */
     clientPrivateKey: z.string().min(1).optional(),
     clientPrivateKeyAlg: oneOf(['RS256', 'PS256', 'ES256', 'EdDSA']).default('RS256'),
-    scopes: z
-      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/))
-      .default(['openid', 'profile', 'email', 'offline_access']),
+    scopes: scopeList.default(['openid', 'profile', 'email', 'offline_access']),
+    /**
+     * RFC 8707 resource indicator of the user's own access token: sent with the sign-in, the
+     * code exchange and every refresh. Needed once a route names a `resource`, because the
+     * sign-in then asks for every route's resource too.
+     */
+    resource: resourceUri.optional(),
     authorizationParams: z.record(z.string(), z.string()).default({}),
     refreshParams: z.record(z.string(), z.string()).default({}),
     idTokenAlgorithms: z
@@ -345,12 +370,42 @@ export const optionsSchema = z
     if (o.maxBufferedBodyBytes < o.maxBodyBytes) {
       issue('maxBufferedBodyBytes', 'expected at least MAX_BODY_BYTES')
     }
+    const userResource = o.apiRoutes.find(
+      (r) => r.resource !== undefined && (r.token === 'user' || r.token === 'user-optional'),
+    )
+    if (userResource && o.resource === undefined) {
+      issue(
+        'resource',
+        `expected the audience of the user's own token, since ${userResource.prefix} names a resource (the sign-in then asks for every resource, and a provider may issue the user's token for any of them)`,
+      )
+    }
     const prefixes = new Set(o.apiRoutes.map((r) => r.prefix))
     if (prefixes.size !== o.apiRoutes.length) issue('apiRoutes', 'expected each /api prefix once')
     for (const route of o.apiRoutes) {
-      const demands = route.scopes.length > 0 || Object.keys(route.claims).length > 0
-      if (demands && route.token !== 'user') {
-        issue('apiRoutes', `${route.prefix}: expected token user with scopes or claims`)
+      if (route.scopes.length > 0 && route.token !== 'user') {
+        issue('apiRoutes', `${route.prefix}: expected token user with scopes`)
+      }
+      if (Object.keys(route.claims).length > 0 && !['user', 'client'].includes(route.token)) {
+        issue('apiRoutes', `${route.prefix}: expected token user or client with claims`)
+      }
+      if (route.clientScopes.length > 0 && route.token !== 'client') {
+        issue('apiRoutes', `${route.prefix}: expected token client with clientScopes`)
+      }
+      if (route.resource !== undefined && route.token === 'none') {
+        issue(
+          'apiRoutes',
+          `${route.prefix}: expected token user, user-optional or client with resource`,
+        )
+      }
+      if (
+        route.token !== 'client' &&
+        route.resource !== undefined &&
+        route.resource === o.resource
+      ) {
+        issue(
+          'apiRoutes',
+          `${route.prefix}: expected a resource other than OIDC_RESOURCE (the user's own token is for that one; leave resource out)`,
+        )
       }
       for (const claim of Object.keys(route.claims).filter((c) => !o.userClaims.includes(c))) {
         issue(

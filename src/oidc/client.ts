@@ -7,6 +7,13 @@ import { type EndSession, type EndSessionParams, endSessionRequest } from './end
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers
 
+/** What the broker's own client-credentials token is asked for (a `client` route is one). */
+export interface ClientTokenRequest {
+  clientScopes: readonly string[]
+  /** RFC 8707 resource indicator. */
+  resource: string | undefined
+}
+
 export interface AuthorizationRequest {
   state: string
   nonce: string
@@ -53,10 +60,23 @@ export class OidcClient {
    * the whole document (structuredClone) and a mass logout revokes thousands of tokens.
    */
   #revocationEndpoint = false
+  /** Discovery's grant_types_supported, when it lists them. */
+  #grantTypes: readonly string[] | undefined
+  /**
+   * RFC 8707 §2.1: the resources the sign-in asks for — the user's own token's and every
+   * route's — so the grant covers each one a refresh later names.
+   */
+  readonly #signInResources: readonly string[]
 
   constructor(config: BffConfig, customFetch?: oidc.CustomFetch) {
     this.#config = config
     this.#fetch = customFetch
+    const routeResources = config.apiRoutes
+      .filter((route) => route.token === 'user' || route.token === 'user-optional')
+      .map((route) => route.resource)
+    this.#signInResources = [
+      ...new Set([config.resource, ...routeResources].filter((r): r is string => Boolean(r))),
+    ]
   }
 
   get redirectUri(): string {
@@ -120,12 +140,13 @@ export class OidcClient {
     const discovered = configuration.serverMetadata()
     this.#jwksUri = discovered.jwks_uri
     this.#revocationEndpoint = Boolean(discovered.revocation_endpoint)
+    this.#grantTypes = discovered.grant_types_supported
     return configuration
   }
 
   async authorizationUrl(request: AuthorizationRequest): Promise<URL> {
     const configuration = await this.configuration()
-    const params: Record<string, string> = {
+    const params = new URLSearchParams({
       ...this.#config.authorizationParams,
       redirect_uri: this.redirectUri,
       response_type: 'code',
@@ -134,7 +155,8 @@ export class OidcClient {
       nonce: request.nonce,
       code_challenge: request.codeChallenge,
       code_challenge_method: 'S256',
-    }
+    })
+    for (const resource of this.#signInResources) params.append('resource', resource)
     const usePar =
       this.#config.usePar === 'always' ||
       configuration.serverMetadata().require_pushed_authorization_requests === true
@@ -157,21 +179,52 @@ export class OidcClient {
   ): Promise<TokenResponse> {
     const configuration = await this.configuration()
     try {
-      return await oidc.authorizationCodeGrant(configuration, callbackUrl, {
-        pkceCodeVerifier: checks.codeVerifier,
-        expectedState: checks.state,
-        expectedNonce: checks.nonce,
-        idTokenExpected: true,
-      })
+      return await oidc.authorizationCodeGrant(
+        configuration,
+        callbackUrl,
+        {
+          pkceCodeVerifier: checks.codeVerifier,
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          idTokenExpected: true,
+        },
+        // RFC 8707 §2.2: the user's own token is for this audience, whatever else was granted.
+        this.#config.resource ? { resource: this.#config.resource } : undefined,
+      )
     } catch (error) {
       throw translateProviderError(error, 'login_failed')
     }
   }
 
-  /** Raw refresh; callers classify failures with refresh-policy.ts. */
-  async refresh(refreshToken: string): Promise<TokenResponse> {
+  /**
+   * Raw refresh; callers classify failures with refresh-policy.ts. With `resource`, the access
+   * token is for that audience (RFC 8707 §2.2), else for OIDC_RESOURCE when one is configured.
+   */
+  async refresh(refreshToken: string, resource?: string): Promise<TokenResponse> {
     const configuration = await this.configuration()
-    return oidc.refreshTokenGrant(configuration, refreshToken, this.#config.refreshParams)
+    const audience = resource ?? this.#config.resource
+    return oidc.refreshTokenGrant(configuration, refreshToken, {
+      ...this.#config.refreshParams,
+      ...(audience ? { resource: audience } : {}),
+    })
+  }
+
+  /**
+   * The broker's own token (RFC 6749 §4.4 client credentials grant). Refused without a call
+   * when discovery lists the grant types and client_credentials is not among them; raw
+   * otherwise (callers classify failures with refresh-policy.ts).
+   */
+  async clientCredentials(request: ClientTokenRequest): Promise<TokenResponse> {
+    const configuration = await this.configuration()
+    if (this.#grantTypes && !this.#grantTypes.includes('client_credentials')) {
+      throw new BffError('provider_misconfigured', {
+        detail: 'the provider does not offer the client_credentials grant (grant_types_supported)',
+      })
+    }
+    const params: Record<string, string> = {}
+    if (request.clientScopes.length > 0) params.scope = request.clientScopes.join(' ')
+    if (request.resource) params.resource = request.resource
+    return oidc.clientCredentialsGrant(configuration, params)
   }
 
   /** RFC 7009 revocation, when the provider advertises an endpoint. Returns whether it was attempted. */

@@ -2,12 +2,19 @@ import { providerErrorCode, providerStatus } from '../errors/translate.js'
 
 export type RefreshFailure = 'fatal' | 'transient'
 
-/** OAuth error codes after which retrying the same refresh token can never succeed. */
+/**
+ * OAuth error codes after which retrying the same refresh token can never succeed. Among them
+ * RFC 8707 §2 `invalid_target`: the grant does not cover the resource asked for (a route added
+ * after the user signed in). A provider may rotate the refresh token before it looks at the
+ * resource (oidc-provider does), so the session cannot be trusted to hold a live one; ending
+ * it sends the user to a sign-in that asks for the resource.
+ */
 const FATAL_CODES = new Set([
   'invalid_grant',
   'invalid_client',
   'unauthorized_client',
   'invalid_scope',
+  'invalid_target',
 ])
 
 /**
@@ -44,4 +51,14 @@ export function classifyRefreshFailure(error: unknown): RefreshFailure {
     return 'fatal'
   }
   return 'transient'
+}
+
+/**
+ * The same for the broker's client-credentials grant, where a provider that does not offer
+ * the grant (RFC 6749 §5.2 unsupported_grant_type) is a configuration error too.
+ */
+export function classifyClientTokenFailure(error: unknown): RefreshFailure {
+  return providerErrorCode(error) === 'unsupported_grant_type'
+    ? 'fatal'
+    : classifyRefreshFailure(error)
 }

@@ -13,7 +13,11 @@ export interface UpstreamRoute {
   stream: boolean
   /** Which access token the upstream gets (see config/schema.ts). */
   token: ApiTokenKind
-  /** Granted scopes the user's token must have. */
+  /** Scopes asked for on the client-credentials grant (`client` routes). */
+  clientScopes: readonly string[]
+  /** RFC 8707: the audience of the token the upstream gets, when not the default one. */
+  resource: string | undefined
+  /** Granted scopes the token the upstream gets must have. */
   scopes: readonly string[]
   /** ID token claims the session must have: a value, or any of several. */
   claims: Readonly<Record<string, string | readonly string[]>>
@@ -22,7 +26,7 @@ export interface UpstreamRoute {
 }
 
 /** Which access token a route's upstream gets (see config/schema.ts). */
-export const API_TOKEN_KINDS = ['user', 'user-optional', 'none'] as const
+export const API_TOKEN_KINDS = ['user', 'user-optional', 'client', 'none'] as const
 export type ApiTokenKind = (typeof API_TOKEN_KINDS)[number]
 
 /** A route as configured (see config/schema.ts). */
@@ -32,6 +36,8 @@ export interface UpstreamRouteConfig {
   forwardHeaders?: readonly string[]
   stream?: boolean
   token?: ApiTokenKind
+  clientScopes?: readonly string[]
+  resource?: string | undefined
   scopes?: readonly string[]
   claims?: Readonly<Record<string, string | readonly string[]>>
   timeoutSeconds?: number | undefined
@@ -97,6 +103,8 @@ export class UpstreamTable {
           forwardHeaders,
           stream: r.stream ?? false,
           token: r.token ?? 'user',
+          clientScopes: r.clientScopes ?? [],
+          resource: r.resource,
           scopes: r.scopes ?? [],
           claims: r.claims ?? {},
           timeoutMs: r.timeoutSeconds === undefined ? undefined : r.timeoutSeconds * 1000,

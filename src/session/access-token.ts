@@ -3,8 +3,8 @@ import { Backoff, RefreshLock } from './refresh-lock.js'
 import type { ActiveSession } from './session-service.js'
 import type { SessionStore } from './store.js'
 import { type RefresherDeps, TokenRefresher } from './token-refresher.js'
-import { isUsable, needsRefresh } from './tokens.js'
-import type { StoredSession, TokenSet } from './types.js'
+import { isUsable, needsRefresh, tokenFor } from './tokens.js'
+import type { AccessToken, StoredSession } from './types.js'
 
 export type { RefreshMetrics, RefreshOutcome } from './token-refresher.js'
 
@@ -16,6 +16,11 @@ const LOCK_MARGIN_MS = 2000
  * on two levels (design trap 4): requests of one session in this process share one
  * attempt, and across instances a store lock lets one holder call the token endpoint while
  * the others wait, then re-read the session and use the new token.
+ *
+ * With a `resource` (RFC 8707), the same for the session's token for that audience. It is
+ * obtained with the session's refresh token, so its token call is under the session's one
+ * lock too: a resource refresh and the session's own never spend one refresh token twice (a
+ * provider that rotates refresh tokens would revoke the whole grant).
  */
 export class AccessTokenService {
   readonly #deps: RefresherDeps
@@ -34,32 +39,50 @@ export class AccessTokenService {
     this.#refresher = new TokenRefresher(deps)
   }
 
-  /** The session's access token when fresh (no await needed), else a refreshed one. */
-  fresh(session: ActiveSession): TokenSet | Promise<TokenSet> {
-    return this.withoutRefresh(session) ?? this.refreshed(session)
+  /** The session's access token (for `resource`) when fresh (no await needed), else a refreshed one. */
+  fresh(session: ActiveSession, resource?: string): AccessToken | Promise<AccessToken> {
+    return this.withoutRefresh(session, resource) ?? this.refreshed(session, resource)
   }
 
-  /** The session's tokens when no refresh is due; undefined (and nothing started) otherwise. */
-  withoutRefresh(session: ActiveSession): TokenSet | undefined {
-    return this.#due(session.record) ? undefined : session.record.tokens
+  /**
+   * The session's access token (for `resource`) when it holds one and no refresh is due;
+   * undefined (and nothing started) otherwise.
+   */
+  withoutRefresh(session: ActiveSession, resource?: string): AccessToken | undefined {
+    return this.#due(session.record, resource)
+      ? undefined
+      : tokenFor(session.record.tokens, resource)
   }
 
-  /** The tokens after a refresh (single flight in this process and across instances). */
-  async refreshed(session: ActiveSession): Promise<TokenSet> {
-    let pending = this.#inFlight.get(session.key)
+  /** The access token (for `resource`) after a refresh (single flight in this process and across instances). */
+  async refreshed(session: ActiveSession, resource?: string): Promise<AccessToken> {
+    const flight = resource === undefined ? session.key : `${session.key} ${resource}`
+    let pending = this.#inFlight.get(flight)
     if (pending) {
       this.#deps.metrics?.outcome('coalesced_in_process')
     } else {
-      pending = this.#refreshOnce(session.key).finally(() => this.#inFlight.delete(session.key))
-      this.#inFlight.set(session.key, pending)
+      pending = this.#refreshOnce(session.key, resource).finally(() =>
+        this.#inFlight.delete(flight),
+      )
+      this.#inFlight.set(flight, pending)
     }
     const record = await pending
     session.record = record
-    return record.tokens
+    const token = tokenFor(record.tokens, resource)
+    // Only when a write raced this refresh (another holder's record won): try again shortly.
+    if (!token) throw new BffError('provider_unavailable', { detail: 'no token for the resource' })
+    return token
   }
 
-  #due(record: StoredSession): boolean {
-    return needsRefresh(record.tokens, this.#deps.clock.now(), this.#bufferMs)
+  /** Whether the session's token (for `resource`) is missing or due for a refresh. */
+  #due(record: StoredSession, resource: string | undefined): boolean {
+    const token = tokenFor(record.tokens, resource)
+    return token === undefined || needsRefresh(token, this.#deps.clock.now(), this.#bufferMs)
+  }
+
+  #usable(record: StoredSession, resource: string | undefined): boolean {
+    const token = tokenFor(record.tokens, resource)
+    return token !== undefined && isUsable(token, this.#deps.clock.now())
   }
 
   async #reload(key: string): Promise<StoredSession> {
@@ -68,32 +91,55 @@ export class AccessTokenService {
     return record
   }
 
-  /** Takes the lock or waits for its holder; bounded by the lock TTL, then 503 lock_timeout. */
-  async #refreshOnce(key: string): Promise<StoredSession> {
+  /**
+   * Two locks, always taken in this order. The token's own lock (one per session and token)
+   * makes requests wanting the same token wait for one holder, and lets them use a still-valid
+   * token when that holder failed. The session's lock, held only around the token call, is
+   * shared by every token the session's refresh token obtains, so that refresh token is never
+   * sent twice. Each wait is bounded by the lock TTL, then 503 lock_timeout.
+   */
+  async #refreshOnce(key: string, resource: string | undefined): Promise<StoredSession> {
     const startedAt = Date.now()
     const backoff = new Backoff(startedAt + this.#lock.ttlMs + 1000)
     let waited = false
     for (;;) {
       // Re-read every round: another request or instance may have refreshed meanwhile.
       const current = await this.#reload(key)
-      if (!this.#due(current)) return this.#afterWait(current, waited, startedAt)
-      if (waited && isUsable(current.tokens, this.#deps.clock.now())) {
+      if (!this.#due(current, resource)) return this.#afterWait(current, waited, startedAt)
+      if (waited && this.#usable(current, resource)) {
         // The holder failed transiently; the current token still works, so use it rather
         // than sending the same refresh token again from here.
         return this.#afterWait(current, waited, startedAt)
       }
+      const own = await this.#lock.tryAcquire(`${key}#${resource ?? ''}`)
+      if (own) {
+        try {
+          return await this.#refreshHolding(key, resource)
+        } finally {
+          await own.release()
+        }
+      }
+      waited = true
+      await backoff.wait()
+    }
+  }
+
+  /** With the token's own lock held: the session's lock, then the refresh if still due. */
+  async #refreshHolding(key: string, resource: string | undefined): Promise<StoredSession> {
+    const backoff = new Backoff(Date.now() + this.#lock.ttlMs + 1000)
+    for (;;) {
       const lock = await this.#lock.tryAcquire(key)
       if (lock) {
         try {
           // Reload after taking the lock, in case it was changed underneath us.
           const latest = await this.#reload(key)
-          if (!this.#due(latest)) return latest
-          return await this.#refresher.refresh(key, latest, lock)
+          if (!this.#due(latest, resource)) return latest
+          return await this.#refresher.refresh(key, latest, lock, resource)
         } finally {
           await lock.release()
         }
       }
-      waited = true
+      // Another token of this session is being obtained: wait for it, then take our turn.
       await backoff.wait()
     }
   }

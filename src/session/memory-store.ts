@@ -2,7 +2,7 @@ import { type Clock, systemClock } from '../lib/clock.js'
 import { randomId } from '../lib/random.js'
 import { indexName, indexNamesOf } from './session-index.js'
 import type { SessionChangeFeed, SessionIndexQuery, SessionOwner, SessionStore } from './store.js'
-import type { LoginTransaction, SessionData, StoredSession } from './types.js'
+import type { AccessToken, LoginTransaction, SessionData, StoredSession } from './types.js'
 
 interface Entry<T> {
   value: T
@@ -21,6 +21,7 @@ export class MemorySessionStore implements SessionStore {
   /** Index name → (session key → when that entry expires), like the Redis sorted sets. */
   readonly #indexes = new Map<string, Entry<Map<string, number>>>()
   readonly #remembered = new Map<string, Entry<true>>()
+  readonly #sharedTokens = new Map<string, Entry<AccessToken>>()
   readonly #clock: Clock
   readonly #listeners: Array<(key: string | null) => void> = []
   /** One process: every change is seen at once, so the feed is always live. */
@@ -141,6 +142,7 @@ export class MemorySessionStore implements SessionStore {
       tx: this.#transactions,
       lock: this.#locks,
       once: this.#remembered,
+      token: this.#sharedTokens,
       '': this.#indexes,
     } as Record<string, Map<string, Entry<unknown>>>
     return Object.entries(maps).flatMap(([kind, map]) =>
@@ -161,6 +163,18 @@ export class MemorySessionStore implements SessionStore {
     const entry = this.#live(this.#transactions, state)
     this.#transactions.delete(state)
     return entry ? entry.value : null
+  }
+
+  async getSharedToken(name: string): Promise<AccessToken | null> {
+    const entry = this.#live(this.#sharedTokens, name)
+    return entry ? structuredClone(entry.value) : null
+  }
+
+  async putSharedToken(name: string, token: AccessToken, ttlMs: number): Promise<void> {
+    this.#sharedTokens.set(name, {
+      value: structuredClone(token),
+      expiresAt: this.#clock.now() + ttlMs,
+    })
   }
 
   async acquireLock(name: string, ttlMs: number): Promise<string | null> {
@@ -192,5 +206,6 @@ export class MemorySessionStore implements SessionStore {
     this.#locks.clear()
     this.#indexes.clear()
     this.#remembered.clear()
+    this.#sharedTokens.clear()
   }
 }

@@ -19,7 +19,7 @@ import {
   type SessionOwner,
   type SessionStore,
 } from './store.js'
-import type { LoginTransaction, SessionData, StoredSession } from './types.js'
+import type { AccessToken, LoginTransaction, SessionData, StoredSession } from './types.js'
 
 export type RedisStoreOptions = (RedisTarget | { target: RedisTarget }) & {
   keyPrefix: string
@@ -69,7 +69,7 @@ export class RedisSessionStore implements SessionStore {
    * Every key carries its id as a Redis Cluster hash tag: each script and MULTI below touches
    * one key, so each stays in one slot.
    */
-  #key(kind: 'session' | 'tx' | 'lock' | 'once', id: string) {
+  #key(kind: 'session' | 'tx' | 'lock' | 'once' | 'token', id: string) {
     return `${this.keyPrefix}${kind}:{${id}}`
   }
 
@@ -200,6 +200,20 @@ export class RedisSessionStore implements SessionStore {
   async takeTransaction(state: string): Promise<LoginTransaction | null> {
     const raw = await this.redis.getdel(this.#key('tx', state))
     return raw ? (JSON.parse(raw) as LoginTransaction) : null
+  }
+
+  async getSharedToken(name: string): Promise<AccessToken | null> {
+    const raw = await this.redis.get(this.#key('token', name))
+    return raw ? (JSON.parse(raw) as AccessToken) : null
+  }
+
+  async putSharedToken(name: string, token: AccessToken, ttlMs: number): Promise<void> {
+    await this.redis.set(this.#key('token', name), JSON.stringify(token), 'PX', Math.ceil(ttlMs))
+  }
+
+  /** The Redis key holding a shared token (raw-dump tests). */
+  redisKeyOfSharedToken(name: string): string {
+    return this.#key('token', name)
   }
 
   async acquireLock(name: string, ttlMs: number): Promise<string | null> {

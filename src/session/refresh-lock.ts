@@ -1,6 +1,6 @@
 import { BffError } from '../errors/bff-error.js'
 import { storeCall } from './session-service.js'
-import type { SessionStore } from './store.js'
+import type { LockStore } from './store.js'
 
 /** A held refresh lock; renews itself until released so a slow provider cannot let a second holder in. */
 export interface HeldLock {
@@ -14,10 +14,10 @@ export interface HeldLock {
  * renewed every third of its TTL while held, released by compare-and-delete.
  */
 export class RefreshLock {
-  readonly #store: SessionStore
+  readonly #store: LockStore
   readonly #ttlMs: number
 
-  constructor(store: SessionStore, ttlMs: number) {
+  constructor(store: LockStore, ttlMs: number) {
     this.#store = store
     this.#ttlMs = ttlMs
   }
@@ -26,13 +26,17 @@ export class RefreshLock {
     return this.#ttlMs
   }
 
-  #name(sessionKey: string): string {
-    return `refresh:${sessionKey}`
+  #name(subject: string): string {
+    return `refresh:${subject}`
   }
 
-  /** The lock for a session, or null when another request (anywhere) holds it. */
-  async tryAcquire(sessionKey: string): Promise<HeldLock | null> {
-    const name = this.#name(sessionKey)
+  /**
+   * The lock for a session (by its key; one lock for every token obtained with its refresh
+   * token) or for a shared token (by its name), or null when another request (anywhere)
+   * holds it.
+   */
+  async tryAcquire(subject: string): Promise<HeldLock | null> {
+    const name = this.#name(subject)
     const token = await storeCall('acquire refresh lock', () =>
       this.#store.acquireLock(name, this.#ttlMs),
     )

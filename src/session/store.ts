@@ -1,4 +1,4 @@
-import type { LoginTransaction, SessionData, StoredSession } from './types.js'
+import type { AccessToken, LoginTransaction, SessionData, StoredSession } from './types.js'
 
 /**
  * Sessions deleted per store round trip (and opened per event-loop turn by SessionService):
@@ -33,11 +33,25 @@ export interface SessionChangeFeed {
 }
 
 /**
- * Persistence for sessions, login transactions and locks. Redis in production,
+ * Access tokens every broker instance shares, by name: the broker's own client-credentials
+ * tokens, fetched by one instance and used by all until near expiry. The caller encrypts them.
+ */
+export interface SharedTokenStore {
+  /** The token stored under `name`; null when there is none or its TTL ran out. */
+  getSharedToken(name: string): Promise<AccessToken | null>
+  /** Stores `token` under `name` for `ttlMs`, replacing what was there. */
+  putSharedToken(name: string, token: AccessToken, ttlMs: number): Promise<void>
+}
+
+/** The lock half of a store: what RefreshLock needs. */
+export type LockStore = Pick<SessionStore, 'acquireLock' | 'extendLock' | 'releaseLock'>
+
+/**
+ * Persistence for sessions, login transactions, shared tokens and locks. Redis in production,
  * memory for local demos; both must pass test/contracts/session-store.contract.ts.
  * Keys passed in are already derived (hashed) by the caller.
  */
-export interface SessionStore {
+export interface SessionStore extends SharedTokenStore {
   readonly kind: 'redis' | 'memory'
 
   getSession(key: string): Promise<StoredSession | null>

@@ -12,7 +12,6 @@ const FORMAT = 'v1'
 const IV_BYTES = 12
 const TAG_BYTES = 16
 const SECRET_FIELDS = ['accessToken', 'refreshToken', 'idToken'] as const
-type SecretField = (typeof SECRET_FIELDS)[number]
 
 /** Thrown when a stored token cannot be opened: unknown key id, tampered, moved, or plaintext. */
 export class TokenDecryptionError extends Error {
@@ -23,11 +22,12 @@ export class TokenDecryptionError extends Error {
 }
 
 /**
- * Encryption at rest of the secret fields of a token set (access, refresh and ID token), so a
- * dump of the store yields nothing usable. AES-256-GCM (NIST SP 800-38D) with a random 96-bit
+ * Encryption at rest of the secret fields of a token set (access, refresh and ID token, and the
+ * access token for each other audience it holds), so a dump of the store yields nothing usable. AES-256-GCM (NIST SP 800-38D) with a random 96-bit
  * IV per value; a field is stored as `v1.<key id>.<iv>.<ciphertext>.<tag>` (base64url). The
- * additional authenticated data binds each value to its session key and field name, so a
- * ciphertext copied into another session, or into another field, fails to open. The highest
+ * additional authenticated data binds each value to its session key and field name (for another
+ * audience's token, `accessToken@<resource>`), so a ciphertext copied into another session, into
+ * another field or under another resource, fails to open. The highest
  * key id encrypts; every configured id decrypts, so keys rotate without ending sessions.
  * Expiry times, token type and scope stay readable (operator tooling shows them).
  */
@@ -46,30 +46,38 @@ export class TokenCipher {
     this.#current = Math.max(...this.#keys.keys())
   }
 
-  seal(tokens: TokenSet, sessionKey: string): TokenSet {
-    const sealed: TokenSet = { ...tokens }
-    for (const field of SECRET_FIELDS) {
-      const value = tokens[field]
-      if (value !== undefined) sealed[field] = this.#encrypt(value, sessionKey, field)
-    }
-    return sealed
+  /** `sessionKey` binds the ciphertext to its place: a session's key, or a shared token's name. */
+  seal<T extends TokenSet>(tokens: T, sessionKey: string): T {
+    return this.#map(tokens, (value, field) => this.#encrypt(value, sessionKey, field))
   }
 
   /** The plaintext token set; throws TokenDecryptionError for anything it cannot open. */
-  open(tokens: TokenSet, sessionKey: string): TokenSet {
-    const opened: TokenSet = { ...tokens }
-    for (const field of SECRET_FIELDS) {
-      const value = tokens[field]
-      if (value !== undefined) opened[field] = this.#decrypt(value, sessionKey, field)
-    }
-    return opened
+  open<T extends TokenSet>(tokens: T, sessionKey: string): T {
+    return this.#map(tokens, (value, field) => this.#decrypt(value, sessionKey, field))
   }
 
-  #aad(keyId: number, sessionKey: string, field: SecretField): Buffer {
+  #map<T extends TokenSet>(tokens: T, apply: (value: string, field: string) => string): T {
+    const out: T = { ...tokens }
+    for (const field of SECRET_FIELDS) {
+      const value = tokens[field]
+      if (value !== undefined) out[field] = apply(value, field)
+    }
+    if (tokens.resources) {
+      out.resources = Object.fromEntries(
+        Object.entries(tokens.resources).map(([resource, token]) => [
+          resource,
+          { ...token, accessToken: apply(token.accessToken, `accessToken@${resource}`) },
+        ]),
+      )
+    }
+    return out
+  }
+
+  #aad(keyId: number, sessionKey: string, field: string): Buffer {
     return Buffer.from(JSON.stringify([FORMAT, keyId, sessionKey, field]))
   }
 
-  #encrypt(plaintext: string, sessionKey: string, field: SecretField): string {
+  #encrypt(plaintext: string, sessionKey: string, field: string): string {
     const key = this.#keys.get(this.#current) as Buffer
     const iv = randomBytes(IV_BYTES)
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
@@ -79,7 +87,7 @@ export class TokenCipher {
     return [FORMAT, String(this.#current), ...parts].join('.')
   }
 
-  #decrypt(stored: string, sessionKey: string, field: SecretField): string {
+  #decrypt(stored: string, sessionKey: string, field: string): string {
     const [format, id, iv, body, tag, ...rest] = stored.split('.')
     if (format !== FORMAT || rest.length > 0 || !id || !iv || body === undefined || !tag) {
       throw new TokenDecryptionError('not an encrypted value')

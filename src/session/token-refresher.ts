@@ -6,8 +6,8 @@ import type { OidcClient, TokenResponse } from '../oidc/client.js'
 import { classifyRefreshFailure } from '../oidc/refresh-policy.js'
 import type { HeldLock } from './refresh-lock.js'
 import type { SessionService } from './session-service.js'
-import { isUsable, tokenSetFrom } from './tokens.js'
-import type { SessionData, StoredSession } from './types.js'
+import { accessTokenFrom, isUsable, liveResources, tokenFor, tokenSetFrom } from './tokens.js'
+import type { SessionData, StoredSession, TokenSet } from './types.js'
 
 export type RefreshOutcome =
   | 'refreshed'
@@ -41,9 +41,18 @@ interface UnwrittenTokens {
   at: number
 }
 
+/** Whether the session holds a usable access token for `resource` (its own without one). */
+function usableFor(record: StoredSession, resource: string | undefined, now: number): boolean {
+  const token = tokenFor(record.tokens, resource)
+  return token !== undefined && isUsable(token, now)
+}
+
 /**
  * One refresh of one session, called only by the holder of its refresh lock with the
- * session as re-read after taking the lock. Spends the refresh token at most once.
+ * session as re-read after taking the lock. Spends the refresh token at most once. With a
+ * `resource`, the new access token is for that audience (RFC 8707) and is kept beside the
+ * session's own; the refresh token it spends (and the rotated one it gets) is the same one
+ * the session's own refresh uses, which is why both take the same lock.
  */
 export class TokenRefresher {
   readonly #deps: RefresherDeps
@@ -54,26 +63,36 @@ export class TokenRefresher {
     this.#deps = deps
   }
 
-  async refresh(key: string, current: StoredSession, lock: HeldLock): Promise<StoredSession> {
+  async refresh(
+    key: string,
+    current: StoredSession,
+    lock: HeldLock,
+    resource?: string,
+  ): Promise<StoredSession> {
     const { sessions, clock } = this.#deps
     const recovered = await this.#writeUnwritten(key, current)
     if (recovered) {
-      // Written at last; if its access token expired meanwhile, refresh with the new refresh token.
-      return isUsable(recovered.tokens, clock.now())
+      // Written at last; if the token asked for is not usable, refresh with the new refresh token.
+      return usableFor(recovered, resource, clock.now())
         ? recovered
-        : this.refresh(key, recovered, lock)
+        : this.refresh(key, recovered, lock, resource)
     }
     const refreshToken = current.tokens.refreshToken
     if (!refreshToken) {
-      if (isUsable(current.tokens, clock.now())) return current
+      if (usableFor(current, resource, clock.now())) return current
+      if (resource) {
+        throw new BffError('provider_misconfigured', {
+          detail: 'no refresh token to obtain a token for a resource with',
+        })
+      }
       await sessions.delete(key)
       throw new BffError('session_expired', { detail: 'access token expired and no refresh token' })
     }
     let response: TokenResponse
     try {
-      response = await this.#deps.oidc.refresh(refreshToken)
+      response = await this.#deps.oidc.refresh(refreshToken, resource)
     } catch (error) {
-      return this.#onFailure(key, current, error)
+      return this.#onFailure({ key, current, error, resource })
     }
     const claims = response.claims()
     if (claims && (claims.sub !== current.sub || claims.iss !== current.iss)) {
@@ -95,12 +114,7 @@ export class TokenRefresher {
     }
     const data = {
       ...current,
-      tokens: tokenSetFrom(
-        response,
-        clock.now(),
-        this.#deps.config.defaultAccessTokenLifetimeSeconds,
-        current.tokens,
-      ),
+      tokens: this.#tokensAfter(current.tokens, response, clock.now(), resource),
     }
     let written: boolean
     try {
@@ -127,8 +141,37 @@ export class TokenRefresher {
       return latest
     }
     this.#deps.metrics?.outcome('refreshed')
-    this.#deps.logger.info({ event: 'refresh.succeeded' }, 'access token refreshed')
+    this.#deps.logger.info(
+      { event: 'refresh.succeeded', ...(resource ? { resource } : {}) },
+      resource ? 'access token for a resource obtained' : 'access token refreshed',
+    )
     return { ...data, version: current.version + 1, lastSeenAt: current.lastSeenAt }
+  }
+
+  /**
+   * The session's tokens after a refresh answered `response`. Its own refresh: a new own token
+   * set (the previous refresh and ID token kept when none came). A resource's: only the
+   * access token is that resource's; the refresh token (rotated or not) and the ID token are
+   * the session's. Expired tokens of other resources are dropped either way.
+   */
+  #tokensAfter(
+    previous: TokenSet,
+    response: TokenResponse,
+    now: number,
+    resource: string | undefined,
+  ): TokenSet {
+    const lifetime = this.#deps.config.defaultAccessTokenLifetimeSeconds
+    const resources = liveResources(previous, now)
+    if (resource === undefined) {
+      const own = tokenSetFrom(response, now, lifetime, previous)
+      return resources ? { ...own, resources } : own
+    }
+    return {
+      ...previous,
+      ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
+      ...(response.id_token ? { idToken: response.id_token } : {}),
+      resources: { ...resources, [resource]: accessTokenFrom(response, now, lifetime) },
+    }
   }
 
   /**
@@ -162,7 +205,13 @@ export class TokenRefresher {
     return { ...pending.data, version: current.version + 1, lastSeenAt: current.lastSeenAt }
   }
 
-  async #onFailure(key: string, current: StoredSession, error: unknown): Promise<StoredSession> {
+  async #onFailure(failure: {
+    key: string
+    current: StoredSession
+    error: unknown
+    resource: string | undefined
+  }): Promise<StoredSession> {
+    const { key, current, error, resource } = failure
     const { sessions, clock, logger, metrics } = this.#deps
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
     if (classifyRefreshFailure(error) === 'transient') {
@@ -171,7 +220,7 @@ export class TokenRefresher {
         { event: 'refresh.transient_error', detail },
         'token refresh failed; session kept',
       )
-      if (isUsable(current.tokens, clock.now())) return current
+      if (usableFor(current, resource, clock.now())) return current
       throw new BffError('provider_unavailable', { detail, cause: error })
     }
     // Another instance may have rotated the token a moment ago: look once more.

@@ -1,14 +1,24 @@
-/** The tokens of one session. Never logged, never sent to the browser. */
-export interface TokenSet {
+/** One access token and what the broker knows about it. Never logged, never sent to the browser. */
+export interface AccessToken {
   accessToken: string
   tokenType: string
   /** Epoch ms when the access token expires (from expires_in, or the configured default). */
   accessTokenExpiresAt: number
-  /** Epoch ms when this token set was obtained; with the expiry it gives the token's lifetime. */
+  /** Epoch ms when it was obtained; with the expiry it gives the token's lifetime. */
   obtainedAt: number
+  /** The scopes granted to it (RFC 6749 §5.1: absent when they are the ones asked for). */
+  scope?: string
+}
+
+/** The tokens of one session. Never logged, never sent to the browser. */
+export interface TokenSet extends AccessToken {
   refreshToken?: string
   idToken?: string
-  scope?: string
+  /**
+   * Access tokens for other audiences (RFC 8707 resource indicators), by resource URI, each
+   * obtained with this session's refresh token for a route that names that resource.
+   */
+  resources?: Record<string, AccessToken>
 }
 
 /** What the store holds for one signed-in browser. */
@@ -50,5 +60,6 @@ export function describeSession(session: StoredSession): Record<string, unknown>
     accessToken: Boolean(session.tokens.accessToken),
     refreshToken: Boolean(session.tokens.refreshToken),
     idToken: Boolean(session.tokens.idToken),
+    resourceTokens: Object.keys(session.tokens.resources ?? {}).length,
   }
 }

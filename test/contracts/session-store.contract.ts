@@ -277,6 +277,37 @@ export function sessionStoreContract(name: string, make: () => Promise<StoreUnde
       })
     })
 
+    describe('shared tokens', () => {
+      const token = (accessToken: string) => ({
+        accessToken,
+        tokenType: 'Bearer',
+        accessTokenExpiresAt: 2e12,
+        obtainedAt: 1e12,
+        scope: 'api:read',
+      })
+
+      it('reads back a shared token, and null for a name never written', async () => {
+        await t.store.putSharedToken('client-a', token('ct-1'), 60_000)
+        expect(await t.store.getSharedToken('client-a')).toEqual(token('ct-1'))
+        expect(await t.store.getSharedToken('client-b')).toBeNull()
+      })
+
+      it('replaces a shared token and keeps names apart', async () => {
+        await t.store.putSharedToken('client-a', token('ct-1'), 60_000)
+        await t.store.putSharedToken('client-b', token('ct-2'), 60_000)
+        await t.store.putSharedToken('client-a', token('ct-3'), 60_000)
+        expect((await t.store.getSharedToken('client-a'))?.accessToken).toBe('ct-3')
+        expect((await t.store.getSharedToken('client-b'))?.accessToken).toBe('ct-2')
+      })
+
+      it('forgets a shared token after its TTL and leaves no key behind', async () => {
+        await t.store.putSharedToken('client-a', token('ct-1'), 150)
+        await t.advance(400)
+        expect(await t.store.getSharedToken('client-a')).toBeNull()
+        expect(await t.residentKeys()).toEqual([])
+      })
+    })
+
     it('an expired lock can be taken by another holder, and the old holder cannot release it', async () => {
       const first = await t.store.acquireLock('l1', 150)
       await t.advance(400)

@@ -11,11 +11,22 @@ import {
   testTokenKeys,
 } from './broker.js'
 import { HttpBrowser } from './http-browser.js'
-import { startTestProvider, type TestProvider } from './provider.js'
+import { startTestProvider, type TestProvider, type TestProviderOptions } from './provider.js'
+
+/** Audience of the cluster's demo API (the user's own token is for it). */
+export const CLUSTER_AUDIENCE = 'http://cluster-api.test'
+
+export interface ClusterExtras {
+  /** More audiences the provider issues tokens for, each with a demo API that checks it. */
+  audiences?: string[]
+  provider?: Partial<TestProviderOptions>
+}
 
 export interface BrokerCluster {
   provider: TestProvider
   api: DemoApi
+  /** A demo API per extra audience, by audience. */
+  apis: Record<string, DemoApi>
   /** Several broker instances behind one public URL, one Redis, separate connections. */
   instances: TestBroker[]
   publicUrl: string
@@ -36,22 +47,29 @@ export interface BrokerCluster {
  */
 export async function startBrokerCluster(
   count: number,
-  options: Partial<BffOptions> = {},
+  options:
+    | Partial<BffOptions>
+    | ((apis: { api: DemoApi; apis: Record<string, DemoApi> }) => Partial<BffOptions>) = {},
+  extras: ClusterExtras = {},
 ): Promise<BrokerCluster> {
   const addresses = await Promise.all(Array.from({ length: count }, () => reserveBrokerUrl()))
   const first = addresses[0]
   if (!first) throw new Error('a cluster needs at least one instance')
   const publicUrl = first.url
+  const audiences = extras.audiences ?? []
   const provider = await startTestProvider({
     publicHost: 'localhost',
     redirectUri: `${publicUrl}/auth/callback`,
-    apiAudience: 'http://cluster-api.test',
+    apiAudience: CLUSTER_AUDIENCE,
+    moreAudiences: audiences,
+    ...extras.provider,
   })
-  const api = await startDemoApi({
-    issuer: provider.issuer,
-    jwksUri: provider.jwksUri,
-    audience: 'http://cluster-api.test',
-  })
+  const demoApi = (audience: string) =>
+    startDemoApi({ issuer: provider.issuer, jwksUri: provider.jwksUri, audience })
+  const api = await demoApi(CLUSTER_AUDIENCE)
+  const apis: Record<string, DemoApi> = {}
+  for (const audience of audiences) apis[audience] = await demoApi(audience)
+  const more = typeof options === 'function' ? options({ api, apis }) : options
   let offset = 0
   const clock = { now: () => Date.now() + offset }
   const cookieSecrets = testCookieSecrets()
@@ -82,7 +100,7 @@ export async function startBrokerCluster(
           // Storms send thousands of requests per session per minute on purpose; the limit
           // itself is tested in test/security/rate-limit.test.ts.
           rateLimitApi: null,
-          ...options,
+          ...more,
         },
         {
           clock,
@@ -95,6 +113,7 @@ export async function startBrokerCluster(
   return {
     provider,
     api,
+    apis,
     instances,
     publicUrl,
     refreshOutcomes,
@@ -115,7 +134,7 @@ export async function startBrokerCluster(
     },
     async stop() {
       await Promise.all(instances.map((i) => i.stop()))
-      await api.stop()
+      await Promise.all([api, ...Object.values(apis)].map((a) => a.stop()))
       await provider.stop()
     },
   }

@@ -187,7 +187,7 @@ export async function startScriptedProvider(
       ],
       authorization_response_iss_parameter_supported: true,
       scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-      grant_types_supported: ['authorization_code', 'refresh_token'],
+      grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     }
     return provider.script.metadata ? provider.script.metadata(defaults) : defaults
   }
@@ -252,6 +252,18 @@ export async function startScriptedProvider(
         return oauthError(res, 400, 'invalid_grant', 'unknown or revoked refresh token')
       }
       scope = params.get('scope') ?? known.scope
+    } else if (grantType === 'client_credentials') {
+      // The client's own token: no refresh token, no ID token (RFC 6749 §4.4.3).
+      const granted = params.get('scope')
+      const defaults: Record<string, unknown> = {
+        access_token: `client-${random()}`,
+        token_type: 'Bearer',
+        expires_in: 300,
+        ...(granted ? { scope: granted } : {}),
+      }
+      const out = provider.script.tokenResponse ? provider.script.tokenResponse(defaults) : defaults
+      if (isRaw(out)) return send(res, out.status, out.body, out.contentType ?? 'application/json')
+      return json(res, 200, out)
     } else {
       return oauthError(res, 400, 'unsupported_grant_type', `unsupported: ${grantType}`)
     }

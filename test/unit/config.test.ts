@@ -31,6 +31,7 @@ describe('loadConfigFromEnv', () => {
         forwardHeaders: [],
         stream: false,
         token: 'user',
+        clientScopes: [],
         scopes: [],
         claims: {},
       },
@@ -40,6 +41,7 @@ describe('loadConfigFromEnv', () => {
         forwardHeaders: [],
         stream: false,
         token: 'user',
+        clientScopes: [],
         scopes: [],
         claims: {},
       },
@@ -139,8 +141,24 @@ describe('loadConfigFromEnv', () => {
   )
 
   it.each([
-    [{ token: 'client' }, 'expected one of user, user-optional, none'],
-    [{ token: 'none', scopes: ['admin'] }, '/api/x: expected token user with scopes or claims'],
+    [{ token: 'machine' }, 'expected one of user, user-optional, client, none'],
+    [{ token: 'none', scopes: ['admin'] }, '/api/x: expected token user with scopes'],
+    [{ token: 'client', scopes: ['admin'] }, '/api/x: expected token user with scopes'],
+    [
+      { token: 'user-optional', claims: { email: 'a@example.test' } },
+      '/api/x: expected token user or client with claims',
+    ],
+    [{ clientScopes: ['api:read'] }, '/api/x: expected token client with clientScopes'],
+    [
+      { token: 'none', resource: 'https://r.internal' },
+      '/api/x: expected token user, user-optional or client with resource',
+    ],
+    [{ token: 'client', resource: 'reports' }, 'expected an absolute URI without a fragment'],
+    [
+      { token: 'client', resource: 'https://r.internal/#top' },
+      'expected an absolute URI without a fragment (RFC 8707), such as https://reports.internal',
+    ],
+    [{ token: 'client', clientScopes: ['a b'] }, 'API_ROUTES'],
     [
       { claims: { groups: 'admins' } },
       '/api/x: expected the claim groups in USER_CLAIMS (the session keeps only those)',
@@ -154,6 +172,44 @@ describe('loadConfigFromEnv', () => {
     expect(issues.length).toBe(1)
     expect(issues[0]).toMatch(/^API_ROUTES: /)
     expect(issues[0]).toContain(message.replace(/^expected a whole number of seconds$/, 'expected'))
+  })
+
+  it('reads client and resource routes, and asks the sign-in for each user resource', () => {
+    const config = loadConfigFromEnv({
+      ...valid,
+      OIDC_RESOURCE: 'https://api.internal',
+      API_ROUTES: JSON.stringify([
+        {
+          prefix: '/api/jobs',
+          upstream: 'https://jobs.internal',
+          token: 'client',
+          clientScopes: ['jobs:run'],
+          resource: 'https://api.internal',
+          claims: { email: 'ops@example.test' },
+        },
+        { prefix: '/api/reports', upstream: 'https://r.internal', resource: 'urn:example:reports' },
+      ]),
+    })
+    expect(config.resource).toBe('https://api.internal')
+    expect(config.apiRoutes).toMatchObject([
+      { token: 'client', clientScopes: ['jobs:run'], resource: 'https://api.internal' },
+      { token: 'user', clientScopes: [], resource: 'urn:example:reports' },
+    ])
+  })
+
+  it('wants OIDC_RESOURCE once a user route names a resource, in one line', () => {
+    const route = { prefix: '/api/reports', upstream: 'https://r.internal', resource: 'https://r' }
+    expect(issuesOf({ ...valid, API_ROUTES: JSON.stringify([route]) })).toEqual([
+      "OIDC_RESOURCE: expected the audience of the user's own token, since /api/reports names a resource (the sign-in then asks for every resource, and a provider may issue the user's token for any of them)",
+    ])
+    expect(
+      issuesOf({ ...valid, OIDC_RESOURCE: 'https://r', API_ROUTES: JSON.stringify([route]) }),
+    ).toEqual([
+      "API_ROUTES: /api/reports: expected a resource other than OIDC_RESOURCE (the user's own token is for that one; leave resource out)",
+    ])
+    expect(issuesOf({ ...valid, OIDC_RESOURCE: 'not a uri' })).toEqual([
+      'OIDC_RESOURCE: expected an absolute URI without a fragment (RFC 8707), such as https://reports.internal',
+    ])
   })
 
   it('reads routes with options as JSON', () => {

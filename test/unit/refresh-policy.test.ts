@@ -11,7 +11,7 @@ function bodyError(status: number, error: string) {
 }
 
 describe('classifyRefreshFailure', () => {
-  it.each(['invalid_grant', 'invalid_client', 'unauthorized_client'])(
+  it.each(['invalid_grant', 'invalid_client', 'unauthorized_client', 'invalid_target'])(
     'treats %s as fatal',
     (code) => {
       expect(classifyRefreshFailure(bodyError(400, code))).toBe('fatal')

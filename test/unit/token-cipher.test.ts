@@ -68,6 +68,47 @@ describe('TokenCipher', () => {
     expect(() => opener.open(sealed, sessionKey)).toThrow(TokenDecryptionError)
   })
 
+  describe('tokens for other audiences (RFC 8707)', () => {
+    const withResources: TokenSet = {
+      ...tokens,
+      resources: {
+        'https://reports.test': { ...tokens, accessToken: 'reports-secret', scope: 'r:read' },
+        'https://billing.test': { ...tokens, accessToken: 'billing-secret' },
+      },
+    }
+
+    it('encrypts each one, keeps its expiry and scope readable, and opens them again', () => {
+      const cipher = new TokenCipher([key(1)])
+      const sealed = cipher.seal(withResources, 's')
+      const reports = sealed.resources?.['https://reports.test']
+      expect(reports?.accessToken).toMatch(/^v1\.1\./)
+      expect(JSON.stringify(sealed)).not.toContain('reports-secret')
+      expect(JSON.stringify(sealed)).not.toContain('billing-secret')
+      expect(reports).toMatchObject({ scope: 'r:read', accessTokenExpiresAt: 2e12 })
+      expect(cipher.open(sealed, 's')).toEqual(withResources)
+    })
+
+    it.each<[string, (sealed: TokenSet) => TokenSet]>([
+      [
+        'one moved under another resource',
+        (s) => ({
+          ...s,
+          resources: {
+            'https://reports.test': s.resources?.['https://billing.test'] as TokenSet,
+          },
+        }),
+      ],
+      [
+        'one moved into the session’s own access token',
+        (s) => ({ ...s, accessToken: s.resources?.['https://reports.test']?.accessToken ?? '' }),
+      ],
+    ])('refuses %s', (_name, tamper) => {
+      const cipher = new TokenCipher([key(1)])
+      const sealed = tamper(cipher.seal(withResources, 's'))
+      expect(() => cipher.open(sealed, 's')).toThrow(TokenDecryptionError)
+    })
+  })
+
   it.each([0, 5, 31, 33])('refuses a key of %i bytes', (length) => {
     const value = randomBytes(length).toString('base64')
     expect(() => new TokenCipher([{ id: 1, key: value }])).toThrow(/32 bytes/)
