@@ -6,6 +6,8 @@ import type {
 } from 'node:http'
 import { Readable } from 'node:stream'
 import { BffError } from '../errors/bff-error.js'
+import type { LiveExchanges } from '../session/live-exchanges.js'
+import type { ActiveSession } from '../session/session-service.js'
 import {
   Cancellation,
   type ExchangeOptions,
@@ -13,6 +15,7 @@ import {
   exchangeInto,
   retriedOnSocketFailure,
   type UpstreamAnswer,
+  type WriteHead,
 } from './exchange.js'
 import {
   downstreamHeaderRecord,
@@ -28,6 +31,8 @@ export interface ForwardOptions extends ExchangeOptions {
   maxBodyBytes: number
   /** A request body must have arrived this long after reading began (408). */
   bodyTimeoutMs: number
+  /** Where a streamed answer of a session is held, to be ended when the session ends. */
+  live?: LiveExchanges
 }
 
 /** One browser request on its way to the upstream its route names. */
@@ -36,6 +41,10 @@ export interface ProxiedRequest {
   /** The bearer the upstream gets; none on a route whose token is `none` or for no session. */
   accessToken: string | undefined
   requestId: string | undefined
+  /** Whose request it is (none without a session): a streamed answer is held for it. */
+  session?: ActiveSession | undefined
+  /** `LiveExchanges.changes` read before the request was admitted. */
+  changesBefore?: number
 }
 
 /** nginx's convention for a client that went away before the answer: never sent, only counted. */
@@ -81,14 +90,22 @@ export async function forwardNode(
   const headers = upstreamHeaders(incoming.headers, request)
   const { target, route } = request.match
   const timeoutMs = route.timeoutMs
-  const writeHead = (status: number, answerHeaders: IncomingHttpHeaders) =>
-    outgoing.writeHead(
-      status,
-      browserHeaders(answerHeaders, options.responseHeaders, request.requestId),
-    )
+  const headWriter =
+    (signal: Cancellation): WriteHead =>
+    (status, answerHeaders) => {
+      outgoing.writeHead(
+        status,
+        browserHeaders(answerHeaders, options.responseHeaders, request.requestId),
+      )
+      // No declared length: a stream (server-sent events, chunked), possibly endless.
+      if (request.session && options.live && answerHeaders['content-length'] === undefined) {
+        holdStream(options.live, request, outgoing, signal)
+      }
+    }
   if (BODILESS.has(method)) {
     return exchangeWhileConnected(outgoing, async (signal) => {
       const upstream = { target, method, headers, body: null, signal, timeoutMs }
+      const writeHead = headWriter(signal)
       return retriedOnSocketFailure(signal, () =>
         exchangeInto(upstream, options, outgoing, writeHead),
       )
@@ -108,12 +125,37 @@ export async function forwardNode(
         { target, method, headers, body, signal, timeoutMs },
         options,
         outgoing,
-        writeHead,
+        headWriter(signal),
       )
     } catch (error) {
       throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
     }
   })
+}
+
+/**
+ * A streamed answer stays open as long as the upstream sends (no timeout once it started), so
+ * it is held for its session until it closes: when the session ends, the upstream exchange is
+ * cancelled and the browser's answer ended (cleanly: what was sent stays valid).
+ */
+function holdStream(
+  live: LiveExchanges,
+  request: ProxiedRequest,
+  outgoing: ServerResponse,
+  signal: Cancellation,
+): void {
+  const session = request.session as ActiveSession
+  const release = live.hold(
+    session,
+    {
+      end() {
+        signal.cancel('ended')
+        outgoing.end()
+      },
+    },
+    request.changesBefore ?? Number.NaN,
+  )
+  outgoing.once('close', release)
 }
 
 /** Runs an exchange that the browser's leaving cancels; CLIENT_CLOSED when it did. */

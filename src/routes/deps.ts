@@ -7,6 +7,7 @@ import type { BffMetrics } from '../observability/metrics.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { RequestLimiter } from '../rate-limit/rate-limiter.js'
+import type { LiveExchanges } from '../session/live-exchanges.js'
 import type { RevocationQueue } from '../session/revocation-queue.js'
 import type { SessionStore } from '../session/store.js'
 import type { TransactionCookie } from '../session/transaction-cookie.js'
@@ -27,4 +28,6 @@ export interface RouteDeps extends SessionDeps {
   revocations: RevocationQueue
   /** Per-session limit on /api (null: off); a BatchedRateLimiter in createBff. */
   apiRateLimit: RequestLimiter | null
+  /** Open WebSockets and streamed answers by session, ended when their session ends. */
+  live: LiveExchanges
 }

@@ -33,6 +33,7 @@ describe('loadConfigFromEnv', () => {
         token: 'user',
         scopes: [],
         claims: {},
+        websocket: false,
       },
       {
         prefix: '/api/users',
@@ -42,6 +43,7 @@ describe('loadConfigFromEnv', () => {
         token: 'user',
         scopes: [],
         claims: {},
+        websocket: false,
       },
     ])
     expect(config.requestBodyTimeoutSeconds).toBe(10)
@@ -145,6 +147,7 @@ describe('loadConfigFromEnv', () => {
       '/api/x: expected the claim groups in USER_CLAIMS (the session keeps only those)',
     ],
     [{ timeoutSeconds: 0 }, 'expected a whole number of seconds'],
+    [{ websocket: 'yes' }, 'expected boolean'],
   ])('refuses the route options %j', (route, message) => {
     const issues = issuesOf({
       ...valid,
@@ -161,6 +164,7 @@ describe('loadConfigFromEnv', () => {
       API_ROUTES: JSON.stringify([
         { prefix: '/api/files', upstream: 'https://files.internal', stream: true },
         { prefix: '/api/t', upstream: 'https://t.internal', forwardHeaders: ['x-tenant-id'] },
+        { prefix: '/api/live', upstream: 'https://live.internal', websocket: true },
       ]),
     })
     expect(config.apiRoutes).toMatchObject([
@@ -175,7 +179,9 @@ describe('loadConfigFromEnv', () => {
         upstream: 'https://t.internal',
         forwardHeaders: ['x-tenant-id'],
         stream: false,
+        websocket: false,
       },
+      { prefix: '/api/live', websocket: true },
     ])
   })
 
