@@ -21,12 +21,19 @@ export interface ServerSocket {
  * library: unfragmented frames, text messages, no extensions). Answers the handshake with
  * 101, echoes pings, answers a close frame with one and ends.
  */
-export function acceptWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer): ServerSocket {
+export function acceptWebSocket(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  /** More headers on the 101 (tests: what a proxy must not pass on). */
+  headers: Record<string, string> = {},
+): ServerSocket {
   const key = req.headers['sec-websocket-key'] ?? ''
   const accept = createHash('sha1').update(`${key}${ACCEPT_GUID}`).digest('base64')
+  const more = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`)
   socket.write(
     'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      `Sec-WebSocket-Accept: ${accept}\r\n${more.join('')}\r\n`,
   )
   socket.on('error', () => socket.destroy())
   // A server's socket stays half-open after the client's FIN (allowHalfOpen): finish it.

@@ -118,7 +118,11 @@ export class LiveExchanges {
       held.deadline = Math.max(held.deadline, deadline)
     }
     held.exchanges.add(exchange)
-    this.#sweep ??= setInterval(() => this.#sweepOnce(), SWEEP_MS).unref()
+    if (!this.#sweep) {
+      // From now on a feed that goes down (or comes back) is noticed by the sweep.
+      this.#feedWasLive = this.#feedLive()
+      this.#sweep = setInterval(() => this.#sweepOnce(), SWEEP_MS).unref()
+    }
     if (changesBefore !== this.#changes || !this.#feedLive()) this.#check(session.key)
     const { key } = session
     return () => this.#release(key, exchange)

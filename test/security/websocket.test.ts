@@ -84,13 +84,27 @@ describe('WebSocket through /api: the handshake', () => {
     await socket.closed
   })
 
-  it('relays only the WebSocket headers of the upstream 101', async () => {
+  it('relays only the WebSocket headers of the upstream 101 (no Set-Cookie, nothing else)', async () => {
     const { cookie } = await signedIn()
-    const answer = await rawHandshake('/api/live/x', fromApp(cookie))
+    const answer = await rawHandshake('/api/live/x', {
+      ...fromApp(cookie),
+      'sec-websocket-protocol': 'chat.v2, chat.v1',
+    })
     expect(answer.status).toBe(101)
-    expect(answer.head).toContain('upgrade: websocket')
+    expect(ws.handshakes[0]?.headers['sec-websocket-protocol']).toBe('chat.v2, chat.v1')
+    const names = answer.head
+      .split('\r\n')
+      .slice(1)
+      .map((line) => line.split(':')[0])
+    expect(names.sort()).toEqual([
+      'connection',
+      'sec-websocket-accept',
+      'sec-websocket-protocol',
+      'upgrade',
+      'x-request-id',
+    ])
     expect(answer.head).toContain('sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=')
-    expect(answer.head).not.toContain('set-cookie')
+    expect(answer.head).toContain('sec-websocket-protocol: chat.v2')
   })
 
   it.each<[string, Record<string, string>, number, string]>([

@@ -34,7 +34,13 @@ export function serveWebSockets(server: Server): WebSocketUpstream {
       socket.end(`HTTP/1.1 ${upstream.refuseWith} Refused\r\ncontent-length: 0\r\n\r\n`)
       return
     }
-    const accepted = acceptWebSocket(req, socket, head)
+    const requested = req.headers['sec-websocket-protocol']?.split(',')[0]
+    const accepted = acceptWebSocket(req, socket, head, {
+      ...(requested ? { 'sec-websocket-protocol': requested } : {}),
+      // What the broker must not pass on to the browser.
+      'set-cookie': 'upstream=1; Path=/',
+      'x-upstream-internal': 'secret',
+    })
     accepted.onMessage((text) => accepted.send(`echo:${text}`))
     upstream.sockets.push(accepted)
   }
