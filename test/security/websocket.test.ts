@@ -1,5 +1,5 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { storedSessionOf } from '../support/broker.js'
+import { reserveBrokerUrl, startBroker, storedSessionOf } from '../support/broker.js'
 import { rawConnection } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 import { openWebSocket, serveWebSockets, type WebSocketUpstream } from '../support/websocket.js'
@@ -213,5 +213,23 @@ describe('WebSocket through /api: the handshake', () => {
     await socket.opened
     expect(ws.handshakes[0]?.headers.authorization).toBeUndefined()
     socket.socket.close()
+  })
+
+  it('a broker that stops closes its sockets with 1001 (going away) and does not wait for them', async () => {
+    const other = await startBroker(await reserveBrokerUrl(), {
+      issuer: t.provider.issuer,
+      clientId: 'bff-client',
+      clientSecret: 'scripted-secret',
+      apiRoutes: [
+        { prefix: '/api/open-live', upstream: t.upstream.url, websocket: true, token: 'none' },
+      ],
+    })
+    const socket = openWebSocket(`${other.url}/api/open-live/x`, { origin: other.url })
+    await socket.opened
+    const stopping = performance.now()
+    await other.stop()
+    const closed = await socket.closed
+    expect(closed.code).toBe(1001)
+    expect(closed.at - stopping).toBeLessThan(3000)
   })
 })
