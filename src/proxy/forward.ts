@@ -98,7 +98,7 @@ export async function forwardNode(
         browserHeaders(answerHeaders, options.responseHeaders, request.requestId),
       )
       // No declared length: a stream (server-sent events, chunked), possibly endless.
-      if (request.session && options.live && answerHeaders['content-length'] === undefined) {
+      if (options.live && answerHeaders['content-length'] === undefined) {
         holdStream(options.live, request, outgoing, signal)
       }
     }
@@ -135,8 +135,9 @@ export async function forwardNode(
 
 /**
  * A streamed answer stays open as long as the upstream sends (no timeout once it started), so
- * it is held for its session until it closes: when the session ends, the upstream exchange is
- * cancelled and the browser's answer ended (cleanly: what was sent stays valid).
+ * it is held for its session until it closes: when the session ends (or the broker stops), the
+ * upstream exchange is cancelled and the browser's answer ended (cleanly: what was sent stays
+ * valid). One without a session (token `none`) is held only for the broker's stop.
  */
 function holdStream(
   live: LiveExchanges,
@@ -144,17 +145,16 @@ function holdStream(
   outgoing: ServerResponse,
   signal: Cancellation,
 ): void {
-  const session = request.session as ActiveSession
-  const release = live.hold(
-    session,
-    {
-      end() {
-        signal.cancel('ended')
-        outgoing.end()
-      },
+  const exchange = {
+    end() {
+      signal.cancel('ended')
+      outgoing.end()
     },
-    request.changesBefore ?? Number.NaN,
-  )
+  }
+  const { session } = request
+  const release = session
+    ? live.hold(session, exchange, request.changesBefore ?? Number.NaN)
+    : live.holdUnowned(exchange)
   outgoing.once('close', release)
 }
 

@@ -72,6 +72,7 @@ describe('a live WebSocket closes when its session ends on another instance', ()
     const answered = performance.now()
     const closed = await closedWithin(socket, 5000)
     const ms = Math.round(closed.at - answered)
+    // Negative: closed before the answer (or the CLI's exit) reached the test; the delete comes first.
     console.log(
       `${what}: the socket on instance B closed ${ms} ms after the end was answered (${Math.round(closed.at - started)} ms after it was sent)`,
     )
