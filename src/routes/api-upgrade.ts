@@ -84,10 +84,11 @@ export function createApiUpgrade(
     const malformed = malformedHandshake(req)
     const target = req.url ?? ''
     // Read as the Hono route reads a request target (its URL parser, dot segments resolved).
-    if (malformed || !target.startsWith('/')) {
+    const href = `http://${publicHost}${target}`
+    if (malformed || !target.startsWith('/') || !URL.canParse(href)) {
       return refuse(new BffError('invalid_request', { detail: malformed ?? 'not a path' }))
     }
-    const url = new URL(`http://${publicHost}${target}`)
+    const url = new URL(href)
     if (!url.pathname.startsWith('/api/')) {
       return refuse(new BffError('not_found', { detail: 'websocket outside /api' }))
     }
