@@ -64,7 +64,7 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
         const match = deps.table.resolve(state.request.path, state.request.search)
         if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
         if (state.request.webSocket && !match.route.websocket) {
-          throw new BffError('websocket_not_allowed', { detail: match.route.prefix })
+          throw new BffError('websocket_disabled', { detail: match.route.prefix })
         }
         state.match = match
         return undefined

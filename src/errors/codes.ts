@@ -25,7 +25,7 @@ export const errorCodes = {
   session_expired: { status: 401, message: 'Your session has ended. Please sign in again.' },
   csrf_failed: { status: 403, message: 'Cross-site request refused.' },
   forbidden: { status: 403, message: 'This account may not use this API.' },
-  websocket_not_allowed: {
+  websocket_disabled: {
     status: 403,
     message: 'This API route does not accept WebSocket connections.',
   },

@@ -147,7 +147,7 @@ describe('WebSocket through /api: the handshake', () => {
   })
 
   it.each<[string, string, string, Record<string, string>, number, string]>([
-    ['a route without websocket', 'GET', '/api/plain/x', {}, 403, 'websocket_not_allowed'],
+    ['a route without websocket', 'GET', '/api/plain/x', {}, 403, 'websocket_disabled'],
     ['POST', 'POST', '/api/live/x', {}, 405, 'method_not_allowed'],
     ['a path escaping its mount', 'GET', '/api/live/..;/plain', {}, 400, 'invalid_path'],
     ['no route', 'GET', '/api/nowhere/x', {}, 404, 'not_found'],
