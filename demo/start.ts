@@ -45,7 +45,10 @@ function loadSettings(): ServerSettings {
   }
 }
 
-/** The broker as the standalone server serves it: its node listener (the /api lane included), with its limits. */
+/**
+ * The broker as the standalone server serves it: its node listener (the /api lane included)
+ * and its upgrade listener (WebSocket), with its limits.
+ */
 function listen(bff: Bff, settings: ServerSettings): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createLimitedServer(bff.nodeListener(), {
@@ -54,6 +57,7 @@ function listen(bff: Bff, settings: ServerSettings): Promise<Server> {
       logger: bff.logger,
       metrics: bff.metrics,
     })
+    server.on('upgrade', bff.upgradeListener())
     server.once('error', reject)
     server.listen(settings.port, settings.host, () => resolve(server))
   })
@@ -159,7 +163,8 @@ try {
       cookieSecrets: [{ id: 1, secret: cookieSecret }],
       // dev-only: a fresh key at every start (sessions in Redis do not survive a demo restart).
       tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
-      apiRoutes: [{ prefix: '/api/demo', upstream: api.url }],
+      // websocket: the live panel's socket (GET /api/demo/live) goes through the broker too.
+      apiRoutes: [{ prefix: '/api/demo', upstream: api.url, websocket: true }],
       staticDir: STATIC_DIR,
       ...(redisUrl ? { redisUrl } : {}),
     },
@@ -169,7 +174,10 @@ try {
   await bff.ready()
 
   const server = await listen(bff, settings)
-  stops.push(() => closeServer(server))
+  stops.push(() => {
+    bff.goAway() // live sockets would keep the server open
+    return closeServer(server)
+  })
 
   const users = Object.entries(provider.users)
     .map(([name, user]) => `${name} / ${user.password}`)

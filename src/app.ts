@@ -27,6 +27,7 @@ import { type RateLimit, RateLimiter } from './rate-limit/rate-limiter.js'
 import { RedisRateLimitStore } from './rate-limit/redis-rate-limit-store.js'
 import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/store.js'
 import { apiRoutes } from './routes/api.js'
+import type { UpgradeListener } from './routes/api-upgrade.js'
 import { backchannelLogoutRoute } from './routes/backchannel-logout.js'
 import { callbackRoute } from './routes/callback.js'
 import type { RouteDeps } from './routes/deps.js'
@@ -41,6 +42,7 @@ import { AccessTokenService, type RefreshMetrics } from './session/access-token.
 import { ClientTokenService } from './session/client-token.js'
 import { SessionCookie } from './session/cookie.js'
 import { createStore } from './session/create-store.js'
+import { LiveExchanges } from './session/live-exchanges.js'
 import { RedisSessionStore } from './session/redis-store.js'
 import { RevocationQueue } from './session/revocation-queue.js'
 import { SessionService } from './session/session-service.js'
@@ -86,6 +88,18 @@ export interface Bff {
    * serves the same answers, a little slower.
    */
   nodeListener(): RequestListener
+  /**
+   * Node's 'upgrade' listener: WebSocket through /api on routes with `websocket` on. Attach it
+   * to the server that serves `nodeListener()` or `app` (`server.on('upgrade', …)`); without
+   * it no WebSocket is proxied. Every other Upgrade request is refused (400 or 404).
+   */
+  upgradeListener(): UpgradeListener
+  /**
+   * Closes every proxied WebSocket (1001, going away) and ends every streamed answer: call it
+   * when the server stops taking connections (Node's `server.close()` waits for upgraded
+   * sockets, which `closeAllConnections()` does not reach). `close()` does it too.
+   */
+  goAway(): void
   /** GET /metrics without a token, for a separate private port (see METRICS_PORT). */
   metricsApp(): Hono
   /** Checks the store and loads discovery; rejects when either is not reachable. */
@@ -184,6 +198,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     apiRateLimit,
     revocations,
     clientTokens: new ClientTokenService({ config, oidc, clock, logger, store, cipher }),
+    live: new LiveExchanges({ sessions, feed: () => store.changes?.() ?? null, clock, logger }),
   }
 
   const app = new Hono()
@@ -237,6 +252,8 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
         void hono(incoming, outgoing)
       }
     },
+    upgradeListener: () => api.upgrade,
+    goAway: () => routeDeps.live.endAll('going_away'),
     metricsApp: () => metricsRoute(metrics.registry),
     async ready() {
       await store.ping()
@@ -248,6 +265,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     async close() {
       // Queued revocations get one provider timeout (what a request in flight may take anyway);
       // what still waits then is dropped and counted: those tokens expire on their own.
+      routeDeps.live.close()
       await revocations.close(config.providerTimeoutSeconds * 1000)
       // Before the store closes: the pending /api hits still reach it.
       await apiRateLimit?.close()

@@ -59,6 +59,7 @@ async function main() {
     logger,
     metrics: bff.metrics,
   })
+  server.on('upgrade', bff.upgradeListener())
   const cannotListen = (error: NodeJS.ErrnoException) => {
     console.error(
       `cannot listen on ${settings.host}:${settings.port}: ${error.code ?? error.message}`,
@@ -116,6 +117,8 @@ async function main() {
     }, settings.shutdownGraceSeconds * 1000)
     force.unref()
     server.closeIdleConnections()
+    // WebSockets and streams never finish on their own: told to go (clients reconnect elsewhere).
+    bff.goAway()
     metricsServer?.close()
     server.close(async () => {
       await bff.close()

@@ -1,6 +1,8 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { createRemoteJWKSet, customFetch, type JWTPayload, jwtVerify } from 'jose'
 import { listen } from '../listen.js'
+import { acceptWebSocket, type ServerSocket } from './websocket.js'
 
 export interface DemoApiOptions {
   port?: number
@@ -17,6 +19,10 @@ export interface DemoApiRequest {
   path: string
   sub?: string
   status: number
+  /** A WebSocket handshake (101 when accepted). */
+  websocket?: boolean
+  /** The close code the client sent, once an accepted WebSocket has closed. */
+  closeCode?: number | undefined
 }
 
 export interface DemoApi {
@@ -33,6 +39,7 @@ const ALGORITHMS = ['RS256', 'PS256', 'ES256']
 /**
  * Echoes every request back after checking its JWT access token, so tests can see
  * exactly what the broker forwarded. The authorization header itself is never echoed.
+ * GET /live is a WebSocket that ticks once a second (the web demo's live panel).
  */
 export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
   const jwks = createRemoteJWKSet(
@@ -91,6 +98,47 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
       else res.end()
     })
   })
+  const sockets = new Set<ServerSocket>()
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    live(req, socket, head).catch(() => socket.destroy())
+  })
+
+  /**
+   * GET /live as a WebSocket, for the web demo's live panel: the bearer is checked on the
+   * handshake, then a tick every second until either side closes. The close code the client
+   * sent is logged (4401 when the broker closed it because the session ended).
+   */
+  async function live(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const path = req.url ?? '/'
+    const bearer = bearerToken(req.headers.authorization)
+    if (bearer !== undefined) lastBearer = bearer
+    const payload = bearer ? await verify(bearer) : undefined
+    if (!payload || !path.startsWith('/live')) {
+      const status = payload ? 404 : 401
+      log.push({ method: 'GET', path, status, websocket: true })
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-length: 0\r\n\r\n`)
+      return
+    }
+    const entry: DemoApiRequest = {
+      method: 'GET',
+      path,
+      sub: payload.sub,
+      status: 101,
+      websocket: true,
+    }
+    log.push(entry)
+    const ws = acceptWebSocket(req, socket, head)
+    sockets.add(ws)
+    let n = 0
+    const tick = () =>
+      ws.send(JSON.stringify({ n: ++n, sub: payload.sub, at: new Date().toISOString() }))
+    tick()
+    const timer = setInterval(tick, 1000)
+    const { code } = await ws.closed
+    clearInterval(timer)
+    sockets.delete(ws)
+    entry.closeCode = code
+  }
   const port = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1')
 
   return {
@@ -102,6 +150,7 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
       new Promise((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()))
         server.closeAllConnections()
+        for (const ws of sockets) ws.close(1001, 'going away')
       }),
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
 import { listen } from '../../demo/listen.js'
@@ -61,6 +62,8 @@ export interface BrokerRequest {
   /** The answer's headers, and its body for /auth/* answers (small pages and JSON). */
   headers: Record<string, string | string[] | number | undefined>
   body?: string
+  /** A WebSocket handshake (its status: the broker's refusal, or 101). */
+  websocket?: boolean
 }
 
 export interface E2eBroker {
@@ -221,7 +224,7 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
       clientSecret: input.clientSecret,
       cookieSecrets,
       tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
-      apiRoutes: [{ prefix: '/api/demo', upstream: input.apiUrl }],
+      apiRoutes: [{ prefix: '/api/demo', upstream: input.apiUrl, websocket: true }],
       staticDir: STATIC_DIR,
       ...(input.sessionIdleTimeoutSeconds
         ? { sessionIdleTimeoutSeconds: input.sessionIdleTimeoutSeconds }
@@ -297,6 +300,46 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
       metrics: bff.metrics,
     },
   )
+  // WebSocket handshakes: the broker's upgrade listener, logged like requests (the status is
+  // read from the first line the broker writes back, a refusal or the 101).
+  const upgrade = bff.upgradeListener()
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const header = (name: string) => {
+      const value = req.headers[name]
+      return (Array.isArray(value) ? value.join(', ') : value) ?? null
+    }
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+    const end = socket.end.bind(socket) as (...args: unknown[]) => Duplex
+    let recorded = false
+    const record = (chunk: unknown) => {
+      if (recorded) return
+      recorded = true
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(String(chunk ?? ''))?.[1] ?? 0)
+      const url = new URL(req.url ?? '/', input.url)
+      requests.push({
+        method: req.method ?? '',
+        path: url.pathname + url.search,
+        origin: header('origin'),
+        secFetchSite: header('sec-fetch-site'),
+        withSession: (header('cookie') ?? '')
+          .split(/;\s*/)
+          .some((c) => c.startsWith(`${cookieName}=`)),
+        withCsrfHeader: req.headers[csrfHeader] !== undefined,
+        status,
+        headers: {},
+        websocket: true,
+      })
+    }
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      record(chunk)
+      return write(chunk, ...rest)
+    }) as typeof socket.write
+    socket.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      if (typeof chunk !== 'function') record(chunk)
+      return end(chunk, ...rest)
+    }) as typeof socket.end
+    upgrade(req, socket, head)
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(input.port, '127.0.0.1', resolve)
@@ -310,6 +353,7 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
     cookiePasswords: Object.fromEntries(cookieSecrets.map((s) => [String(s.id), s.secret])),
     requests,
     async stop() {
+      bff.goAway()
       await closeServer(server as Server)
       await bff.close()
     },

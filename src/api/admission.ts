@@ -14,6 +14,11 @@ export interface ApiRequest {
   header: HeaderReader
   /** The session cookie's value, if the request carries one. */
   cookie: string | undefined
+  /**
+   * A WebSocket handshake (routes/api-upgrade.ts): judged by its Origin instead of the CSRF
+   * header, GET only, and only on a route with `websocket` on.
+   */
+  webSocket?: boolean
 }
 
 /** What the steps have decided so far; each step fills in its part. */

@@ -40,14 +40,15 @@ function needs<K extends keyof AdmissionState>(
  * (and the path's checks), session (by the route's token kind), the session's slot among its
  * requests in progress, its rate limit, the route's claim demands (before any token is
  * obtained for a user it refuses), a fresh access token of the route's kind, and the scopes
- * the route demands of that token.
+ * the route demands of that token. A WebSocket handshake takes the same steps, with its own
+ * CSRF rule (Origin) and the route's `websocket` option.
  */
 export function apiSteps(deps: StepDeps): AdmissionStep[] {
   return [
     {
       name: 'csrf',
       now({ request }) {
-        const refusal = apiCsrfRefusal(request.header, deps.csrf)
+        const refusal = apiCsrfRefusal(request.header, deps.csrf, request.webSocket)
         if (refusal) throw new BffError('csrf_failed', { detail: refusal })
         return undefined
       },
@@ -56,6 +57,8 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       name: 'method',
       now({ request }) {
         if (REFUSED_METHODS.has(request.method)) throw new BffError('method_not_allowed')
+        // RFC 6455 §4.1: the opening handshake is a GET.
+        if (request.webSocket && request.method !== 'GET') throw new BffError('method_not_allowed')
         return undefined
       },
     },
@@ -64,6 +67,9 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       now(state) {
         const match = deps.table.resolve(state.request.path, state.request.search)
         if (!match) throw new BffError('not_found', { detail: 'no upstream for this prefix' })
+        if (state.request.webSocket && !match.route.websocket) {
+          throw new BffError('websocket_disabled', { detail: match.route.prefix })
+        }
         state.match = match
         return undefined
       },

@@ -64,6 +64,7 @@ const ROUTE_OPTIONS = [
   'scopes',
   'claims',
   'timeoutSeconds',
+  'websocket',
 ]
 
 const apiRoute = z.strictObject(
@@ -107,6 +108,11 @@ const apiRoute = z.strictObject(
       .default({}),
     /** This upstream's timeout in seconds (default: UPSTREAM_TIMEOUT_SECONDS). */
     timeoutSeconds: seconds(1).max(600).optional(),
+    /**
+     * WebSocket handshakes are proxied (Origin must be the public origin; the socket holds one
+     * of the session's in-flight slots and is closed with 4401 when the session ends).
+     */
+    websocket: z.boolean().default(false),
   },
   {
     error: (issue) =>

@@ -25,6 +25,10 @@ export const errorCodes = {
   session_expired: { status: 401, message: 'Your session has ended. Please sign in again.' },
   csrf_failed: { status: 403, message: 'Cross-site request refused.' },
   forbidden: { status: 403, message: 'This account may not use this API.' },
+  websocket_disabled: {
+    status: 403,
+    message: 'This API route does not accept WebSocket connections.',
+  },
   not_found: { status: 404, message: 'Not found.' },
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   request_timeout: { status: 408, message: 'The request body did not arrive in time.' },

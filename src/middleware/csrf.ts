@@ -46,9 +46,26 @@ export function comesFromApp(header: HeaderReader, options: CsrfOptions): boolea
  * Why an /api request is refused, or undefined: it must carry the custom header (a
  * cross-origin page cannot send it without a CORS preflight, which the broker never grants)
  * and must not come from another origin. GET is included, so `<script src=/api/…>` fails too.
+ * A WebSocket handshake (`webSocket`) is judged by its Origin instead of the header.
  */
-export function apiCsrfRefusal(header: HeaderReader, options: CsrfOptions): string | undefined {
+export function apiCsrfRefusal(
+  header: HeaderReader,
+  options: CsrfOptions,
+  webSocket = false,
+): string | undefined {
   const crossOrigin = crossOriginReason(header, options.publicOrigin)
   if (crossOrigin) return crossOrigin
+  if (webSocket) return webSocketOriginRefusal(header, options.publicOrigin)
   return header(options.headerName) ? undefined : 'missing csrf header'
+}
+
+/**
+ * A WebSocket handshake cannot carry the custom header (the browser API sets no headers), so
+ * its Origin is the only evidence (RFC 6455 §10.2: browsers always send it, pages cannot
+ * forge it): it must be present and be the public origin exactly. No `null`, no sibling.
+ */
+function webSocketOriginRefusal(header: HeaderReader, publicOrigin: string): string | undefined {
+  const origin = header('origin')
+  if (origin === undefined) return 'websocket without origin'
+  return origin === publicOrigin ? undefined : 'websocket from another origin'
 }

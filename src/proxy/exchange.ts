@@ -17,6 +17,9 @@ export interface ExchangeOptions {
   dispatcher: Dispatcher
 }
 
+/** The deadline passed, the browser left or stopped reading, or the session ended (LiveExchanges). */
+export type CancelReason = 'timeout' | 'client' | 'stalled' | 'ended'
+
 /**
  * Ends an exchange from outside: the deadline passed, or the browser went away. undici takes
  * an EventEmitter with `aborted` as its signal, which costs far less per request than an
@@ -24,9 +27,9 @@ export interface ExchangeOptions {
  */
 export class Cancellation extends EventEmitter {
   aborted = false
-  why: 'timeout' | 'client' | 'stalled' | undefined
+  why: CancelReason | undefined
 
-  cancel(why: 'timeout' | 'client' | 'stalled'): void {
+  cancel(why: CancelReason): void {
     if (this.aborted) return
     this.aborted = true
     this.why = why
@@ -178,6 +181,8 @@ export function exchangeInto(
         resolve(statusCode)
       },
       onResponseData(current, chunk) {
+        // Cancelled (the answer may already be ended: a session end): nothing more is written.
+        if (signal.aborted) return
         if (outgoing.write(chunk)) return
         // A full socket pauses the upstream until 'drain'; a destroyed one never drains, and
         // one that does not drain in time ends the exchange (see stallTimeoutMs).
@@ -198,7 +203,8 @@ export function exchangeInto(
       onResponseError(_controller, error) {
         finish()
         if (!started) return reject(upstreamError(error, target, signal))
-        outgoing.destroy()
+        // A session end has ended the answer cleanly already; anything else cuts it.
+        if (signal.why !== 'ended') outgoing.destroy()
       },
     }
     try {

@@ -6,6 +6,8 @@ import type {
 } from 'node:http'
 import { Readable } from 'node:stream'
 import { BffError } from '../errors/bff-error.js'
+import type { LiveExchanges } from '../session/live-exchanges.js'
+import type { ActiveSession } from '../session/session-service.js'
 import type { BodyBudget } from './body-budget.js'
 import {
   Cancellation,
@@ -14,6 +16,7 @@ import {
   exchangeInto,
   retriedOnSocketFailure,
   type UpstreamAnswer,
+  type WriteHead,
 } from './exchange.js'
 import {
   downstreamHeaderRecord,
@@ -37,6 +40,8 @@ export interface ForwardOptions extends ExchangeOptions {
   bodyTimeoutMs: number
   /** Request bodies held in memory by this process together (503 server_busy past it). */
   bodyBudget: BodyBudget
+  /** Where a streamed answer of a session is held, to be ended when the session ends. */
+  live?: LiveExchanges
 }
 
 /** One browser request on its way to the upstream its route names. */
@@ -45,6 +50,10 @@ export interface ProxiedRequest {
   /** The bearer the upstream gets; none on a route whose token is `none` or for no session. */
   accessToken: string | undefined
   requestId: string | undefined
+  /** Whose request it is (none without a session): a streamed answer is held for it. */
+  session?: ActiveSession | undefined
+  /** `LiveExchanges.changes` read before the request was admitted. */
+  changesBefore?: number
 }
 
 /** nginx's convention for a client that went away before the answer: never sent, only counted. */
@@ -90,14 +99,22 @@ export async function forwardNode(
   const headers = upstreamHeaders(incoming.headers, request)
   const { target, route } = request.match
   const timeoutMs = route.timeoutMs
-  const writeHead = (status: number, answerHeaders: IncomingHttpHeaders) =>
-    outgoing.writeHead(
-      status,
-      browserHeaders(answerHeaders, options.responseHeaders, request.requestId),
-    )
+  const headWriter =
+    (signal: Cancellation): WriteHead =>
+    (status, answerHeaders) => {
+      outgoing.writeHead(
+        status,
+        browserHeaders(answerHeaders, options.responseHeaders, request.requestId),
+      )
+      // No declared length: a stream (server-sent events, chunked), possibly endless.
+      if (options.live && answerHeaders['content-length'] === undefined) {
+        holdStream(options.live, request, outgoing, signal)
+      }
+    }
   if (BODILESS.has(method)) {
     return exchangeWhileConnected(outgoing, async (signal) => {
       const upstream = { target, method, headers, body: null, signal, timeoutMs }
+      const writeHead = headWriter(signal)
       return retriedOnSocketFailure(signal, () =>
         exchangeInto(upstream, options, outgoing, writeHead),
       )
@@ -120,7 +137,7 @@ export async function forwardNode(
         { target, method, headers, body, signal, timeoutMs },
         options,
         outgoing,
-        writeHead,
+        headWriter(signal),
       )
     } catch (error) {
       throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
@@ -128,6 +145,31 @@ export async function forwardNode(
       releaseBody(body, options.bodyBudget)
     }
   })
+}
+
+/**
+ * A streamed answer stays open as long as the upstream sends (no timeout once it started), so
+ * it is held for its session until it closes: when the session ends (or the broker stops), the
+ * upstream exchange is cancelled and the browser's answer ended (cleanly: what was sent stays
+ * valid). One without a session (token `none`) is held only for the broker's stop.
+ */
+function holdStream(
+  live: LiveExchanges,
+  request: ProxiedRequest,
+  outgoing: ServerResponse,
+  signal: Cancellation,
+): void {
+  const exchange = {
+    end() {
+      signal.cancel('ended')
+      outgoing.end()
+    },
+  }
+  const { session } = request
+  const release = session
+    ? live.hold(session, exchange, request.changesBefore ?? Number.NaN)
+    : live.holdUnowned(exchange)
+  outgoing.once('close', release)
 }
 
 /** Runs an exchange that the browser's leaving cancels; CLIENT_CLOSED when it did. */

@@ -49,6 +49,25 @@ export const FORWARDED_REQUEST_HEADERS: readonly string[] = [
 ]
 
 /**
+ * A WebSocket handshake's own request headers (RFC 6455 §4.1), forwarded on a handshake only;
+ * the broker sets `Upgrade` and `Connection` itself. Not `Origin`: the broker checked it, and
+ * the upstream sees the broker as its client.
+ */
+export const WEBSOCKET_REQUEST_HEADERS: readonly string[] = [
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]
+
+/** What of the upstream's 101 answer reaches the browser (RFC 6455 §4.2.2); nothing else. */
+export const WEBSOCKET_RESPONSE_HEADERS: readonly string[] = [
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]
+
+/**
  * Never forwarded from the browser, whatever a route lists: its credentials, what the broker
  * sets itself, hop-by-hop fields and forwarding data only a proxy may write.
  */

@@ -23,6 +23,8 @@ export interface UpstreamRoute {
   claims: Readonly<Record<string, string | readonly string[]>>
   /** This upstream's own timeout, when it has one. */
   timeoutMs: number | undefined
+  /** WebSocket handshakes are proxied to this upstream (routes/api-upgrade.ts). */
+  websocket: boolean
 }
 
 /** Which access token a route's upstream gets (see config/schema.ts). */
@@ -41,6 +43,7 @@ export interface UpstreamRouteConfig {
   scopes?: readonly string[]
   claims?: Readonly<Record<string, string | readonly string[]>>
   timeoutSeconds?: number | undefined
+  websocket?: boolean
 }
 
 /**
@@ -108,6 +111,7 @@ export class UpstreamTable {
           scopes: r.scopes ?? [],
           claims: r.claims ?? {},
           timeoutMs: r.timeoutSeconds === undefined ? undefined : r.timeoutSeconds * 1000,
+          websocket: r.websocket ?? false,
         }
       })
       .sort((a, b) => b.prefix.length - a.prefix.length)

@@ -68,6 +68,7 @@ export function createApiLane(
       return Array.isArray(value) ? value.join(', ') : value
     }
     const query = target.indexOf('?')
+    const changesBefore = deps.live.changes
     const admitted = admission.admitWithoutIo({
       method: 'GET',
       path: query === -1 ? target : target.slice(0, query),
@@ -76,7 +77,7 @@ export function createApiLane(
       cookie: deps.cookie.rawFromHeader(headers.cookie),
     })
     if (!admitted) return false
-    const { match, tokens, release } = admitted
+    const { match, session, tokens, release } = admitted
     holdUntilAnswered(release, outgoing)
 
     deps.metrics.proxyLane.inc()
@@ -85,7 +86,7 @@ export function createApiLane(
       deps.metrics.proxied(match.route.prefix, status, (performance.now() - startedAt) / 1000)
     forwardNode(
       { incoming, outgoing },
-      { match, accessToken: tokens?.accessToken, requestId },
+      { match, accessToken: tokens?.accessToken, requestId, session, changesBefore },
       proxy.forward,
     ).then(done, (error: unknown) => {
       const err = toBffError(error)

@@ -12,6 +12,7 @@ import { type ForwardOptions, forward, forwardNode } from '../proxy/forward.js'
 import { InFlightLimit, type Release } from '../proxy/in-flight.js'
 import { UpstreamTable } from '../proxy/upstreams.js'
 import { createApiLane } from './api-lane.js'
+import { createApiUpgrade, type UpgradeListener } from './api-upgrade.js'
 import type { RouteDeps } from './deps.js'
 
 /** What the /api route and its node-level lane share: one table, one pool, one set of headers. */
@@ -42,10 +43,15 @@ export interface ApiRoutes {
    * nothing (see api-lane.ts). Only for a node server whose other requests go to `app`.
    */
   lane(incoming: IncomingMessage, outgoing: ServerResponse): boolean
+  /** WebSocket handshakes under /api (see api-upgrade.ts): Node's 'upgrade' listener. */
+  upgrade: UpgradeListener
   close(): Promise<void>
 }
 
-/** ANY /api/** — admitted by the steps of api/steps.ts, then forwarded. */
+/**
+ * ANY /api/** — admitted by the steps of api/steps.ts, then forwarded. A streamed answer of a
+ * session is ended when the session ends (ForwardOptions.live).
+ */
 export function apiRoutes(deps: RouteDeps): ApiRoutes {
   const app = new Hono()
   const csp = pageCsp(deps.securityHeaders.formActionOrigins)
@@ -67,6 +73,7 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
       bodyBudget: new BodyBudget(deps.config.maxBufferedBodyBytes),
       dispatcher,
       responseHeaders: (type) => (type?.startsWith('text/html') ? htmlHeaders : plainHeaders),
+      live: deps.live,
     },
     csrf: { publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName },
     inFlight: new InFlightLimit(deps.config.apiMaxInFlightPerSession),
@@ -103,14 +110,21 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
       header: contextHeaders(c),
       cookie: deps.cookie.raw(c),
     }
+    const changesBefore = deps.live.changes
     // Synchronous on the hot path (warm session, counted locally, fresh token): awaiting
     // only what is really pending saves a promise round.
     const pending = admission.admit(request, { clearCookie: () => deps.cookie.clear(c) })
-    const { match, tokens, release } = pending instanceof Promise ? await pending : pending
+    const { match, session, tokens, release } = pending instanceof Promise ? await pending : pending
     const node = c.env as Partial<HttpBindings> | undefined
     holdUntilAnswered(release, node?.outgoing)
     try {
-      const proxied = { match, accessToken: tokens?.accessToken, requestId: c.get('requestId') }
+      const proxied = {
+        match,
+        accessToken: tokens?.accessToken,
+        requestId: c.get('requestId'),
+        session,
+        changesBefore,
+      }
       // HEAD takes the portable path: Hono answers HEAD by dispatching GET and wrapping the
       // result in a bodiless Response, which @hono/node-server would write a second time.
       if (node?.incoming && node.outgoing && node.incoming.method !== 'HEAD') {
@@ -128,6 +142,7 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
   return {
     app,
     lane: createApiLane(deps, proxy, admission),
+    upgrade: createApiUpgrade(deps, proxy, admission, deps.live),
     async close() {
       await dispatcher.destroy()
     },

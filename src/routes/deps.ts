@@ -8,6 +8,7 @@ import type { OidcClient } from '../oidc/client.js'
 import type { LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { RequestLimiter } from '../rate-limit/rate-limiter.js'
 import type { ClientTokenService } from '../session/client-token.js'
+import type { LiveExchanges } from '../session/live-exchanges.js'
 import type { RevocationQueue } from '../session/revocation-queue.js'
 import type { SessionStore } from '../session/store.js'
 import type { TransactionCookie } from '../session/transaction-cookie.js'
@@ -30,4 +31,6 @@ export interface RouteDeps extends SessionDeps {
   apiRateLimit: RequestLimiter | null
   /** The broker's own client-credentials tokens (`client` routes). */
   clientTokens: ClientTokenService
+  /** Open WebSockets and streamed answers by session, ended when their session ends. */
+  live: LiveExchanges
 }

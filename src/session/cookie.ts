@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
-import { parse } from 'hono/utils/cookie'
+import { parse, serialize } from 'hono/utils/cookie'
 import { sealData, unsealData } from 'iron-session'
 import type { BffConfig } from '../config/schema.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
@@ -130,5 +130,16 @@ export class SessionCookie {
 
   clear(c: Context): void {
     deleteCookie(c, this.name, { path: '/', secure: true, httpOnly: true, sameSite: 'Strict' })
+  }
+
+  /** The Set-Cookie value `clear` writes, for answers written without Hono (an Upgrade refusal). */
+  clearingHeader(): string {
+    return serialize(this.name, '', {
+      path: '/',
+      secure: true,
+      httpOnly: true,
+      sameSite: 'Strict',
+      maxAge: 0,
+    })
   }
 }

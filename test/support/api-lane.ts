@@ -16,6 +16,8 @@ export async function honoOnly(
   broker: TestBroker,
 ): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const server = createServer(getRequestListener(broker.bff.app.fetch))
+  // WebSocket handshakes never reach a request listener: the same upgrade listener for both.
+  server.on('upgrade', broker.bff.upgradeListener())
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

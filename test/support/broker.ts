@@ -70,6 +70,7 @@ export async function startBroker(
     host ? getRequestListener(host(bff).fetch) : bff.nodeListener(),
     { trustedProxies: bff.config.trustedProxies, logger: bff.logger, metrics: bff.metrics },
   )
+  server.on('upgrade', bff.upgradeListener())
   await new Promise<void>((resolve) => server.listen(address.port, '127.0.0.1', resolve))
   return {
     url: address.url,
@@ -77,6 +78,7 @@ export async function startBroker(
     bff,
     store,
     async stop() {
+      bff.goAway()
       await new Promise<void>((resolve) => {
         server.closeAllConnections()
         server.close(() => resolve())

@@ -34,6 +34,7 @@ describe('loadConfigFromEnv', () => {
         clientScopes: [],
         scopes: [],
         claims: {},
+        websocket: false,
       },
       {
         prefix: '/api/users',
@@ -44,6 +45,7 @@ describe('loadConfigFromEnv', () => {
         clientScopes: [],
         scopes: [],
         claims: {},
+        websocket: false,
       },
     ])
     expect(config.requestBodyTimeoutSeconds).toBe(10)
@@ -164,6 +166,7 @@ describe('loadConfigFromEnv', () => {
       '/api/x: expected the claim groups in USER_CLAIMS (the session keeps only those)',
     ],
     [{ timeoutSeconds: 0 }, 'expected a whole number of seconds'],
+    [{ websocket: 'yes' }, 'expected boolean'],
   ])('refuses the route options %j', (route, message) => {
     const issues = issuesOf({
       ...valid,
@@ -218,6 +221,7 @@ describe('loadConfigFromEnv', () => {
       API_ROUTES: JSON.stringify([
         { prefix: '/api/files', upstream: 'https://files.internal', stream: true },
         { prefix: '/api/t', upstream: 'https://t.internal', forwardHeaders: ['x-tenant-id'] },
+        { prefix: '/api/live', upstream: 'https://live.internal', websocket: true },
       ]),
     })
     expect(config.apiRoutes).toMatchObject([
@@ -232,7 +236,9 @@ describe('loadConfigFromEnv', () => {
         upstream: 'https://t.internal',
         forwardHeaders: ['x-tenant-id'],
         stream: false,
+        websocket: false,
       },
+      { prefix: '/api/live', websocket: true },
     ])
   })
 

@@ -2,6 +2,7 @@ import './style.css'
 import { apiPanel } from './api-panel'
 import { bffFetch, onSignedOut, signOut } from './bff-fetch'
 import { h } from './dom'
+import { livePanel } from './live-panel'
 import { signedOutView } from './signed-out'
 import { type User, userPanel } from './user-panel'
 
@@ -63,6 +64,7 @@ function signedInView(user: User): HTMLElement {
     { class: 'stack', 'data-testid': 'signed-in' },
     userPanel(user),
     apiPanel(),
+    livePanel(),
     h('div', { class: 'actions' }, button, everywhere),
   )
 }

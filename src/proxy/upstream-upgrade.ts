@@ -1,0 +1,97 @@
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import type { Socket } from 'node:net'
+import { BffError } from '../errors/bff-error.js'
+import type { Cancellation } from './exchange.js'
+import type { UpstreamHeaders } from './headers.js'
+import type { UpstreamTarget } from './upstreams.js'
+
+export interface UpgradeRequest {
+  target: UpstreamTarget
+  /** Allow-listed request headers, the WebSocket handshake's and the broker's own. */
+  headers: UpstreamHeaders
+  /** No 101 within this long (connecting included) → 504. */
+  timeoutMs: number
+  /** The browser went away: the handshake is abandoned. */
+  signal: Cancellation
+}
+
+export interface Upgraded {
+  socket: Socket
+  /** The upstream's 101 headers. */
+  headers: IncomingHttpHeaders
+  /** Bytes the upstream sent right after its 101 (the first frames, if any). */
+  head: Buffer
+}
+
+/**
+ * The upstream half of a WebSocket handshake (RFC 6455 §4.1), on a connection of its own (an
+ * upgraded connection never returns to a pool), TLS verified as for every upstream. Resolves
+ * with the socket once the upstream answered 101 with `Upgrade: websocket`; any other answer
+ * is 502, no answer in time 504. Redirects are never followed.
+ */
+export function upgradeUpstream(request: UpgradeRequest): Promise<Upgraded> {
+  const { target, signal } = request
+  return new Promise((resolve, reject) => {
+    const send = target.secure ? httpsRequest : httpRequest
+    const outgoing = send({
+      host: target.hostname,
+      port: target.port,
+      path: target.path,
+      method: 'GET',
+      headers: { ...request.headers, connection: 'Upgrade', upgrade: 'websocket' },
+      agent: false,
+    })
+    let settled = false
+    const fail = (error: BffError) => {
+      if (settled) return
+      settled = true
+      finish()
+      outgoing.destroy()
+      reject(error)
+    }
+    const timer = setTimeout(
+      () => fail(new BffError('upstream_timeout', { detail: `no handshake from ${target.host}` })),
+      request.timeoutMs,
+    )
+    const onAbort = () =>
+      fail(new BffError('upstream_unavailable', { detail: `cancelled: ${signal.why}` }))
+    signal.once('abort', onAbort)
+    const finish = () => {
+      clearTimeout(timer)
+      signal.off('abort', onAbort)
+    }
+    outgoing.on('upgrade', (answer, socket: Socket, head: Buffer) => {
+      if (settled) return socket.destroy()
+      if (answer.headers.upgrade?.toLowerCase() !== 'websocket') {
+        socket.destroy()
+        return fail(
+          new BffError('upstream_unavailable', {
+            detail: `${target.host} upgraded to ${answer.headers.upgrade ?? 'nothing'}`,
+          }),
+        )
+      }
+      settled = true
+      finish()
+      resolve({ socket, headers: answer.headers, head })
+    })
+    outgoing.on('response', (answer) => {
+      answer.resume()
+      fail(
+        new BffError('upstream_unavailable', {
+          detail: `${target.host} answered ${answer.statusCode} to the WebSocket handshake`,
+        }),
+      )
+    })
+    outgoing.on('error', (error) =>
+      fail(
+        new BffError('upstream_unavailable', {
+          detail: `${target.host}: ${error.message}`,
+          cause: error,
+        }),
+      ),
+    )
+    if (signal.aborted) onAbort()
+    else outgoing.end()
+  })
+}
