@@ -316,25 +316,30 @@ async function main() {
 
   const metricsToken = `bench-only-${randomId(24)}`
   const modules = compileBroker()
+  const brokerTarget = (
+    port: number,
+    redisTarget: BrokerTargetSettings['redis'],
+    keyPrefix: string,
+  ): BrokerTargetSettings => ({
+    port,
+    issuer: provider.issuer,
+    clientId: broker.id,
+    clientSecret: broker.secret,
+    redis: redisTarget,
+    keyPrefix: `${keyPrefix}-${randomId(4)}:`,
+    cookieSecret: `bench-only-${randomId(24)}`,
+    upstreamUrl,
+    metricsToken,
+    modules,
+    lane: LANE,
+  })
   const [undici, bare, brokerProcess, peerProcess] = await Promise.all([
     startTarget('undici', 'bench/targets/undici-proxy.ts', { upstreamUrl }, onCore),
     startTarget('bare', 'bench/targets/bare-proxy.ts', { upstreamUrl }, onCore),
     startTarget(
       'broker',
       'bench/targets/broker.ts',
-      {
-        port: brokerPort,
-        issuer: provider.issuer,
-        clientId: broker.id,
-        clientSecret: broker.secret,
-        redis: { url: redis.url },
-        keyPrefix: `bench-broker-${randomId(4)}:`,
-        cookieSecret: `bench-only-${randomId(24)}`,
-        upstreamUrl,
-        metricsToken,
-        modules,
-        lane: LANE,
-      } satisfies BrokerTargetSettings,
+      brokerTarget(brokerPort, { url: redis.url }, 'bench-broker'),
       onCore,
     ),
     startTarget(
@@ -363,19 +368,7 @@ async function main() {
     clusterBroker = await startTarget(
       'broker-cluster',
       'bench/targets/broker.ts',
-      {
-        port: clusterBrokerPort,
-        issuer: provider.issuer,
-        clientId: broker.id,
-        clientSecret: broker.secret,
-        redis: { clusterNodes: cluster.nodes },
-        keyPrefix: `bench-cluster-${randomId(4)}:`,
-        cookieSecret: `bench-only-${randomId(24)}`,
-        upstreamUrl,
-        metricsToken,
-        modules,
-        lane: LANE,
-      } satisfies BrokerTargetSettings,
+      brokerTarget(clusterBrokerPort, { clusterNodes: cluster.nodes }, 'bench-cluster'),
       onCore,
     )
     stoppers.push(clusterBroker.stop)

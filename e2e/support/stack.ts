@@ -246,6 +246,24 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
   // The broker's own node listener (its /api lane included), wrapped to log each request as
   // it left the broker: recorded when the answer is written (or the connection closes first).
   const listener = bff.nodeListener()
+  /** What the browser sent, as the tests read it. */
+  const seenRequest = (req: IncomingMessage) => {
+    const header = (name: string) => {
+      const value = req.headers[name]
+      return (Array.isArray(value) ? value.join(', ') : value) ?? null
+    }
+    const url = new URL(req.url ?? '/', input.url)
+    return {
+      method: req.method ?? '',
+      path: url.pathname + url.search,
+      origin: header('origin'),
+      secFetchSite: header('sec-fetch-site'),
+      withSession: (header('cookie') ?? '')
+        .split(/;\s*/)
+        .some((c) => c.startsWith(`${cookieName}=`)),
+      withCsrfHeader: req.headers[csrfHeader] !== undefined,
+    }
+  }
   const server = createLimitedServer(
     (req, res) => {
       let recorded = false
@@ -270,20 +288,8 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
       const record = () => {
         if (recorded) return
         recorded = true
-        const header = (name: string) => {
-          const value = req.headers[name]
-          return (Array.isArray(value) ? value.join(', ') : value) ?? null
-        }
-        const url = new URL(req.url ?? '/', input.url)
         requests.push({
-          method: req.method ?? '',
-          path: url.pathname + url.search,
-          origin: header('origin'),
-          secFetchSite: header('sec-fetch-site'),
-          withSession: (header('cookie') ?? '')
-            .split(/;\s*/)
-            .some((c) => c.startsWith(`${cookieName}=`)),
-          withCsrfHeader: req.headers[csrfHeader] !== undefined,
+          ...seenRequest(req),
           status: res.statusCode,
           headers: res.getHeaders(),
           ...(chunks.length > 0 ? { body: Buffer.concat(chunks).toString('utf8') } : {}),
@@ -304,10 +310,6 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
   // read from the first line the broker writes back, a refusal or the 101).
   const upgrade = bff.upgradeListener()
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const header = (name: string) => {
-      const value = req.headers[name]
-      return (Array.isArray(value) ? value.join(', ') : value) ?? null
-    }
     const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
     const end = socket.end.bind(socket) as (...args: unknown[]) => Duplex
     let recorded = false
@@ -315,20 +317,7 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
       if (recorded) return
       recorded = true
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(String(chunk ?? ''))?.[1] ?? 0)
-      const url = new URL(req.url ?? '/', input.url)
-      requests.push({
-        method: req.method ?? '',
-        path: url.pathname + url.search,
-        origin: header('origin'),
-        secFetchSite: header('sec-fetch-site'),
-        withSession: (header('cookie') ?? '')
-          .split(/;\s*/)
-          .some((c) => c.startsWith(`${cookieName}=`)),
-        withCsrfHeader: req.headers[csrfHeader] !== undefined,
-        status,
-        headers: {},
-        websocket: true,
-      })
+      requests.push({ ...seenRequest(req), status, headers: {}, websocket: true })
     }
     socket.write = ((chunk: unknown, ...rest: unknown[]) => {
       record(chunk)
