@@ -45,6 +45,10 @@ const PATH = '/api/bench/data'
 const CLUSTER = process.env.BENCH_CLUSTER !== '0' && clusterToolingAvailable()
 /** BENCH_LANE=0: the broker served by Hono alone, as when it is mounted inside another app. */
 const LANE = process.env.BENCH_LANE !== '0'
+/** BENCH_ONLY=undici,broker: measure only these targets (a quicker look at one ratio). */
+const ONLY = process.env.BENCH_ONLY?.split(',')
+  .map((name) => name.trim())
+  .filter(Boolean)
 const BUILD_DIR = fileURLToPath(new URL('./.build/', import.meta.url))
 const TARGETS = {
   ratioVsUndici: 0.85,
@@ -419,6 +423,7 @@ async function main() {
     },
   ]
   for (const target of targets) await check(target)
+  const measured = ONLY ? targets.filter((t) => ONLY.includes(t.name)) : targets
 
   console.log(
     `proxy bench: GET ${PATH}, ${CONNECTIONS} connections, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s per target, ${ROUNDS} round(s), wrk -t1; ` +
@@ -429,9 +434,9 @@ async function main() {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
   const profiles: Array<{ name: string; file: string }> = []
   if (PROFILE) mkdirSync(PROFILE_DIR, { recursive: true })
-  const rounds = new Map<Target['name'], Measured[]>(targets.map((t) => [t.name, []]))
+  const rounds = new Map<Target['name'], Measured[]>(measured.map((t) => [t.name, []]))
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const target of targets) {
+    for (const target of measured) {
       const profileFile =
         round === ROUNDS && profiled(target.name)
           ? join(PROFILE_DIR, `${target.name}-${stamp}.cpuprofile`)
@@ -442,7 +447,7 @@ async function main() {
       if (ROUNDS > 1) console.log(`round ${round}: ${report(m)}`)
     }
   }
-  const results = targets.map((t) => combine(rounds.get(t.name) ?? []))
+  const results = measured.map((t) => combine(rounds.get(t.name) ?? []))
   if (ROUNDS > 1) console.log(`medians of ${ROUNDS} rounds:`)
   for (const m of results) console.log(report(m))
   const warnings = [...rounds.values()].flat().map(noise).filter(Boolean)
@@ -480,11 +485,13 @@ async function main() {
 
   const by = (name: Target['name']) => results.find((m) => m.target.name === name)?.result
   const [u, b, k, p] = [by('undici'), by('bare'), by('broker'), by('peer')]
-  if (!u || !b || !k || !p) throw new Error('a target was not measured')
-  const ratioVsUndici = k.rps / u.rps
-  const p99RatioVsUndici = k.p99Ms / u.p99Ms
-  const ratioVsBare = k.rps / b.rps
-  const ratioVsPeer = k.rps / p.rps
+  if (!ONLY && (!u || !b || !k || !p)) throw new Error('a target was not measured')
+  const ratio = (x: number | undefined, y: number | undefined) =>
+    x === undefined || y === undefined ? Number.NaN : x / y
+  const ratioVsUndici = ratio(k?.rps, u?.rps)
+  const p99RatioVsUndici = ratio(k?.p99Ms, u?.p99Ms)
+  const ratioVsBare = ratio(k?.rps, b?.rps)
+  const ratioVsPeer = ratio(k?.rps, p?.rps)
   const cost = (name: Target['name']) => {
     const m = results.find((x) => x.target.name === name)
     return m ? cpuPerRequestUs(m) : Number.NaN
@@ -497,7 +504,7 @@ async function main() {
   console.log(`reference: ratio_vs_node_http=${fixed(ratioVsBare)}`)
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met')
   const clusterResult = by('broker-cluster')
-  const clusterShare = clusterResult ? clusterResult.rps / k.rps : undefined
+  const clusterShare = clusterResult ? ratio(clusterResult.rps, k?.rps) : undefined
   console.log(
     `targets: ratio_vs_undici>=${fixed(TARGETS.ratioVsUndici)} ${met(ratioVsUndici >= TARGETS.ratioVsUndici)}, ` +
       `p99_ratio_vs_undici<=${fixed(TARGETS.p99RatioVsUndici)} ${met(p99RatioVsUndici <= TARGETS.p99RatioVsUndici)}, ` +

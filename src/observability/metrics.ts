@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { RevocationJobOutcome, RevocationMetrics } from '../session/revocation-queue.js'
 import type { CacheLookup } from '../session/session-cache.js'
 import type { RefreshMetrics, RefreshOutcome } from '../session/token-refresher.js'
+import { HotHistogram, type HotSeries } from './hot-histogram.js'
 
 /** Why a session ended; a fixed set, so label cardinality stays bounded. */
 export type SessionEndReason =
@@ -44,12 +45,15 @@ export class BffMetrics implements RefreshMetrics, RevocationMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   })
-  readonly proxyRequests = this.#counter(
-    'bff_proxy_requests_total',
-    'Proxied /api requests by route and status',
-    ['route', 'status'],
-  )
-  readonly proxyDuration = new Histogram({
+  readonly proxyRequests = new Counter({
+    name: 'bff_proxy_requests_total',
+    help: 'Proxied /api requests by route and status',
+    labelNames: ['route', 'status'],
+    registers: [this.registry],
+    // Counted per request in plain numbers (see `proxied`), added up here when scraped.
+    collect: () => this.#flushProxyCounts(),
+  })
+  readonly proxyDuration = new HotHistogram({
     name: 'bff_proxy_request_duration_seconds',
     help: 'Time from receiving an /api request to the upstream response headers',
     labelNames: ['route'],
@@ -121,26 +125,33 @@ export class BffMetrics implements RefreshMetrics, RevocationMetrics {
     ['reason'],
   )
 
-  /** Label children bound once per route and status: the proxy records every request. */
-  readonly #proxyChildren = new Map<
+  /** Per route prefix: its duration series and its requests by status not yet scraped. */
+  readonly #proxyRoutes = new Map<
     string,
-    { duration: Histogram.Internal<string>; byStatus: Map<number, Counter.Internal> }
+    { duration: HotSeries; byStatus: Map<number, { pending: number }> }
   >()
 
   /** One proxied request, by route prefix and status, and its time to the upstream's headers. */
   proxied(route: string, status: number, seconds: number): void {
-    let children = this.#proxyChildren.get(route)
-    if (!children) {
-      children = { duration: this.proxyDuration.labels(route), byStatus: new Map() }
-      this.#proxyChildren.set(route, children)
+    let recorded = this.#proxyRoutes.get(route)
+    if (!recorded) {
+      recorded = { duration: this.proxyDuration.series(route), byStatus: new Map() }
+      this.#proxyRoutes.set(route, recorded)
     }
-    children.duration.observe(seconds)
-    let requests = children.byStatus.get(status)
-    if (!requests) {
-      requests = this.proxyRequests.labels(route, String(status))
-      children.byStatus.set(status, requests)
+    recorded.duration.observe(seconds)
+    const requests = recorded.byStatus.get(status)
+    if (requests) requests.pending += 1
+    else recorded.byStatus.set(status, { pending: 1 })
+  }
+
+  #flushProxyCounts(): void {
+    for (const [route, { byStatus }] of this.#proxyRoutes) {
+      for (const [status, requests] of byStatus) {
+        if (requests.pending === 0) continue
+        this.proxyRequests.inc({ route, status: String(status) }, requests.pending)
+        requests.pending = 0
+      }
     }
-    requests.inc()
   }
 
   #counter(name: string, help: string, labelNames: string[] = []): Counter {

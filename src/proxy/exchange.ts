@@ -225,16 +225,14 @@ const SOCKET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
  * to replay and are idempotent (RFC 9110 §9.2.2); a refused connection or a timeout is
  * never retried.
  */
-export async function retriedOnSocketFailure<T>(
+export function retriedOnSocketFailure<T>(
   signal: Cancellation,
   attempt: () => Promise<T>,
 ): Promise<T> {
-  try {
-    return await attempt()
-  } catch (error) {
+  return attempt().catch((error: unknown) => {
     if (signal.aborted || !socketFailure(error)) throw error
     return attempt()
-  }
+  })
 }
 
 function socketFailure(error: unknown): boolean {

@@ -84,17 +84,33 @@ function bodyError(body: Readable | null): BffError | undefined {
  * `responseHeaders` adds the broker's own headers (security headers) to the answer.
  * Resolves with the status sent, or CLIENT_CLOSED when the browser went away first.
  */
-export async function forwardNode(
+export function forwardNode(
   node: { incoming: IncomingMessage; outgoing: ServerResponse },
   request: ProxiedRequest,
-  options: ForwardOptions & {
-    responseHeaders: (contentType: string | undefined) => Record<string, string>
-  },
+  options: NodeForwardOptions,
+): Promise<number> {
+  // Not an async function (each await layer costs a turn per request), but it fails the same
+  // way: with a rejected promise, never a throw into the caller.
+  try {
+    return startForwardNode(node, request, options)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+type NodeForwardOptions = ForwardOptions & {
+  responseHeaders: (contentType: string | undefined) => Record<string, string>
+}
+
+function startForwardNode(
+  node: { incoming: IncomingMessage; outgoing: ServerResponse },
+  request: ProxiedRequest,
+  options: NodeForwardOptions,
 ): Promise<number> {
   const { incoming, outgoing } = node
   // The browser left while the route was still deciding (a session read, a refresh): its
   // 'close' has fired already, so nothing would stop an exchange started now.
-  if (outgoing.destroyed) return CLIENT_CLOSED
+  if (outgoing.destroyed) return Promise.resolve(CLIENT_CLOSED)
   const method = incoming.method ?? 'GET'
   const headers = upstreamHeaders(incoming.headers, request)
   const { target, route } = request.match
@@ -112,7 +128,7 @@ export async function forwardNode(
       }
     }
   if (BODILESS.has(method)) {
-    return exchangeWhileConnected(outgoing, async (signal) => {
+    return exchangeWhileConnected(outgoing, (signal) => {
       const upstream = { target, method, headers, body: null, signal, timeoutMs }
       const writeHead = headWriter(signal)
       return retriedOnSocketFailure(signal, () =>
@@ -120,6 +136,31 @@ export async function forwardNode(
       )
     })
   }
+  return forwardNodeBody({ incoming, outgoing }, { headers, route }, options, (body) =>
+    exchangeWhileConnected(outgoing, async (signal) => {
+      try {
+        return await exchangeInto(
+          { target, method, headers, body, signal, timeoutMs },
+          options,
+          outgoing,
+          headWriter(signal),
+        )
+      } catch (error) {
+        throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
+      } finally {
+        releaseBody(body, options.bodyBudget)
+      }
+    }),
+  )
+}
+
+/** Reads (or opens the stream of) a request body, then runs the exchange that sends it. */
+async function forwardNodeBody(
+  { incoming, outgoing }: { incoming: IncomingMessage; outgoing: ServerResponse },
+  { headers, route }: { headers: UpstreamHeaders; route: UpstreamMatch['route'] },
+  options: ForwardOptions,
+  send: (body: Readable | Buffer | null) => Promise<number>,
+): Promise<number> {
   let body: Readable | Buffer | null
   try {
     body = await upstreamBody(nodeBodySource(incoming), headers, route, options)
@@ -131,20 +172,7 @@ export async function forwardNode(
     releaseBody(body, options.bodyBudget)
     return CLIENT_CLOSED
   }
-  return exchangeWhileConnected(outgoing, async (signal) => {
-    try {
-      return await exchangeInto(
-        { target, method, headers, body, signal, timeoutMs },
-        options,
-        outgoing,
-        headWriter(signal),
-      )
-    } catch (error) {
-      throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
-    } finally {
-      releaseBody(body, options.bodyBudget)
-    }
-  })
+  return send(body)
 }
 
 /**
@@ -173,7 +201,7 @@ function holdStream(
 }
 
 /** Runs an exchange that the browser's leaving cancels; CLIENT_CLOSED when it did. */
-async function exchangeWhileConnected(
+function exchangeWhileConnected(
   outgoing: ServerResponse,
   run: (signal: Cancellation) => Promise<number>,
 ): Promise<number> {
@@ -182,13 +210,11 @@ async function exchangeWhileConnected(
     if (!outgoing.writableFinished) signal.cancel('client')
   }
   outgoing.once('close', onClose)
-  try {
-    return await run(signal)
-  } catch (error) {
+  return run(signal).catch((error: unknown) => {
     outgoing.off('close', onClose)
     if (signal.why === 'client') return CLIENT_CLOSED
     throw error
-  }
+  })
 }
 
 /** The upstream's answer headers as the browser gets them, with the broker's own added. */

@@ -129,7 +129,8 @@ export function upstreamRequestHeaders(
 export function downstreamHeaderRecord(incoming: IncomingHttpHeaders): OutgoingHttpHeaders {
   const listed = connectionListed(incoming.connection)
   const out: OutgoingHttpHeaders = {}
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name]
     if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name) || name === 'set-cookie')
       continue
     out[name] = value

@@ -1,9 +1,10 @@
 import type { Context } from 'hono'
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
-import { parse, serialize } from 'hono/utils/cookie'
+import { deleteCookie, setCookie } from 'hono/cookie'
+import { serialize } from 'hono/utils/cookie'
 import { sealData, unsealData } from 'iron-session'
 import type { BffConfig } from '../config/schema.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
+import { cookieValue } from '../lib/cookie-header.js'
 import { sha256 } from '../lib/random.js'
 import { sessionKey } from './session-service.js'
 
@@ -18,6 +19,12 @@ const UNSEAL_CACHE_MS = 5 * 60 * 1000
 /** What one cached cookie costs: three short strings (UTF-16) and the Map entry around them. */
 const cacheEntryBytes = (hash: string, entry: { sid: string; key: string }) =>
   2 * (hash.length + entry.sid.length + entry.key.length) + 96
+/**
+ * Hashes of seals seen lately, so a browser's next request with the same seal skips the
+ * SHA-256. Only seals that passed the format check go in (at most ~900 characters each), and
+ * the whole memo is dropped when full: it only saves work, the cache above decides.
+ */
+const RECENT_HASHES = 1024
 
 /**
  * The seal exactly as iron-session 8 writes it: `Fe26.2*<password id>*<salt, hex>*<iv>*
@@ -50,6 +57,7 @@ export class SessionCookie {
    * faster than genuine seals can.
    */
   readonly #unsealed: BoundedCache<{ sid: string; key: string }>
+  readonly #recentHashes = new Map<string, string>()
 
   constructor(config: BffConfig, limits: { cacheEntries?: number } = {}) {
     this.name = config.cookieName
@@ -62,13 +70,14 @@ export class SessionCookie {
     })
   }
 
+  /** The session cookie's value as the browser sent it (see cookieValue). */
   raw(c: Context): string | undefined {
-    return getCookie(c, this.name)
+    return cookieValue(c.req.header('cookie'), this.name)
   }
 
-  /** The same value as `raw`, read from a Cookie header string (Hono's own parser). */
+  /** The same value as `raw`, read from a Cookie header string. */
   rawFromHeader(header: string | undefined): string | undefined {
-    return header ? parse(header, this.name)[this.name] : undefined
+    return cookieValue(header, this.name)
   }
 
   /**
@@ -81,7 +90,7 @@ export class SessionCookie {
   async unseal(value: string): Promise<string | null> {
     if (!this.isCanonical(value)) return null
     const now = Date.now()
-    const hash = sha256(value)
+    const hash = this.#hashOfChecked(value)
     const cached = this.#unsealed.get(hash, now)
     if (cached !== undefined) return cached.sid
     let sid: string | null
@@ -105,7 +114,26 @@ export class SessionCookie {
   unsealedBefore(value: string): { sid: string; key: string } | undefined {
     // No format check needed here: only values that passed it (in `unseal`) are ever cached,
     // and a hit means a cached value had this value's SHA-256, so it is this very string.
-    return this.#unsealed.get(sha256(value), Date.now())
+    const remembered = this.#recentHashes.get(value)
+    if (remembered !== undefined) return this.#unsealed.get(remembered, Date.now())
+    const hash = sha256(value)
+    const entry = this.#unsealed.get(hash, Date.now())
+    if (entry !== undefined) this.#remember(value, hash)
+    return entry
+  }
+
+  /** The SHA-256 of a value that passed the format check, remembered for its next request. */
+  #hashOfChecked(value: string): string {
+    const remembered = this.#recentHashes.get(value)
+    if (remembered !== undefined) return remembered
+    const hash = sha256(value)
+    this.#remember(value, hash)
+    return hash
+  }
+
+  #remember(value: string, hash: string): void {
+    if (this.#recentHashes.size >= RECENT_HASHES) this.#recentHashes.clear()
+    this.#recentHashes.set(value, hash)
   }
 
   /** Whether a value is a seal in the exact form this broker writes, under one of its passwords. */

@@ -347,13 +347,28 @@ describe('raw requests the lane and the route read alike', () => {
       laneTakes: false,
     },
     {
+      // Another spelling of the seal (the broker never sets a quoted value): refused by both.
       name: 'the session cookie quoted, after 12 KB of other cookies',
       request: (c) => {
         const [name, ...value] = c.split('=')
         return `GET /api/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: pad=${'p'.repeat(12_000)}; ${name}="${value.join('=')}"\r\nX-Csrf: 1\r\nConnection: close\r\n\r\n`
       },
+      status: 401,
+      laneTakes: false,
+    },
+    {
+      name: 'the session cookie after 12 KB of other cookies',
+      request: (c) =>
+        `GET /api/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: pad=${'p'.repeat(12_000)}; ${c}\r\nX-Csrf: 1\r\nConnection: close\r\n\r\n`,
       status: 200,
       laneTakes: true,
+    },
+    {
+      name: 'the session cookie percent-encoded',
+      request: (c) =>
+        `GET /api/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ${c.replaceAll('*', '%2A')}\r\nX-Csrf: 1\r\nConnection: close\r\n\r\n`,
+      status: 401,
+      laneTakes: false,
     },
     {
       name: 'an empty CSRF header line and a second one',

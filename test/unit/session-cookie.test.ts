@@ -79,6 +79,28 @@ describe('SessionCookie: one spelling per seal', () => {
   })
 })
 
+describe('SessionCookie: the memo of recent hashes', () => {
+  it('answers from the cache only for the exact seal, before and after the memo is full', async () => {
+    const cookie = new SessionCookie(config)
+    const sid = randomId()
+    const sealed = await sealData({ sid }, { password: { 1: secret } })
+    const at = sealed.length - 10
+    const tampered = sealed.slice(0, at) + (sealed[at] === 'A' ? 'B' : 'A') + sealed.slice(at + 1)
+    await cookie.unseal(sealed)
+    expect(cookie.unsealedBefore(sealed)?.sid).toBe(sid)
+    expect(cookie.unsealedBefore(tampered)).toBeUndefined()
+    expect(await cookie.unseal(tampered)).toBeNull()
+    // Canonical-looking values that do not unseal fill the memo past its size.
+    for (let i = 0; i < 1100; i++) {
+      await cookie.unseal(
+        `${tampered.slice(0, at - 6)}${String(i).padStart(6, '0')}${tampered.slice(at)}`,
+      )
+    }
+    expect(cookie.unsealedBefore(sealed)?.sid).toBe(sid)
+    expect(cookie.unsealedBefore(tampered)).toBeUndefined()
+  })
+})
+
 describe('BoundedCache', () => {
   it('drops the oldest entries beyond its byte budget', () => {
     const cache = new BoundedCache<string>({
