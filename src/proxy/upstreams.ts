@@ -62,11 +62,10 @@ export class UpstreamTarget {
   /** scheme://host[:port], as configured. */
   readonly origin: string
 
-  constructor(upstream: URL, path: string) {
-    this.secure = upstream.protocol === 'https:'
-    // URL keeps IPv6 hosts bracketed; http.request wants them bare.
-    this.hostname = upstream.hostname.replace(/^\[(.*)\]$/, '$1')
-    this.port = Number(upstream.port) || (this.secure ? 443 : 80)
+  constructor(upstream: UpstreamOrigin, path: string) {
+    this.secure = upstream.secure
+    this.hostname = upstream.hostname
+    this.port = upstream.port
     this.host = upstream.host
     this.path = path
     this.origin = upstream.origin
@@ -74,6 +73,27 @@ export class UpstreamTarget {
 
   get href(): string {
     return `${this.origin}${this.path}`
+  }
+}
+
+/** A route's upstream, read from its URL once (a URL's getters build strings on every read). */
+export interface UpstreamOrigin {
+  secure: boolean
+  hostname: string
+  port: number
+  host: string
+  origin: string
+}
+
+function upstreamOrigin(upstream: URL): UpstreamOrigin {
+  const secure = upstream.protocol === 'https:'
+  return {
+    secure,
+    // URL keeps IPv6 hosts bracketed; http.request wants them bare.
+    hostname: upstream.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(upstream.port) || (secure ? 443 : 80),
+    host: upstream.host,
+    origin: upstream.origin,
   }
 }
 
@@ -88,6 +108,7 @@ const URL_CHARACTERS = /^[\x21-\x7e]*$/
 /** The route table: longest prefix wins; the prefix is replaced by the upstream base URL. */
 export class UpstreamTable {
   readonly #routes: UpstreamRoute[]
+  readonly #origins = new Map<UpstreamRoute, UpstreamOrigin>()
 
   constructor(routes: readonly UpstreamRouteConfig[]) {
     this.#routes = routes
@@ -115,6 +136,7 @@ export class UpstreamTable {
         }
       })
       .sort((a, b) => b.prefix.length - a.prefix.length)
+    for (const route of this.#routes) this.#origins.set(route, upstreamOrigin(route.upstream))
   }
 
   /** The configured prefix a path falls under (a bounded metrics label), or 'unmatched'. */
@@ -145,7 +167,10 @@ export class UpstreamTable {
     const requestPath = `${route.basePath}${remainder}` || '/'
     return {
       route,
-      target: new UpstreamTarget(route.upstream, `${requestPath}${search === '?' ? '' : search}`),
+      target: new UpstreamTarget(
+        this.#origins.get(route) as UpstreamOrigin,
+        `${requestPath}${search === '?' ? '' : search}`,
+      ),
     }
   }
 }
