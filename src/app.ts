@@ -26,6 +26,8 @@ import { BatchedRateLimiter } from './rate-limit/batched-rate-limiter.js'
 import { type RateLimit, RateLimiter } from './rate-limit/rate-limiter.js'
 import { RedisRateLimitStore } from './rate-limit/redis-rate-limit-store.js'
 import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/store.js'
+import { createCircuits } from './resilience/circuits.js'
+import { guardStore } from './resilience/guard-store.js'
 import { apiRoutes } from './routes/api.js'
 import type { UpgradeListener } from './routes/api-upgrade.js'
 import { backchannelLogoutRoute } from './routes/backchannel-logout.js'
@@ -113,7 +115,11 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger()
   const metrics = deps.metrics ?? new BffMetrics()
-  const store = instrumentStore(deps.store ?? createStore(config, clock, logger), metrics)
+  const circuits = createCircuits({ config, clock, logger, metrics })
+  const store = guardStore(
+    instrumentStore(deps.store ?? createStore(config, clock, logger), metrics),
+    circuits.store,
+  )
   const baseFetch: CustomFetch =
     deps.providerFetch ?? ((url, options) => fetch(url, options as RequestInit))
   // Counts JWKS fetches (openid-client's and the logout-token verifier's) for the metrics.
@@ -121,7 +127,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     if (url === oidc.jwksUri) metrics.jwksFetches.inc()
     return baseFetch(url, options)
   }
-  const oidc = new OidcClient(config, providerFetch)
+  const oidc = new OidcClient(config, providerFetch, circuits.provider)
   const cipher =
     config.tokenEncryptionKeys.length > 0 ? new TokenCipher(config.tokenEncryptionKeys) : null
   if (!cipher && store.kind === 'redis') {
@@ -199,6 +205,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     revocations,
     clientTokens: new ClientTokenService({ config, oidc, clock, logger, store, cipher }),
     live: new LiveExchanges({ sessions, feed: () => store.changes?.() ?? null, clock, logger }),
+    circuits,
   }
 
   const app = new Hono()

@@ -32,6 +32,8 @@ const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
 const absoluteUrl = z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' })
 const seconds = (min: number) =>
   z.number({ error: 'expected a whole number of seconds' }).int().min(min)
+const milliseconds = (min: number, max: number) =>
+  z.number({ error: 'expected a whole number of milliseconds' }).int().min(min).max(max)
 
 const hostPort = z
   .string()
@@ -238,8 +240,20 @@ export const optionsSchema = z
       .min(50)
       .max(60_000)
       .default(1000),
+    /** How long the store's circuit refuses commands after a failure before one probes it. */
+    storeCircuitProbeMs: milliseconds(100, 60_000).default(500),
+    /** The same for the provider's token endpoint. */
+    providerCircuitProbeMs: milliseconds(100, 300_000).default(2000),
     apiRoutes: z.array(apiRoute).default([]),
     upstreamTimeoutSeconds: seconds(1).max(600).default(30),
+    /** Consecutive connection failures or timeouts that open an upstream's circuit (0: never). */
+    upstreamCircuitFailures: z
+      .number({ error: 'expected a whole number of failures' })
+      .int()
+      .min(0)
+      .max(1000)
+      .default(5),
+    upstreamCircuitProbeMs: milliseconds(100, 300_000).default(5000),
     /** An /api request body must have arrived this long after the broker began reading it (408). */
     requestBodyTimeoutSeconds: seconds(1).max(600).default(10),
     /** A browser that reads nothing of a proxied answer this long is disconnected. */

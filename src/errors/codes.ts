@@ -41,6 +41,10 @@ export const errorCodes = {
   },
   upstream_unavailable: { status: 502, message: 'The upstream API could not be reached.' },
   upstream_timeout: { status: 504, message: 'The upstream API did not answer in time.' },
+  upstream_circuit_open: {
+    status: 503,
+    message: 'The upstream API is failing; the request was not sent. Try again shortly.',
+  },
   store_unavailable: {
     status: 503,
     message: 'The session store is unavailable. Try again shortly.',

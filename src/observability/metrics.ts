@@ -14,6 +14,8 @@ export type SessionEndReason =
   | 'refresh_refused'
   | 'replaced'
 
+const CIRCUIT_STATE_VALUES = { closed: 0, half_open: 1, open: 2 } as const
+
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 /**
@@ -109,6 +111,18 @@ export class BffMetrics implements RefreshMetrics, RevocationMetrics {
     'Fetches of the provider JWKS (first load and refetches)',
   )
 
+  readonly circuitState = new Gauge({
+    name: 'bff_circuit_state',
+    help: 'State of each circuit breaker (store, provider, upstream:<route>): 0 closed, 1 half-open (probing), 2 open',
+    labelNames: ['circuit'],
+    registers: [this.registry],
+  })
+  readonly circuitTransitions = this.#counter(
+    'bff_circuit_transitions_total',
+    'Changes of state of each circuit breaker, by the state entered',
+    ['circuit', 'to'],
+  )
+
   readonly connectionsOpen = new Gauge({
     name: 'bff_connections_open',
     help: 'Client connections open on the server (createLimitedServer)',
@@ -177,6 +191,11 @@ export class BffMetrics implements RefreshMetrics, RevocationMetrics {
 
   revocationBacklog(size: number): void {
     this.tokenRevocationBacklog.set(size)
+  }
+
+  circuitTransition(circuit: string, to: 'closed' | 'half_open' | 'open'): void {
+    this.circuitState.set({ circuit }, CIRCUIT_STATE_VALUES[to])
+    this.circuitTransitions.inc({ circuit, to })
   }
 
   sessionEnded(reason: SessionEndReason, count = 1): void {

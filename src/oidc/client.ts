@@ -2,6 +2,8 @@ import * as oidc from 'openid-client'
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
 import { translateProviderError } from '../errors/translate.js'
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
+import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import { createClientAuth } from './client-auth.js'
 import { type EndSession, type EndSessionParams, endSessionRequest } from './end-session.js'
 
@@ -68,9 +70,13 @@ export class OidcClient {
    */
   readonly #signInResources: readonly string[]
 
-  constructor(config: BffConfig, customFetch?: oidc.CustomFetch) {
+  /** The token endpoint's circuit: open, token calls fail at once (see resilience/). */
+  readonly tokenCircuit: CircuitBreaker | undefined
+
+  constructor(config: BffConfig, customFetch?: oidc.CustomFetch, tokenCircuit?: CircuitBreaker) {
     this.#config = config
     this.#fetch = customFetch
+    this.tokenCircuit = tokenCircuit
     const routeResources = config.apiRoutes
       .filter((route) => route.token === 'user' || route.token === 'user-optional')
       .map((route) => route.resource)
@@ -177,6 +183,13 @@ export class OidcClient {
     callbackUrl: URL,
     checks: { state: string; nonce: string; codeVerifier: string },
   ): Promise<TokenResponse> {
+    return this.#throughCircuit(() => this.#redeemCode(callbackUrl, checks))
+  }
+
+  async #redeemCode(
+    callbackUrl: URL,
+    checks: { state: string; nonce: string; codeVerifier: string },
+  ): Promise<TokenResponse> {
     const configuration = await this.configuration()
     try {
       return await oidc.authorizationCodeGrant(
@@ -200,12 +213,14 @@ export class OidcClient {
    * Raw refresh; callers classify failures with refresh-policy.ts. With `resource`, the access
    * token is for that audience (RFC 8707 §2.2), else for OIDC_RESOURCE when one is configured.
    */
-  async refresh(refreshToken: string, resource?: string): Promise<TokenResponse> {
-    const configuration = await this.configuration()
-    const audience = resource ?? this.#config.resource
-    return oidc.refreshTokenGrant(configuration, refreshToken, {
-      ...this.#config.refreshParams,
-      ...(audience ? { resource: audience } : {}),
+  refresh(refreshToken: string, resource?: string): Promise<TokenResponse> {
+    return this.#throughCircuit(async () => {
+      const configuration = await this.configuration()
+      const audience = resource ?? this.#config.resource
+      return oidc.refreshTokenGrant(configuration, refreshToken, {
+        ...this.#config.refreshParams,
+        ...(audience ? { resource: audience } : {}),
+      })
     })
   }
 
@@ -214,7 +229,11 @@ export class OidcClient {
    * when discovery lists the grant types and client_credentials is not among them; raw
    * otherwise (callers classify failures with refresh-policy.ts).
    */
-  async clientCredentials(request: ClientTokenRequest): Promise<TokenResponse> {
+  clientCredentials(request: ClientTokenRequest): Promise<TokenResponse> {
+    return this.#throughCircuit(() => this.#clientCredentials(request))
+  }
+
+  async #clientCredentials(request: ClientTokenRequest): Promise<TokenResponse> {
     const configuration = await this.configuration()
     if (this.#grantTypes && !this.#grantTypes.includes('client_credentials')) {
       throw new BffError('provider_misconfigured', {
@@ -225,6 +244,29 @@ export class OidcClient {
     if (request.clientScopes.length > 0) params.scope = request.clientScopes.join(' ')
     if (request.resource) params.resource = request.resource
     return oidc.clientCredentialsGrant(configuration, params)
+  }
+
+  /**
+   * A token endpoint call through the provider's circuit: refused at once (503
+   * provider_unavailable) while it is open. No answer or a 5xx counts as a failure; any other
+   * answer, even a refusal (invalid_grant), shows the provider is up.
+   */
+  async #throughCircuit<T>(call: () => Promise<T>): Promise<T> {
+    const circuit = this.tokenCircuit
+    if (!circuit) return call()
+    if (!circuit.allow()) throw new CircuitOpenError('provider_unavailable', circuit)
+    try {
+      const result = await call()
+      circuit.success()
+      return result
+    } catch (error) {
+      if (translateProviderError(error, 'login_failed').code === 'provider_unavailable') {
+        circuit.failure()
+      } else {
+        circuit.success()
+      }
+      throw error
+    }
   }
 
   /** RFC 7009 revocation, when the provider advertises an endpoint. Returns whether it was attempted. */

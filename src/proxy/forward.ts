@@ -6,6 +6,8 @@ import type {
 } from 'node:http'
 import { Readable } from 'node:stream'
 import { BffError } from '../errors/bff-error.js'
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
+import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
 import type { ActiveSession } from '../session/session-service.js'
 import type { BodyBudget } from './body-budget.js'
@@ -42,6 +44,8 @@ export interface ForwardOptions extends ExchangeOptions {
   bodyBudget: BodyBudget
   /** Where a streamed answer of a session is held, to be ended when the session ends. */
   live?: LiveExchanges
+  /** The circuit of a route's upstream (by prefix), if it has one. */
+  circuit?: (prefix: string) => CircuitBreaker | undefined
 }
 
 /** One browser request on its way to the upstream its route names. */
@@ -91,11 +95,44 @@ export function forwardNode(
 ): Promise<number> {
   // Not an async function (each await layer costs a turn per request), but it fails the same
   // way: with a rejected promise, never a throw into the caller.
+  const circuit = options.circuit?.(request.match.route.prefix)
+  if (circuit && !circuit.allow()) {
+    return Promise.reject(new CircuitOpenError('upstream_circuit_open', circuit))
+  }
   try {
-    return startForwardNode(node, request, options)
+    const sent = startForwardNode(node, request, options)
+    return circuit ? judged(circuit, sent, (status) => status !== CLIENT_CLOSED) : sent
   } catch (error) {
+    circuit?.release()
     return Promise.reject(error)
   }
+}
+
+/** The failures that count against an upstream's circuit: it could not be reached, or was silent. */
+const UPSTREAM_DOWN = new Set(['upstream_unavailable', 'upstream_timeout'])
+
+/**
+ * Reports an exchange's outcome to the upstream's circuit: an answer (any status) closes it,
+ * a connection failure or timeout counts against it, anything else (the browser left, a bad
+ * request body) says nothing about the upstream.
+ */
+function judged<T>(
+  circuit: CircuitBreaker,
+  pending: Promise<T>,
+  answered: (value: T) => boolean,
+): Promise<T> {
+  return pending.then(
+    (value) => {
+      if (answered(value)) circuit.success()
+      else circuit.release()
+      return value
+    },
+    (error: unknown) => {
+      if (error instanceof BffError && UPSTREAM_DOWN.has(error.code)) circuit.failure()
+      else circuit.release()
+      throw error
+    },
+  )
 }
 
 type NodeForwardOptions = ForwardOptions & {
@@ -250,6 +287,18 @@ export async function forward(
   proxied: ProxiedRequest,
   options: ForwardOptions,
   done: () => void = () => {},
+): Promise<Response> {
+  const circuit = options.circuit?.(proxied.match.route.prefix)
+  if (circuit && !circuit.allow()) throw new CircuitOpenError('upstream_circuit_open', circuit)
+  const answer = forwardPortable(request, proxied, options, done)
+  return circuit ? judged(circuit, answer, () => true) : answer
+}
+
+async function forwardPortable(
+  request: Request,
+  proxied: ProxiedRequest,
+  options: ForwardOptions,
+  done: () => void,
 ): Promise<Response> {
   const method = request.method
   const headers = upstreamHeaders(request.headers, proxied)

@@ -74,6 +74,7 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
       dispatcher,
       responseHeaders: (type) => (type?.startsWith('text/html') ? htmlHeaders : plainHeaders),
       live: deps.live,
+      circuit: deps.circuits.upstream,
     },
     csrf: { publicOrigin: deps.publicOrigin, headerName: deps.config.csrfHeaderName },
     inFlight: new InFlightLimit(deps.config.apiMaxInFlightPerSession),

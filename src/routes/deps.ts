@@ -7,6 +7,7 @@ import type { BffMetrics } from '../observability/metrics.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { RequestLimiter } from '../rate-limit/rate-limiter.js'
+import type { Circuits } from '../resilience/circuits.js'
 import type { ClientTokenService } from '../session/client-token.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
 import type { RevocationQueue } from '../session/revocation-queue.js'
@@ -33,4 +34,6 @@ export interface RouteDeps extends SessionDeps {
   clientTokens: ClientTokenService
   /** Open WebSockets and streamed answers by session, ended when their session ends. */
   live: LiveExchanges
+  /** Circuit breakers of the store, the provider and each upstream. */
+  circuits: Circuits
 }

@@ -1,4 +1,5 @@
 import { BffError } from '../errors/bff-error.js'
+import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import { Backoff, RefreshLock } from './refresh-lock.js'
 import type { ActiveSession } from './session-service.js'
 import type { SessionStore } from './store.js'
@@ -110,6 +111,13 @@ export class AccessTokenService {
         // The holder failed transiently; the current token still works, so use it rather
         // than sending the same refresh token again from here.
         return this.#afterWait(current, waited, startedAt)
+      }
+      // The provider is known down: the current token if it still works, else 503 now,
+      // rather than taking the lock (or waiting for it) only to be refused.
+      const circuit = this.#deps.oidc.tokenCircuit
+      if (circuit?.refusing) {
+        if (this.#usable(current, resource)) return this.#afterWait(current, waited, startedAt)
+        throw new CircuitOpenError('provider_unavailable', circuit)
       }
       const own = await this.#lock.tryAcquire(`${key}#${resource ?? ''}`)
       if (own) {

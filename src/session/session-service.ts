@@ -41,6 +41,8 @@ export async function storeCall<T>(operation: string, call: () => Promise<T>): P
   try {
     return await call()
   } catch (error) {
+    // Refused by the store's circuit: already the answer (with its Retry-After).
+    if (error instanceof BffError) throw error
     throw new BffError('store_unavailable', {
       detail: `${operation}: ${String(error)}`,
       cause: error,

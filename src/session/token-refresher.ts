@@ -4,6 +4,7 @@ import { BffError } from '../errors/bff-error.js'
 import type { Clock } from '../lib/clock.js'
 import type { OidcClient, TokenResponse } from '../oidc/client.js'
 import { classifyRefreshFailure } from '../oidc/refresh-policy.js'
+import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { HeldLock } from './refresh-lock.js'
 import type { SessionService } from './session-service.js'
 import { accessTokenFrom, isUsable, liveResources, tokenFor, tokenSetFrom } from './tokens.js'
@@ -213,6 +214,11 @@ export class TokenRefresher {
   }): Promise<StoredSession> {
     const { key, current, error, resource } = failure
     const { sessions, clock, logger, metrics } = this.#deps
+    if (error instanceof CircuitOpenError) {
+      // Not tried: the provider is known down (logged once, by its circuit).
+      if (usableFor(current, resource, clock.now())) return current
+      throw error
+    }
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
     if (classifyRefreshFailure(error) === 'transient') {
       metrics?.outcome('transient_error')
@@ -221,7 +227,9 @@ export class TokenRefresher {
         'token refresh failed; session kept',
       )
       if (usableFor(current, resource, clock.now())) return current
-      throw new BffError('provider_unavailable', { detail, cause: error })
+      // The failure opened the provider's circuit: come back when it lets a call through.
+      const retryAfterSeconds = this.#deps.oidc.tokenCircuit?.retryAfterSeconds
+      throw new BffError('provider_unavailable', { detail, cause: error, retryAfterSeconds })
     }
     // Another instance may have rotated the token a moment ago: look once more.
     const latest = await sessions.reload(key)

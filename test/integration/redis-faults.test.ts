@@ -176,6 +176,53 @@ describe('Redis faults', () => {
     await client.quit()
   })
 
+  it('waits out one command timeout at most once Redis is frozen: the circuit answers the rest at once, and a probe lets everything through when it thaws', async () => {
+    const browser = await signIn()
+    const cookie = browser.cookie('__Host-bff-session')?.value
+    const transitionsBefore = logs.filter((l) => l.event === 'circuit.transition').length
+    const client = admin()
+    await client.connect()
+    const pauseMs = 3000
+    const pausedAt = performance.now()
+    await client.client('PAUSE', pauseMs, 'ALL')
+    // Two store reads on this route used to wait a command timeout each (2 s).
+    const [first, firstMs] = await timed(() => call(browser, '/auth/user'))
+    expect(first.status).toBe(503)
+    expect(firstMs).toBeLessThan(1800)
+    const refused: number[] = []
+    for (const path of ['/auth/user', '/api/echo/frozen', '/auth/user', '/api/echo/frozen']) {
+      const [response, ms] = await timed(() => call(browser, path))
+      expect(response.status).toBe(503)
+      expect(response.headers.get('retry-after')).toBeTruthy()
+      expect(await response.json()).toMatchObject({ error: 'store_unavailable' })
+      expect(response.headers.getSetCookie()).toEqual([])
+      refused.push(ms)
+    }
+    console.log(
+      `store frozen: first answer after ${firstMs.toFixed(0)} ms, then ${refused.map((ms) => ms.toFixed(1)).join(', ')} ms`,
+    )
+    expect(Math.max(...refused)).toBeLessThan(100)
+    await new Promise((resolve) => setTimeout(resolve, pauseMs - (performance.now() - pausedAt)))
+    const thawedAt = performance.now()
+    for (;;) {
+      if ((await call(browser, '/auth/user')).status === 200) break
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    const backMs = performance.now() - thawedAt
+    console.log(`store thawed: served again after ${backMs.toFixed(0)} ms`)
+    // The probe interval (500 ms) and, at worst, one probe still caught by the pause (1 s).
+    expect(backMs).toBeLessThan(2000)
+    expect(browser.cookie('__Host-bff-session')?.value).toBe(cookie)
+    // One line per change of state, not one per refused request.
+    const transitions = logs
+      .filter((l) => l.event === 'circuit.transition')
+      .slice(transitionsBefore)
+    expect(transitions[0]).toMatchObject({ circuit: 'store', from: 'closed', to: 'open' })
+    expect(transitions.at(-1)).toMatchObject({ circuit: 'store', to: 'closed' })
+    expect(transitions.length).toBeLessThanOrEqual(12)
+    await client.quit()
+  })
+
   it('answers 503 and logs it when the rotated token set cannot be written', async () => {
     const browser = await signIn()
     const client = admin()

@@ -112,6 +112,10 @@ describe('access token refresh', () => {
     expect(await failed.json()).toMatchObject({ error: 'provider_unavailable' })
     expect(browser.cookie('__Host-bff-session')).toBeDefined()
     delete t.provider.script.tokenResponse
+    // Until Retry-After the provider's circuit answers for it; then it lets the retry through.
+    const early = await t.apiCall(browser, '/api/echo/a')
+    expect(early.status).toBe(503)
+    offset += Number(failed.headers.get('retry-after')) * 1000
     expect((await t.apiCall(browser, '/api/echo/a')).status).toBe(200)
   })
 

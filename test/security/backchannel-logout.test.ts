@@ -200,7 +200,8 @@ describe('back-channel logout when the provider’s keys cannot be fetched', () 
 
 describe('back-channel logout when Redis fails half-way', () => {
   const { store, control } = storeFailingAt('deleteSessions')
-  const t = useScriptedBroker({}, { store })
+  let offset = 0
+  const t = useScriptedBroker({}, { store, clock: { now: () => Date.now() + offset } })
 
   it('answers 503 and accepts the provider’s retry of the same token', async () => {
     const { browser } = await t.signIn()
@@ -210,6 +211,8 @@ describe('back-channel logout when Redis fails half-way', () => {
     control.failing = false
     expect(first.status).toBe(503)
     expect(await first.json()).toMatchObject({ error: 'store_unavailable' })
+    // The store's circuit opened; the provider retries after Retry-After, and so do we.
+    offset += Number(first.headers.get('retry-after')) * 1000
     expect((await t.apiCall(browser, '/auth/user')).status).toBe(200)
     const retry = await postLogoutToken(t.broker.url, token)
     expect(retry.status).toBe(200)

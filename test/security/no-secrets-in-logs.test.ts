@@ -19,7 +19,12 @@ const sink = new Writable({
  * every secret that passed through it.
  */
 describe('no secrets in logs', () => {
-  const t = useScriptedBroker({}, { logger: createLogger('trace', sink) })
+  // A short provider circuit: the outage below opens it, and the next sign-in waits it out.
+  const PROBE_MS = 100
+  const t = useScriptedBroker(
+    { providerCircuitProbeMs: PROBE_MS },
+    { logger: createLogger('trace', sink) },
+  )
 
   it('logs no token, code, verifier, cookie value, session id or secret across a session’s life', async () => {
     const secrets = new Set<string>()
@@ -66,6 +71,7 @@ describe('no secrets in logs', () => {
     })
     expect((await t.signIn()).response.status).toBe(503)
     t.provider.script.tokenResponse = undefined
+    await new Promise((resolve) => setTimeout(resolve, PROBE_MS))
 
     // A refresh the provider refuses, on a second session.
     t.provider.script.tokenResponse = (d) => ({ ...d, expires_in: 1 })

@@ -29,6 +29,8 @@ describe('a refresh whose store write fails', () => {
     expect(refreshGrants()).toHaveLength(1)
     expect(t.upstream.requests).toHaveLength(0)
 
+    // Retried after Retry-After, once the store's circuit lets calls through again.
+    offset += Number(failed.headers.get('retry-after')) * 1000
     const retried = await t.apiCall(browser, '/api/echo/after')
     expect(retried.status).toBe(200)
     // No second grant: the token set the provider issued the first time was written instead.
@@ -55,8 +57,10 @@ describe('a refresh whose store write fails', () => {
     const { key } = await storedSessionOf(t.broker, cookie)
     offset += 301_000
     control.failing = true
-    expect((await t.apiCall(browser, '/api/echo/during')).status).toBe(503)
+    const failed = await t.apiCall(browser, '/api/echo/during')
+    expect(failed.status).toBe(503)
     control.failing = false
+    offset += Number(failed.headers.get('retry-after')) * 1000
     await store.deleteSession(key)
     const response = await t.apiCall(browser, '/api/echo/after')
     expect(response.status).toBe(401)

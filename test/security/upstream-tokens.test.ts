@@ -153,6 +153,8 @@ describe('Tokens for other audiences and the broker’s own', () => {
       expect(await failed.json()).toMatchObject({ error: 'provider_unavailable' })
       expect(browser.cookie(COOKIE)).toBeDefined()
       delete t.provider.script.tokenResponse
+      // Retried after Retry-After, when the provider's circuit lets a call through again.
+      offset += Number(failed.headers.get('retry-after')) * 1000
       expect((await t.apiCall(browser, '/api/reports/b')).status).toBe(200)
     })
 
