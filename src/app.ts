@@ -142,7 +142,10 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     onCacheLookup: (result) => metrics.sessionCacheLookup(result),
   })
   const cookie = new SessionCookie(config)
-  const rateStore = deps.rateLimitStore ?? createRateLimitStore(store, clock)
+  const rateStore = guardStore(
+    deps.rateLimitStore ?? createRateLimitStore(store, clock),
+    circuits.store,
+  )
   const limiter = (bucket: string, limit: RateLimit | null) =>
     limit ? new RateLimiter(rateStore, bucket, limit) : null
   // /api is the proxy's hot path: counted in batches, exact from half the limit on (see the class).

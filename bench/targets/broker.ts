@@ -27,6 +27,10 @@ export interface BrokerTargetSettings {
   modules: string
   /** false: served by Hono alone (`getRequestListener(bff.app.fetch)`), as when mounted in an app. */
   lane: boolean
+  /** Token encryption key (base64, 32 bytes); instances sharing sessions share it. Default: random. */
+  tokenKey?: string
+  /** More broker options (chaos.ts: short timeouts), over the ones below. */
+  options?: Record<string, unknown>
 }
 
 const s = settings<BrokerTargetSettings>()
@@ -51,11 +55,12 @@ async function main() {
       // Production settings on the hot path: tokens encrypted at rest, the session cache on
       // (the default), and the per-session rate limit on (counted in batches; set high so the
       // load never trips it).
-      tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
+      tokenEncryptionKeys: [{ id: 1, key: s.tokenKey ?? randomBytes(32).toString('base64') }],
       rateLimitApi: { limit: 100_000_000, windowSeconds: 60 },
       // One session drives all the load's connections (a browser would use six).
       apiMaxInFlightPerSession: 1000,
       metricsToken: s.metricsToken,
+      ...s.options,
     },
     {
       // Warnings (a failed proxy call, say) go to stderr; stdout carries the ready line.

@@ -191,6 +191,12 @@ export const optionsSchema = z
       })
       .default('/'),
     providerTimeoutSeconds: seconds(1).max(120).default(10),
+    /**
+     * How long a sent refresh request is still waited for (its answer stored) after the request
+     * that started it got its 503 at OIDC_TIMEOUT_SECONDS: a rotating provider has spent the old
+     * refresh token once it answers.
+     */
+    refreshAnswerWaitSeconds: seconds(1).max(600).default(60),
     /** Token revocation requests in flight at the provider, at most (see RevocationQueue). */
     revocationConcurrency: z
       .number({ error: 'expected a whole number of requests' })

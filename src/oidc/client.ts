@@ -72,6 +72,7 @@ export class OidcClient {
 
   /** The token endpoint's circuit: open, token calls fail at once (see resilience/). */
   readonly tokenCircuit: CircuitBreaker | undefined
+  #patient: { base: oidc.Configuration; patient: oidc.Configuration } | undefined
 
   constructor(config: BffConfig, customFetch?: oidc.CustomFetch, tokenCircuit?: CircuitBreaker) {
     this.#config = config
@@ -118,7 +119,34 @@ export class OidcClient {
     return this.#discovery !== undefined && this.#failedAt === 0
   }
 
-  async #discover(): Promise<oidc.Configuration> {
+  /**
+   * The configuration refresh grants use: the same, but a sent refresh request is waited for
+   * up to REFRESH_ANSWER_WAIT_SECONDS instead of OIDC_TIMEOUT_SECONDS. A rotating provider
+   * that answers a refresh after the broker gave up has spent the old refresh token; sending it
+   * again would be a reuse, and the grant would be revoked. So the answer is still taken (and
+   * stored) while the request that started the refresh has long had its 503.
+   */
+  async #refreshConfiguration(): Promise<oidc.Configuration> {
+    const configuration = await this.configuration()
+    if (this.#patient?.base !== configuration) {
+      const patient = new oidc.Configuration(
+        configuration.serverMetadata(),
+        this.#config.clientId,
+        this.#clientMetadata(),
+        await createClientAuth(this.#config),
+      )
+      patient.timeout = Math.max(
+        this.#config.refreshAnswerWaitSeconds,
+        this.#config.providerTimeoutSeconds,
+      )
+      if (this.#fetch) patient[oidc.customFetch] = this.#fetch
+      for (const option of this.#executeOptions()) option(patient)
+      this.#patient = { base: configuration, patient }
+    }
+    return this.#patient.patient
+  }
+
+  #clientMetadata(): Partial<oidc.ClientMetadata> {
     const c = this.#config
     const metadata: Partial<oidc.ClientMetadata> = {
       // oauth4webapi accepts a list here: the ID token `alg` allow-list.
@@ -126,20 +154,31 @@ export class OidcClient {
       [oidc.clockTolerance]: CLOCK_TOLERANCE_SECONDS,
     }
     if (c.clientSecret) metadata.client_secret = c.clientSecret
+    return metadata
+  }
+
+  /**
+   * Non-repudiation checks make openid-client verify ID token signatures against the JWKS;
+   * without them it trusts the TLS channel alone (OIDC Core §3.1.3.7 allows that, this broker
+   * does not).
+   */
+  #executeOptions(): Array<(config: oidc.Configuration) => void> {
+    return this.#config.dangerouslyAllowHttpIssuer
+      ? [oidc.enableNonRepudiationChecks, oidc.allowInsecureRequests]
+      : [oidc.enableNonRepudiationChecks]
+  }
+
+  async #discover(): Promise<oidc.Configuration> {
+    const c = this.#config
     const configuration = await oidc.discovery(
       new URL(c.issuer),
       c.clientId,
-      metadata,
+      this.#clientMetadata(),
       await createClientAuth(c),
       {
         timeout: c.providerTimeoutSeconds,
         ...(this.#fetch ? { [oidc.customFetch]: this.#fetch } : {}),
-        // Non-repudiation checks make openid-client verify ID token signatures against the
-        // JWKS; without them it trusts the TLS channel alone (OIDC Core §3.1.3.7 allows that,
-        // this broker does not).
-        execute: c.dangerouslyAllowHttpIssuer
-          ? [oidc.enableNonRepudiationChecks, oidc.allowInsecureRequests]
-          : [oidc.enableNonRepudiationChecks],
+        execute: this.#executeOptions(),
       },
     )
     this.#failedAt = 0
@@ -215,7 +254,7 @@ export class OidcClient {
    */
   refresh(refreshToken: string, resource?: string): Promise<TokenResponse> {
     return this.#throughCircuit(async () => {
-      const configuration = await this.configuration()
+      const configuration = await this.#refreshConfiguration()
       const audience = resource ?? this.#config.resource
       return oidc.refreshTokenGrant(configuration, refreshToken, {
         ...this.#config.refreshParams,
@@ -255,17 +294,26 @@ export class OidcClient {
     const circuit = this.tokenCircuit
     if (!circuit) return call()
     if (!circuit.allow()) throw new CircuitOpenError('provider_unavailable', circuit)
+    // A call still waiting after OIDC_TIMEOUT_SECONDS (a refresh waits longer, see
+    // #refreshConfiguration) counts as a failure then, not only when it ends.
+    let counted = false
+    const slow = setTimeout(() => {
+      counted = true
+      circuit.failure()
+    }, this.#config.providerTimeoutSeconds * 1000)
     try {
       const result = await call()
       circuit.success()
       return result
     } catch (error) {
-      if (translateProviderError(error, 'login_failed').code === 'provider_unavailable') {
-        circuit.failure()
-      } else {
+      if (translateProviderError(error, 'login_failed').code !== 'provider_unavailable') {
         circuit.success()
+      } else if (!counted) {
+        circuit.failure()
       }
       throw error
+    } finally {
+      clearTimeout(slow)
     }
   }
 

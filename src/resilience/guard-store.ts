@@ -1,4 +1,3 @@
-import type { SessionStore } from '../session/store.js'
 import type { CircuitBreaker } from './circuit-breaker.js'
 import { CircuitOpenError } from './circuit-open-error.js'
 
@@ -13,14 +12,15 @@ const UNGUARDED = new Set(['close', 'changes', 'constructor'])
 const NEVER_REFUSED = new Set(['ping', 'forget', 'releaseLock'])
 
 /**
- * Puts every store command behind the store's circuit: while it is open, a command fails at
+ * Puts every command of a store (the session store, or the rate-limit counters in the same
+ * Redis) behind the store's circuit: while it is open, a command fails at
  * once (503 store_unavailable with Retry-After) instead of waiting out the command timeout,
  * so no request waits on a store already known down for more than the one command that found
  * it down. Any failed command counts (the Redis client fails only on timeouts and lost
  * connections; the store turns answers it dislikes into values, not errors). A few commands
  * are never refused (NEVER_REFUSED); their answers count like any command's.
  */
-export function guardStore<S extends SessionStore>(store: S, circuit: CircuitBreaker): S {
+export function guardStore<S extends object>(store: S, circuit: CircuitBreaker): S {
   const wrapped = new WeakMap<object, unknown>()
   return new Proxy(store, {
     get(target, property, receiver) {

@@ -12,6 +12,13 @@ export type { RefreshMetrics, RefreshOutcome } from './token-refresher.js'
 /** Margin above the provider timeout: the lock must outlive the token call it guards. */
 const LOCK_MARGIN_MS = 2000
 
+/** One refresh under way in this process, and when its token request was sent (if it was). */
+interface Flight {
+  done: Promise<StoredSession>
+  tokenCallAt: number | undefined
+  tokenCall: Promise<void>
+}
+
 /**
  * Hands out a fresh access token, refreshing it shortly before expiry with single flight
  * on two levels (design trap 4): requests of one session in this process share one
@@ -28,7 +35,7 @@ export class AccessTokenService {
   readonly #bufferMs: number
   readonly #lock: RefreshLock
   readonly #refresher: TokenRefresher
-  readonly #inFlight = new Map<string, Promise<StoredSession>>()
+  readonly #inFlight = new Map<string, Flight>()
 
   constructor(deps: RefresherDeps & { store: SessionStore }) {
     this.#deps = deps
@@ -55,24 +62,75 @@ export class AccessTokenService {
       : tokenFor(session.record.tokens, resource)
   }
 
-  /** The access token (for `resource`) after a refresh (single flight in this process and across instances). */
+  /**
+   * The access token (for `resource`) after a refresh (single flight in this process and across
+   * instances). A request waits for the token request at most OIDC_TIMEOUT_SECONDS from when it
+   * was sent; then it gets the still-valid token or 503, while the refresh goes on (its answer
+   * is still taken and stored, see OidcClient.refresh) under the lock it holds.
+   */
   async refreshed(session: ActiveSession, resource?: string): Promise<AccessToken> {
-    const flight = resource === undefined ? session.key : `${session.key} ${resource}`
-    let pending = this.#inFlight.get(flight)
-    if (pending) {
+    const name = resource === undefined ? session.key : `${session.key} ${resource}`
+    let flight = this.#inFlight.get(name)
+    if (flight) {
       this.#deps.metrics?.outcome('coalesced_in_process')
     } else {
-      pending = this.#refreshOnce(session.key, resource).finally(() =>
-        this.#inFlight.delete(flight),
-      )
-      this.#inFlight.set(flight, pending)
+      flight = this.#start(name, session.key, resource)
     }
-    const record = await pending
+    const record = await this.#withinDeadline(flight, session, resource)
     session.record = record
     const token = tokenFor(record.tokens, resource)
     // Only when a write raced this refresh (another holder's record won): try again shortly.
     if (!token) throw new BffError('provider_unavailable', { detail: 'no token for the resource' })
     return token
+  }
+
+  #start(name: string, key: string, resource: string | undefined): Flight {
+    let sent = () => {}
+    const tokenCall = new Promise<void>((resolve) => {
+      sent = resolve
+    })
+    const flight: Flight = {
+      tokenCall,
+      tokenCallAt: undefined,
+      done: this.#refreshOnce(key, resource, () => {
+        flight.tokenCallAt ??= Date.now()
+        sent()
+      }).finally(() => this.#inFlight.delete(name)),
+    }
+    // The refresh may end after every request waiting for it has given up.
+    flight.done.catch(() => {})
+    this.#inFlight.set(name, flight)
+    return flight
+  }
+
+  /** The flight's record, or at the deadline the session's current token (if usable) or 503. */
+  async #withinDeadline(
+    flight: Flight,
+    session: ActiveSession,
+    resource: string | undefined,
+  ): Promise<StoredSession> {
+    const timeoutMs = this.#deps.config.providerTimeoutSeconds * 1000
+    let timer: NodeJS.Timeout | undefined
+    let settled = false
+    const deadline = new Promise<'deadline'>((resolve) => {
+      flight.tokenCall.then(() => {
+        if (settled) return
+        const left = (flight.tokenCallAt ?? Date.now()) + timeoutMs - Date.now()
+        timer = setTimeout(() => resolve('deadline'), Math.max(0, left))
+      })
+    })
+    try {
+      const first = await Promise.race([flight.done, deadline])
+      if (first !== 'deadline') return first
+    } finally {
+      settled = true
+      clearTimeout(timer)
+    }
+    if (this.#usable(session.record, resource)) return session.record
+    throw new BffError('provider_unavailable', {
+      detail: 'the token request is still unanswered; it goes on without this request',
+      retryAfterSeconds: this.#deps.oidc.tokenCircuit?.retryAfterSeconds,
+    })
   }
 
   /** Whether the session's token (for `resource`) is missing or due for a refresh. */
@@ -99,7 +157,11 @@ export class AccessTokenService {
    * shared by every token the session's refresh token obtains, so that refresh token is never
    * sent twice. Each wait is bounded by the lock TTL, then 503 lock_timeout.
    */
-  async #refreshOnce(key: string, resource: string | undefined): Promise<StoredSession> {
+  async #refreshOnce(
+    key: string,
+    resource: string | undefined,
+    onTokenCall: () => void,
+  ): Promise<StoredSession> {
     const startedAt = Date.now()
     const backoff = new Backoff(startedAt + this.#lock.ttlMs + 1000)
     let waited = false
@@ -122,7 +184,7 @@ export class AccessTokenService {
       const own = await this.#lock.tryAcquire(`${key}#${resource ?? ''}`)
       if (own) {
         try {
-          return await this.#refreshHolding(key, resource)
+          return await this.#refreshHolding(key, resource, onTokenCall)
         } finally {
           await own.release()
         }
@@ -133,7 +195,11 @@ export class AccessTokenService {
   }
 
   /** With the token's own lock held: the session's lock, then the refresh if still due. */
-  async #refreshHolding(key: string, resource: string | undefined): Promise<StoredSession> {
+  async #refreshHolding(
+    key: string,
+    resource: string | undefined,
+    onTokenCall: () => void,
+  ): Promise<StoredSession> {
     const backoff = new Backoff(Date.now() + this.#lock.ttlMs + 1000)
     for (;;) {
       const lock = await this.#lock.tryAcquire(key)
@@ -142,7 +208,7 @@ export class AccessTokenService {
           // Reload after taking the lock, in case it was changed underneath us.
           const latest = await this.#reload(key)
           if (!this.#due(latest, resource)) return latest
-          return await this.#refresher.refresh(key, latest, lock, resource)
+          return await this.#refresher.refresh(key, latest, lock, resource, onTokenCall)
         } finally {
           await lock.release()
         }

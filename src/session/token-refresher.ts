@@ -69,6 +69,8 @@ export class TokenRefresher {
     current: StoredSession,
     lock: HeldLock,
     resource?: string,
+    /** Called as the token request is sent (the requests waiting for it start their deadline). */
+    onTokenCall: () => void = () => {},
   ): Promise<StoredSession> {
     const { sessions, clock } = this.#deps
     const recovered = await this.#writeUnwritten(key, current)
@@ -76,7 +78,7 @@ export class TokenRefresher {
       // Written at last; if the token asked for is not usable, refresh with the new refresh token.
       return usableFor(recovered, resource, clock.now())
         ? recovered
-        : this.refresh(key, recovered, lock, resource)
+        : this.refresh(key, recovered, lock, resource, onTokenCall)
     }
     const refreshToken = current.tokens.refreshToken
     if (!refreshToken) {
@@ -91,6 +93,7 @@ export class TokenRefresher {
     }
     let response: TokenResponse
     try {
+      onTokenCall()
       response = await this.#deps.oidc.refresh(refreshToken, resource)
     } catch (error) {
       return this.#onFailure({ key, current, error, resource })

@@ -1,5 +1,6 @@
 import { inject } from 'vitest'
 import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
+import type { BffDeps } from '../../src/app.js'
 import type { BffOptions } from '../../src/config/schema.js'
 import { randomId } from '../../src/lib/random.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
@@ -20,6 +21,8 @@ export interface ClusterExtras {
   /** More audiences the provider issues tokens for, each with a demo API that checks it. */
   audiences?: string[]
   provider?: Partial<TestProviderOptions>
+  /** Outgoing HTTP to the provider, for every instance (fault injection at the network). */
+  providerFetch?: BffDeps['providerFetch']
 }
 
 export interface BrokerCluster {
@@ -106,6 +109,7 @@ export async function startBrokerCluster(
           clock,
           refreshMetrics,
           store: new RedisSessionStore({ url: inject('redisUrl'), keyPrefix }),
+          ...(extras.providerFetch ? { providerFetch: extras.providerFetch } : {}),
         },
       ),
     ),
