@@ -6,6 +6,8 @@ export interface TestRedis {
   url: string
   port: number
   stop(): Promise<void>
+  /** SIGKILL: gone at once, without writing anything more (a crashed host). */
+  kill(): Promise<void>
 }
 
 const READY_TIMEOUT_MS = 10_000
@@ -52,6 +54,10 @@ export async function startRedis(
     port,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      await exited
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       await exited
     },
   }
