@@ -246,6 +246,16 @@ export const optionsSchema = z
       .min(50)
       .max(60_000)
       .default(1000),
+    /**
+     * Replicas that must have a session write or a refresh lock (Redis WAIT) before it counts:
+     * a failover then cannot lose a signed-in session or a held lock. 0: not waited for.
+     */
+    redisWaitReplicas: z
+      .number({ error: 'expected a whole number of replicas' })
+      .int()
+      .min(0)
+      .max(10)
+      .default(0),
     /** How long the store's circuit refuses commands after a failure before one probes it. */
     storeCircuitProbeMs: milliseconds(100, 60_000).default(500),
     /** The same for the provider's token endpoint. */
@@ -340,6 +350,9 @@ export const optionsSchema = z
     const redisModes = [o.redisUrl, o.redisClusterNodes, o.redisSentinels].filter(Boolean)
     if (redisModes.length > 1) {
       issue('redisUrl', 'expected only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS')
+    }
+    if (o.redisWaitReplicas > 0 && o.redisClusterNodes) {
+      issue('redisWaitReplicas', 'expected 0 with REDIS_CLUSTER_NODES (WAIT is per node there)')
     }
     if (o.redisSentinels && !o.redisSentinelName) {
       issue('redisSentinelName', 'expected the monitored master name with REDIS_SENTINELS')

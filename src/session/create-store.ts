@@ -23,6 +23,7 @@ export function createStore(config: BffConfig, clock: Clock, logger: Logger): Se
       target,
       keyPrefix: config.redisKeyPrefix,
       commandTimeoutMs: config.redisCommandTimeoutMs,
+      waitReplicas: config.redisWaitReplicas,
     })
   }
   logger.warn(

@@ -25,6 +25,11 @@ export type RedisStoreOptions = (RedisTarget | { target: RedisTarget }) & {
   keyPrefix: string
   /** Milliseconds before a command fails instead of hanging (fail closed, answer 503). */
   commandTimeoutMs?: number
+  /**
+   * Replicas a session write or a lock must reach (WAIT) before it counts; 0: not waited for.
+   * Not on Cluster (config refuses it there).
+   */
+  waitReplicas?: number
   redisOptions?: RedisOptions
 }
 
@@ -45,24 +50,53 @@ export class RedisSessionStore implements SessionStore {
   /** Where replaced and deleted session keys are published for every instance's cache. */
   readonly changesChannel: string
   #changes: SessionChangeFeed | undefined
+  /**
+   * The connection for writes that must reach replicas: WAIT counts the writes made on its own
+   * connection, and blocks that connection while it waits, so it has one of its own.
+   */
+  readonly #durable: RedisClient
+  readonly #waitReplicas: number
+  readonly #waitMs: number
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix
     this.changesChannel = `${options.keyPrefix}session-changes`
     const target = 'target' in options ? options.target : options
-    this.redis = createRedisClient(target, {
-      ...clientOptions(options.commandTimeoutMs ?? 1000),
-      ...options.redisOptions,
-    })
-    // Errors surface on each command; this only stops ioredis from printing unhandled events.
-    this.redis.on('error', () => {})
-    this.redis.defineCommand('bffCreate', { numberOfKeys: 1, lua: CREATE })
-    this.redis.defineCommand('bffCompareAndSet', { numberOfKeys: 1, lua: COMPARE_AND_SET })
-    this.redis.defineCommand('bffTouch', { numberOfKeys: 1, lua: TOUCH })
-    this.redis.defineCommand('bffExtend', { numberOfKeys: 1, lua: EXTEND })
-    this.redis.defineCommand('bffRelease', { numberOfKeys: 1, lua: RELEASE })
-    this.redis.defineCommand('bffIndex', { numberOfKeys: 1, lua: INDEX })
-    this.redis.defineCommand('bffFind', { numberOfKeys: 1, lua: FIND })
+    const commandTimeoutMs = options.commandTimeoutMs ?? 1000
+    const client = () => {
+      const redis = createRedisClient(target, {
+        ...clientOptions(commandTimeoutMs),
+        ...options.redisOptions,
+      })
+      // Errors surface on each command; this only stops ioredis from printing unhandled events.
+      redis.on('error', () => {})
+      redis.defineCommand('bffCreate', { numberOfKeys: 1, lua: CREATE })
+      redis.defineCommand('bffCompareAndSet', { numberOfKeys: 1, lua: COMPARE_AND_SET })
+      redis.defineCommand('bffTouch', { numberOfKeys: 1, lua: TOUCH })
+      redis.defineCommand('bffExtend', { numberOfKeys: 1, lua: EXTEND })
+      redis.defineCommand('bffRelease', { numberOfKeys: 1, lua: RELEASE })
+      redis.defineCommand('bffIndex', { numberOfKeys: 1, lua: INDEX })
+      redis.defineCommand('bffFind', { numberOfKeys: 1, lua: FIND })
+      return redis
+    }
+    this.redis = client()
+    this.#waitReplicas = options.waitReplicas ?? 0
+    this.#durable = this.#waitReplicas > 0 ? client() : this.redis
+    // Within the command timeout, so a replica that does not confirm is an answer, not a timeout.
+    this.#waitMs = Math.max(10, Math.floor(commandTimeoutMs / 2))
+  }
+
+  /** Whether the writes made so far on the durable connection reached the replicas asked for. */
+  async #replicated(): Promise<boolean> {
+    if (this.#waitReplicas === 0) return true
+    const acknowledged = await (this.#durable as Redis).wait(this.#waitReplicas, this.#waitMs)
+    return acknowledged >= this.#waitReplicas
+  }
+
+  async #confirmed(what: string): Promise<void> {
+    if (!(await this.#replicated())) {
+      throw new Error(`${what} not confirmed by ${this.#waitReplicas} replica(s) within ${this.#waitMs} ms`)
+    }
   }
 
   /**
@@ -79,11 +113,19 @@ export class RedisSessionStore implements SessionStore {
   }
 
   #script<T = number>(name: string, ...args: (string | number)[]): Promise<T> {
-    const command = (
-      this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>
-    )[name]
+    return this.#scriptOn(this.redis, name, ...args)
+  }
+
+  #scriptOn<T = number>(
+    redis: RedisClient,
+    name: string,
+    ...args: (string | number)[]
+  ): Promise<T> {
+    const command = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[
+      name
+    ]
     if (!command) throw new Error(`redis script ${name} not defined`)
-    return command.apply(this.redis, args)
+    return command.apply(redis, args)
   }
 
   async getSession(key: string): Promise<StoredSession | null> {
@@ -91,18 +133,21 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async createSession(key: string, data: SessionData, lastSeenAt: number, ttlMs: number) {
-    const created = await this.#script(
+    const created = await this.#scriptOn(
+      this.#durable,
       'bffCreate',
       this.#key('session', key),
       JSON.stringify(data),
       lastSeenAt,
       Math.ceil(ttlMs),
     )
+    if (created === 1) await this.#confirmed('session write')
     return created === 1
   }
 
   async replaceSession(key: string, data: SessionData, expectedVersion: number, ttlMs: number) {
-    const written = await this.#script(
+    const written = await this.#scriptOn(
+      this.#durable,
       'bffCompareAndSet',
       this.#key('session', key),
       String(expectedVersion),
@@ -113,6 +158,9 @@ export class RedisSessionStore implements SessionStore {
     if (written !== 1) return false
     // After the write: a cache that drops the key now can only re-read the new version.
     await this.redis.publish(this.changesChannel, key)
+    // Not confirmed: the caller keeps the token set to write again (TokenRefresher), which a
+    // promoted replica still at the old version accepts.
+    await this.#confirmed('session write')
     return true
   }
 
@@ -216,14 +264,25 @@ export class RedisSessionStore implements SessionStore {
     return this.#key('token', name)
   }
 
+  /**
+   * A lock the replicas have not confirmed is given back and not granted: after a failover a
+   * promoted replica without it would grant it again, and two holders would send one refresh
+   * token.
+   */
   async acquireLock(name: string, ttlMs: number): Promise<string | null> {
     const token = randomId(16)
-    const ok = await this.redis.set(this.#key('lock', name), token, 'PX', Math.ceil(ttlMs), 'NX')
-    return ok === 'OK' ? token : null
+    const key = this.#key('lock', name)
+    const ok = await this.#durable.set(key, token, 'PX', Math.ceil(ttlMs), 'NX')
+    if (ok !== 'OK') return null
+    if (await this.#replicated()) return token
+    await this.#scriptOn(this.#durable, 'bffRelease', key, token).catch(() => {})
+    return null
   }
 
   async extendLock(name: string, token: string, ttlMs: number): Promise<boolean> {
-    return (await this.#script('bffExtend', this.#key('lock', name), token, Math.ceil(ttlMs))) === 1
+    const key = this.#key('lock', name)
+    const extended = await this.#scriptOn(this.#durable, 'bffExtend', key, token, Math.ceil(ttlMs))
+    return extended === 1 && (await this.#replicated())
   }
 
   async releaseLock(name: string, token: string): Promise<boolean> {
@@ -282,5 +341,8 @@ export class RedisSessionStore implements SessionStore {
   async close() {
     await this.#changes?.close()
     await this.redis.quit().catch(() => this.redis.disconnect())
+    if (this.#durable !== this.redis) {
+      await this.#durable.quit().catch(() => this.#durable.disconnect())
+    }
   }
 }

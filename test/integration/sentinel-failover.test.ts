@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
@@ -34,12 +35,7 @@ describe('Redis Sentinel failover under load', () => {
         apiRoutes: [{ prefix: '/api/echo', upstream: upstream.url }],
         rateLimitApi: null,
       },
-      {
-        store: new RedisSessionStore({
-          target: { sentinels: set.sentinels, sentinelName: set.masterName },
-          keyPrefix: `failover-${randomId(6)}:`,
-        }),
-      },
+      { store: sentinelStore(1) },
     )
   }, 60_000)
   afterAll(async () => {
@@ -47,6 +43,67 @@ describe('Redis Sentinel failover under load', () => {
     await upstream?.stop()
     await provider?.stop()
     await set?.stop()
+  })
+
+  function sentinelStore(waitReplicas: number) {
+    return new RedisSessionStore({
+      target: { sentinels: set.sentinels, sentinelName: set.masterName },
+      keyPrefix: `failover-${randomId(6)}:`,
+      waitReplicas,
+    })
+  }
+
+  /** Blocks the replica for `ms` (DEBUG SLEEP): it confirms nothing meanwhile. */
+  async function stallReplica(ms: number): Promise<void> {
+    const port = await set.replicaPort()
+    const client = new Redis({ port, host: '127.0.0.1' })
+    void client
+      .call('DEBUG', 'SLEEP', String(ms / 1000))
+      .catch(() => {})
+      .finally(() => client.disconnect())
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+
+  it('grants a refresh lock, and accepts a session write, only once the replica has it (REDIS_WAIT_REPLICAS=1)', async () => {
+    const durable = sentinelStore(1)
+    const plain = sentinelStore(0)
+    await durable.ping(5000)
+    await plain.ping(5000)
+    try {
+      const timedAcquire = async (store: RedisSessionStore, name: string) => {
+        const startedAt = performance.now()
+        const token = await store.acquireLock(name, 10_000)
+        return { token, ms: performance.now() - startedAt }
+      }
+      // The cost of waiting for the replica, healthy: a median of 50 acquisitions each.
+      const median = async (store: RedisSessionStore, tag: string) => {
+        const times: number[] = []
+        for (let i = 0; i < 50; i++) times.push((await timedAcquire(store, `${tag}-${i}`)).ms)
+        return times.sort((a, b) => a - b)[25] as number
+      }
+      const withWait = await median(durable, 'cost-wait')
+      const withoutWait = await median(plain, 'cost-plain')
+      console.log(
+        `lock acquisition, median of 50: ${withWait.toFixed(2)} ms confirmed by the replica, ${withoutWait.toFixed(2)} ms without`,
+      )
+
+      await stallReplica(1500)
+      // Not confirmed within the wait (half the 1 s command timeout): not granted, and given back.
+      const refused = await timedAcquire(durable, 'stalled')
+      expect(refused.token).toBeNull()
+      expect(refused.ms).toBeLessThan(1000)
+      const record = { sub: 'u', iss: 'i', claims: {}, tokens: { accessToken: 'a', expiresAt: 1 } }
+      await expect(
+        durable.createSession(`stalled-${randomId(8)}`, record as never, Date.now(), 60_000),
+      ).rejects.toThrow(/not confirmed by 1 replica/)
+      // What a store that does not wait would have done: granted it, on the primary alone.
+      expect(await plain.acquireLock('stalled-plain', 10_000)).not.toBeNull()
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(await durable.acquireLock('stalled', 10_000)).not.toBeNull()
+    } finally {
+      await durable.close()
+      await plain.close()
+    }
   })
 
   it('follows the promoted replica without a restart: only 200 and 503, no session lost', async () => {

@@ -45,6 +45,9 @@ describe('a browser that leaves before the route forwards', () => {
       sessionCacheSeconds: 300,
       rateLimitApi: null,
       upstreamTimeoutSeconds: 1,
+      // Pooled connections are the subject here: on a loaded machine a few 504s in a row would
+      // open the upstream's circuit (tested in integration/circuit-breakers.test.ts).
+      upstreamCircuitFailures: 0,
     },
     {
       clock: { now: () => Date.now() + offset },

@@ -60,6 +60,8 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
 }
 
 export interface TestSentinelSet extends TestRedisSentinel {
+  /** The port of the server that is a replica now. */
+  replicaPort(): Promise<number>
   /** The port of the server that is primary now, as the sentinels report it. */
   primaryPort(): Promise<number>
   /** Kills the current primary (SIGKILL), as a crashed host would go. */
@@ -81,7 +83,7 @@ async function sentinelAnswer(port: number, ...args: string[]): Promise<string> 
  */
 export async function startSentinelSet(): Promise<TestSentinelSet> {
   // Both may become primary; a full sync starts at once (the default waits 5 s for more replicas).
-  const sync = ['--repl-diskless-sync-delay', '0']
+  const sync = ['--repl-diskless-sync-delay', '0', '--enable-debug-command', 'local']
   const primary = await startRedis({ args: sync })
   const replica = await startRedis({
     args: [...sync, '--replicaof', '127.0.0.1', String(primary.port)],
@@ -159,6 +161,12 @@ export async function startSentinelSet(): Promise<TestSentinelSet> {
     sentinels: ports.map((port) => `127.0.0.1:${port}`),
     masterName: SET_MASTER,
     primaryPort,
+    async replicaPort() {
+      const primaryNow = await primaryPort()
+      const other = [...servers.keys()].find((port) => port !== primaryNow)
+      if (other === undefined) throw new Error('no replica left')
+      return other
+    },
     async killPrimary() {
       const port = await primaryPort()
       const server = servers.get(port)
