@@ -95,7 +95,9 @@ export class RedisSessionStore implements SessionStore {
 
   async #confirmed(what: string): Promise<void> {
     if (!(await this.#replicated())) {
-      throw new Error(`${what} not confirmed by ${this.#waitReplicas} replica(s) within ${this.#waitMs} ms`)
+      throw new Error(
+        `${what} not confirmed by ${this.#waitReplicas} replica(s) within ${this.#waitMs} ms`,
+      )
     }
   }
 
