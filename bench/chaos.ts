@@ -38,6 +38,7 @@ import { HttpBrowser } from '../test/support/http-browser.js'
 import { ping } from '../test/support/redis.js'
 import { ensureRedisServer } from '../test/support/system-packages.js'
 import { type BenchProcess, killAll, startTarget } from './lib/processes.js'
+import { runMain } from './lib/run-main.js'
 import type { BrokerTargetSettings } from './targets/broker.js'
 
 const CONNECTIONS = 50
@@ -362,17 +363,7 @@ async function main(): Promise<number> {
   return reports.some((r) => r.bad) ? 1 : 0
 }
 
-main()
-  .then(
-    (code) => {
-      process.exitCode = code
-    },
-    (error: unknown) => {
-      console.error(error)
-      process.exitCode = 1
-    },
-  )
-  .finally(async () => {
-    for (const stop of stoppers.reverse()) await Promise.resolve(stop()).catch(() => {})
-    killAll()
-  })
+runMain(main, async () => {
+  for (const stop of stoppers.reverse()) await Promise.resolve(stop()).catch(() => {})
+  killAll()
+})

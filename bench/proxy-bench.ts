@@ -27,6 +27,7 @@ import { ensureRedisServer } from '../test/support/system-packages.js'
 import { coreBusy, coreTimes, processCpuSeconds } from './lib/cpu.js'
 import { summariseProfile } from './lib/cpu-profile.js'
 import { type BenchProcess, killAll, startTarget } from './lib/processes.js'
+import { runMain } from './lib/run-main.js'
 import { ensureWrk, onPath } from './lib/system-packages.js'
 import { type LoadResult, runWrk } from './lib/wrk.js'
 import type { BrokerTargetSettings } from './targets/broker.js'
@@ -527,14 +528,4 @@ async function main() {
   return failed.length === 0 ? 0 : 1
 }
 
-main()
-  .then(
-    (code) => {
-      process.exitCode = code
-    },
-    (error: unknown) => {
-      console.error(error)
-      process.exitCode = 1
-    },
-  )
-  .finally(() => cleanup())
+runMain(main, cleanup)
