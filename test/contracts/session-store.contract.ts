@@ -211,8 +211,14 @@ export function sessionStoreContract(name: string, make: () => Promise<StoreUnde
         expect(deleted.map((d) => d.key)).toEqual(keys.filter((_, i) => i % 3 !== 1))
         for (const key of keys) expect(await t.store.getSession(key)).toBeNull()
         if (t.store.changes?.()?.live) {
-          await until(() => announced.length >= keys.length, 'every deletion announced')
-          expect(new Set(announced)).toEqual(new Set(keys))
+          // Each deletion is announced, or the feed says `null` (it may have missed some: every
+          // cache forgets everything), which a loaded machine can cause by a reconnect.
+          await until(
+            () => announced.length >= keys.length || announced.includes(null),
+            'every deletion announced',
+            15_000,
+          )
+          if (!announced.includes(null)) expect(new Set(announced)).toEqual(new Set(keys))
         }
       })
 
