@@ -180,6 +180,7 @@ describe('Redis faults', () => {
     const browser = await signIn()
     const cookie = browser.cookie('__Host-bff-session')?.value
     const transitionsBefore = logs.filter((l) => l.event === 'circuit.transition').length
+    const failedBefore = logs.length
     const client = admin()
     await client.connect()
     const pauseMs = 3000
@@ -220,6 +221,11 @@ describe('Redis faults', () => {
     expect(transitions[0]).toMatchObject({ circuit: 'store', from: 'closed', to: 'open' })
     expect(transitions.at(-1)).toMatchObject({ circuit: 'store', to: 'closed' })
     expect(transitions.length).toBeLessThanOrEqual(12)
+    // The refused requests logged nothing at warning level (the circuit logged its opening).
+    const refusedLines = logs
+      .slice(failedBefore)
+      .filter((l) => l.event === 'request.failed' && String(l.detail).includes('circuit open'))
+    expect(refusedLines).toEqual([])
     await client.quit()
   })
 
