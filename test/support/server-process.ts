@@ -13,15 +13,18 @@ export interface ServerProcess {
 }
 
 /**
- * The standalone server (src/server.ts) as a child process, configured by `env` only (the test
+ * The standalone server (src/server.ts, or with `compiled` dist/server.js) as a child process, configured by `env` only (the test
  * runner's environment is not passed on). With `openFileLimit`, it runs under that
  * `ulimit -n` (soft and hard, so Node cannot raise it).
  */
 export function startServerProcess(
   env: Record<string, string>,
-  options: { openFileLimit?: number } = {},
+  options: { openFileLimit?: number; compiled?: boolean } = {},
 ): ServerProcess {
-  const node = [process.execPath, '--import', 'tsx', 'src/server.ts']
+  // compiled: dist/server.js as `npm run build` leaves it (what the container runs).
+  const node = options.compiled
+    ? [process.execPath, 'dist/server.js']
+    : [process.execPath, '--import', 'tsx', 'src/server.ts']
   const [command, args] =
     options.openFileLimit === undefined
       ? [process.execPath, node.slice(1)]
