@@ -49,6 +49,11 @@ export const errorCodes = {
     status: 503,
     message: 'The session store is unavailable. Try again shortly.',
   },
+  provider_rejected_client: {
+    status: 502,
+    message:
+      'The identity provider refused this application’s own credentials. Its registration at the provider needs fixing; signing in again will not help.',
+  },
   provider_unavailable: {
     status: 503,
     message: 'The identity provider is unavailable. Try again shortly.',

@@ -30,6 +30,47 @@ export function providerErrorCode(error: unknown): string | undefined {
   return undefined
 }
 
+/** The provider's `error_description`, if its error response had one. */
+export function providerErrorDescription(error: unknown): string | undefined {
+  const body =
+    error instanceof oidc.ResponseBodyError
+      ? error
+      : error instanceof Error && error.cause instanceof oidc.ResponseBodyError
+        ? error.cause
+        : undefined
+  return body?.error_description ?? undefined
+}
+
+const LOGGED_TEXT = 200
+
+/**
+ * What the provider answered, for a log line a person can act on: its HTTP status, `error` and
+ * `error_description` (provider text, cut to 200 characters). Empty when it did not answer.
+ */
+export function providerAnswer(error: unknown): {
+  providerStatus?: number
+  providerError?: string
+  providerErrorDescription?: string
+} {
+  const cause = error instanceof BffError ? error.cause : error
+  const status = providerStatus(cause)
+  const code = providerErrorCode(cause)
+  const description = providerErrorDescription(cause)
+  return {
+    ...(status !== undefined && { providerStatus: status }),
+    ...(code !== undefined && { providerError: code.slice(0, LOGGED_TEXT) }),
+    ...(description !== undefined && {
+      providerErrorDescription: description.slice(0, LOGGED_TEXT),
+    }),
+  }
+}
+
+/**
+ * The provider refused the broker itself (RFC 6749 §5.2): its client id, secret or key, or
+ * the grant it may use. A registration to fix, not a user's sign-in that failed.
+ */
+const CLIENT_REFUSED = new Set(['invalid_client', 'unauthorized_client'])
+
 /**
  * Turns a failure of a protocol call into a coded error. `fallback` is the code for a
  * response that arrived but could not be accepted (a validation failure).
@@ -41,6 +82,9 @@ export function translateProviderError(
   if (error instanceof BffError) return error
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   if (isNetworkFailure(error)) return new BffError('provider_unavailable', { detail, cause: error })
+  if (CLIENT_REFUSED.has(providerErrorCode(error) ?? '')) {
+    return new BffError('provider_rejected_client', { detail, cause: error })
+  }
   const status = providerStatus(error)
   if (status !== undefined && status >= 500) {
     return new BffError('provider_unavailable', { detail, cause: error })

@@ -174,7 +174,7 @@ export class BffMetrics implements RefreshMetrics, RevocationMetrics {
 
   outcome(outcome: RefreshOutcome): void {
     this.refreshes.inc({ outcome })
-    if (outcome === 'invalid_grant') this.sessionEnded('refresh_refused')
+    if (outcome === 'refused') this.sessionEnded('refresh_refused')
   }
 
   lockWaitMs(ms: number): void {

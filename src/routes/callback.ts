@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import { Hono } from 'hono'
 import { BffError, toBffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
+import { providerAnswer } from '../errors/translate.js'
 import { escapeHtml, page } from '../lib/html.js'
 import { safeEqual } from '../lib/random.js'
 import { loginFailureReason } from '../observability/failure-reason.js'
@@ -145,6 +146,7 @@ export function callbackRoute(deps: RouteDeps): Hono {
           reason,
           code: err.code,
           detail: err.detail,
+          ...providerAnswer(err),
           requestId: c.get('requestId'),
         },
         'sign-in callback refused',

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
+import { providerAnswer } from '../errors/translate.js'
 import type { Clock } from '../lib/clock.js'
 import type { OidcClient, TokenResponse } from '../oidc/client.js'
 import { classifyRefreshFailure } from '../oidc/refresh-policy.js'
@@ -14,7 +15,7 @@ export type RefreshOutcome =
   | 'refreshed'
   | 'coalesced_in_process'
   | 'waited_on_lock'
-  | 'invalid_grant'
+  | 'refused'
   | 'transient_error'
 
 /** Counters the metrics endpoint will expose; never labelled with user or session data. */
@@ -226,7 +227,7 @@ export class TokenRefresher {
     if (classifyRefreshFailure(error) === 'transient') {
       metrics?.outcome('transient_error')
       logger.warn(
-        { event: 'refresh.transient_error', detail },
+        { event: 'refresh.transient_error', detail, ...providerAnswer(error) },
         'token refresh failed; session kept',
       )
       if (usableFor(current, resource, clock.now())) return current
@@ -237,8 +238,13 @@ export class TokenRefresher {
     // Another instance may have rotated the token a moment ago: look once more.
     const latest = await sessions.reload(key)
     if (latest && latest.version !== current.version) return latest
-    metrics?.outcome('invalid_grant')
-    logger.info({ event: 'refresh.invalid_grant', detail }, 'refresh token refused; session ended')
+    // `refused`, not `invalid_grant`: a non-JSON 4xx says no more than that, and the fields
+    // below carry what the provider did say.
+    metrics?.outcome('refused')
+    logger.info(
+      { event: 'refresh.refused', detail, ...providerAnswer(error) },
+      'refresh token refused; session ended',
+    )
     await sessions.delete(key)
     throw new BffError('session_expired', { detail, cause: error })
   }

@@ -104,7 +104,7 @@ describe('no secrets in logs', () => {
     expect(log).toContain('"event":"login.completed"')
     expect(log).toContain('"event":"refresh.succeeded"')
     expect(log).toContain('"event":"logout.completed"')
-    expect(log).toContain('"event":"refresh.invalid_grant"')
+    expect(log).toContain('"event":"refresh.refused"')
     expect(log).toContain('"event":"login.callback_failed"')
     expect(log).toContain('"event":"request.failed"')
     expect(secrets.size).toBeGreaterThan(15)
