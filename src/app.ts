@@ -271,6 +271,12 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
         logger.warn({ event: 'store.configuration' }, warning)
       }
       await oidc.configuration()
+      if (config.checkClient && (await oidc.checkClient()) === 'unverified') {
+        logger.warn(
+          { event: 'startup.client_unverified' },
+          'the provider answered the client check without an error code: client credentials not verified (OIDC_CHECK_CLIENT=false skips the check)',
+        )
+      }
     },
     async close() {
       // Queued revocations get one provider timeout (what a request in flight may take anyway);

@@ -38,10 +38,16 @@ async function main() {
         'store reachable and provider discovered',
       ),
     (error: unknown) => {
-      // A provider that names another issuer is a configuration error: refuse to run. One that
+      // A provider that names another issuer, or refuses the client, is a configuration error:
+      // refuse to run. One that
       // cannot be reached (or a store that is down) is an outage: keep running, retry on demand.
       if (error instanceof BffError && error.code === 'provider_misconfigured') {
         console.error(`config error: OIDC_ISSUER: ${error.detail}`)
+        process.exit(1)
+      }
+      // The provider refused the broker's own credentials: no sign-in can work.
+      if (error instanceof BffError && error.code === 'provider_rejected_client') {
+        console.error(`config error: ${error.detail}`)
         process.exit(1)
       }
       logger.warn(

@@ -155,6 +155,12 @@ export const optionsSchema = z
     clientId: z.string({ error: 'expected the client id registered at the provider' }).min(1),
     clientAuth: oneOf(CLIENT_AUTH_METHODS).default('client_secret_basic'),
     clientSecret: z.string().min(1).optional(),
+    /**
+     * At start and in readiness, check that the provider accepts the client credentials: one
+     * refresh-grant call with a made-up token, which a provider answers invalid_grant for a
+     * good client and invalid_client for a bad one. Off for a provider that cannot be probed so.
+     */
+    checkClient: z.boolean({ error: 'expected true or false' }).default(true),
     /** PKCS#8 PEM or a private JWK (JSON) for private_key_jwt. */
     clientPrivateKey: z.string().min(1).optional(),
     clientPrivateKeyAlg: oneOf(['RS256', 'PS256', 'ES256', 'EdDSA']).default('RS256'),

@@ -1,7 +1,12 @@
 import * as oidc from 'openid-client'
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
-import { translateProviderError } from '../errors/translate.js'
+import {
+  providerErrorCode,
+  providerErrorDescription,
+  translateProviderError,
+} from '../errors/translate.js'
+import { randomId } from '../lib/random.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import { createClientAuth } from './client-auth.js'
@@ -24,6 +29,8 @@ export interface AuthorizationRequest {
 
 /** RFC 9207 and the core checks openid-client runs; 30 s tolerance for clock skew. */
 const CLOCK_TOLERANCE_SECONDS = 30
+/** A client the provider refused is checked again after this long (its secret may be fixed). */
+const CLIENT_RECHECK_MS = 60_000
 /** After a failed discovery, wait this long before asking the provider again. */
 const DISCOVERY_RETRY_MS = 2000
 
@@ -73,6 +80,10 @@ export class OidcClient {
   /** The token endpoint's circuit: open, token calls fail at once (see resilience/). */
   readonly tokenCircuit: CircuitBreaker | undefined
   #patient: { base: oidc.Configuration; patient: oidc.Configuration } | undefined
+  #clientCheck:
+    | { result: 'ok' | 'unverified'; at: number }
+    | { result: 'rejected'; error: BffError; at: number }
+    | undefined
 
   constructor(config: BffConfig, customFetch?: oidc.CustomFetch, tokenCircuit?: CircuitBreaker) {
     this.#config = config
@@ -315,6 +326,53 @@ export class OidcClient {
     } finally {
       clearTimeout(slow)
     }
+  }
+
+  /**
+   * Whether the provider accepts the broker's client credentials, found without a user: a
+   * refresh grant with a made-up token. `invalid_grant` (or `invalid_request`,
+   * `unsupported_grant_type`) means the client authenticated and only the token was refused;
+   * `invalid_client`/`unauthorized_client` throws provider_rejected_client, naming the setting
+   * to fix. An answer that tells neither (a 4xx without an error code) is `unverified`. A good
+   * or unverifiable answer is kept for the process's life, a refusal for a minute.
+   */
+  async checkClient(now = Date.now()): Promise<'ok' | 'unverified'> {
+    const known = this.#clientCheck
+    if (known && (known.result !== 'rejected' || now - known.at < CLIENT_RECHECK_MS)) {
+      if (known.result === 'rejected') throw known.error
+      return known.result
+    }
+    const configuration = await this.configuration()
+    let result: 'ok' | 'unverified' = 'ok'
+    try {
+      await oidc.refreshTokenGrant(configuration, `bff-client-check-${randomId(16)}`)
+    } catch (error) {
+      const code = providerErrorCode(error)
+      if (code === 'invalid_client' || code === 'unauthorized_client') {
+        const described = providerErrorDescription(error)
+        const rejected = new BffError('provider_rejected_client', {
+          detail: `${this.#credentialSetting()}: the provider refused the client ${this.#config.clientId} (${code}${described ? `: ${described.slice(0, 200)}` : ''})`,
+          cause: error,
+        })
+        this.#clientCheck = { result: 'rejected', error: rejected, at: now }
+        throw rejected
+      }
+      if (code === undefined) {
+        const translated = translateProviderError(error, 'login_failed')
+        if (translated.code === 'provider_unavailable') throw translated
+        result = 'unverified'
+      }
+    }
+    this.#clientCheck = { result, at: now }
+    return result
+  }
+
+  /** The setting that holds what the provider checks (named in the refusal). */
+  #credentialSetting(): string {
+    const auth = this.#config.clientAuth
+    if (auth === 'private_key_jwt') return 'OIDC_CLIENT_PRIVATE_KEY'
+    if (auth.startsWith('client_secret')) return 'OIDC_CLIENT_SECRET'
+    return 'OIDC_CLIENT_ID'
   }
 
   /** RFC 7009 revocation, when the provider advertises an endpoint. Returns whether it was attempted. */

@@ -128,6 +128,28 @@ describe('the standalone server process', () => {
     }
   })
 
+  it('refuses to start, with one line naming OIDC_CLIENT_SECRET, when the provider refuses the client', async () => {
+    provider.script.tokenRefusal = () => ({
+      status: 401,
+      body: '{"error":"invalid_client","error_description":"bad client secret"}',
+    })
+    try {
+      const server = startServer(baseEnv(await freePort(), provider.issuer))
+      const [code] = await server.exit
+      expect(code).toBe(1)
+      const errors = server
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('config error:'))
+      expect(errors).toEqual([
+        'config error: OIDC_CLIENT_SECRET: the provider refused the client proc-client (invalid_client: bad client secret)',
+      ])
+      expect(server.output()).not.toContain('    at ')
+    } finally {
+      provider.script = {}
+    }
+  })
+
   it('stops with one line and exit code 1 when its port is taken', async () => {
     const taken = createServer()
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))

@@ -43,6 +43,11 @@ export interface Script {
   /** Rewrite the published key set (e.g. rotation, empty set). */
   jwks?: (defaults: { keys: JWK[] }) => { keys: unknown[] }
   idToken?: IdTokenPlan | ((ctx: IdTokenContext) => IdTokenPlan)
+  /**
+   * Answer a token request before any grant is looked at, as a provider that refuses the
+   * client itself does (the client check's made-up refresh token included); undefined: go on.
+   */
+  tokenRefusal?: (grantType: string) => RawResponse | undefined
   /** Rewrite the token endpoint JSON, or return a raw `{ status, body, contentType? }` response. */
   tokenResponse?: (defaults: Record<string, unknown>) => Record<string, unknown> | RawResponse
   /** Override the Location sent by /authorize. */
@@ -85,6 +90,11 @@ export interface ScriptedProvider {
   keys: { rsa: ProviderKey; ec: ProviderKey; rogue: ProviderKey }
   calls: CallCounts
   tokenRequests: Array<RecordedRequest & { grantType: string }>
+  /**
+   * The broker's client checks (refresh grants with a made-up `bff-client-check-…` token, at
+   * start and in readiness), kept apart from `tokenRequests`, which are the users' grants.
+   */
+  clientChecks: RecordedRequest[]
   parRequests: RecordedRequest[]
   revokedTokens: string[]
   lastAuthorizationRequest(): URLSearchParams | undefined
@@ -141,6 +151,7 @@ export async function startScriptedProvider(
     keys: { rsa: keys.rsa, ec: keys.ec, rogue: keys.rogueRsa },
     calls: zeroCalls(),
     tokenRequests: [],
+    clientChecks: [],
     parRequests: [],
     revokedTokens: [],
     lastAuthorizationRequest: () => lastAuthorization,
@@ -150,6 +161,7 @@ export async function startScriptedProvider(
       Object.assign(provider.calls, zeroCalls())
       provider.script = {}
       provider.tokenRequests.length = 0
+      provider.clientChecks.length = 0
       provider.parRequests.length = 0
       provider.revokedTokens.length = 0
       lastAuthorization = undefined
@@ -222,7 +234,15 @@ export async function startScriptedProvider(
     const params = await readForm(req)
     const headers = flatHeaders(req)
     const grantType = params.get('grant_type') ?? ''
-    provider.tokenRequests.push({ grantType, params, headers })
+    if (params.get('refresh_token')?.startsWith('bff-client-check-')) {
+      provider.clientChecks.push({ params, headers })
+    } else {
+      provider.tokenRequests.push({ grantType, params, headers })
+    }
+    const refusal = provider.script.tokenRefusal?.(grantType)
+    if (refusal) {
+      return send(res, refusal.status, refusal.body, refusal.contentType ?? 'application/json')
+    }
 
     let scope: string
     let nonce: string | undefined
