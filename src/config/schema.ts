@@ -357,6 +357,10 @@ export const optionsSchema = z
     if (redisModes.length > 1) {
       issue('redisUrl', 'expected only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS')
     }
+    const maxAge = o.authorizationParams.max_age
+    if (maxAge !== undefined && !/^\d+$/.test(maxAge)) {
+      issue('authorizationParams', 'expected max_age as whole seconds (it is enforced on sign-in)')
+    }
     if (o.redisWaitReplicas > 0 && o.redisClusterNodes) {
       issue('redisWaitReplicas', 'expected 0 with REDIS_CLUSTER_NODES (WAIT is per node there)')
     }

@@ -29,6 +29,22 @@ export interface AuthorizationRequest {
 
 /** RFC 9207 and the core checks openid-client runs; 30 s tolerance for clock skew. */
 const CLOCK_TOLERANCE_SECONDS = 30
+/**
+ * Whether a failed code exchange was about the ID token's `auth_time` (too old, or missing):
+ * openid-client rewords oauth4webapi's errors, whose `cause` still names the claim.
+ */
+function aboutAuthTime(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 5) return false
+  const { claim } = (error as { claim?: unknown }) ?? {}
+  const cause = error.cause as { claim?: unknown } | undefined
+  return (
+    /auth_time|authentication time/.test(error.message) ||
+    claim === 'auth_time' ||
+    cause?.claim === 'auth_time' ||
+    aboutAuthTime(error.cause, depth + 1)
+  )
+}
+
 /** A client the provider refused is checked again after this long (its secret may be fixed). */
 const CLIENT_RECHECK_MS = 60_000
 /** After a failed discovery, wait this long before asking the provider again. */
@@ -241,6 +257,7 @@ export class OidcClient {
     checks: { state: string; nonce: string; codeVerifier: string },
   ): Promise<TokenResponse> {
     const configuration = await this.configuration()
+    const maxAge = this.#maxAge()
     try {
       return await oidc.authorizationCodeGrant(
         configuration,
@@ -250,13 +267,31 @@ export class OidcClient {
           expectedState: checks.state,
           expectedNonce: checks.nonce,
           idTokenExpected: true,
+          // OIDC Core §3.1.2.1: asked with max_age, the ID token must carry an auth_time that
+          // recent; a provider that sends an older one (or 0) has not re-authenticated the user.
+          ...(maxAge !== undefined && { maxAge }),
         },
         // RFC 8707 §2.2: the user's own token is for this audience, whatever else was granted.
         this.#config.resource ? { resource: this.#config.resource } : undefined,
       )
     } catch (error) {
+      if (maxAge !== undefined && aboutAuthTime(error)) {
+        throw new BffError('login_failed', {
+          detail: `ID token auth_time older than max_age ${maxAge} s, or missing`,
+          message:
+            'The identity provider did not confirm a recent enough sign-in (max_age). Please sign in again.',
+          cause: error,
+        })
+      }
       throw translateProviderError(error, 'login_failed')
     }
+  }
+
+  /** `max_age` of OIDC_AUTH_PARAMS, in seconds, when one is asked for. */
+  #maxAge(): number | undefined {
+    const raw = this.#config.authorizationParams.max_age
+    if (raw === undefined || !/^\d+$/.test(raw)) return undefined
+    return Number(raw)
   }
 
   /**

@@ -200,6 +200,13 @@ describe('loadConfigFromEnv', () => {
     ])
   })
 
+  it('wants max_age in OIDC_AUTH_PARAMS as whole seconds, since the callback enforces it', () => {
+    expect(issuesOf({ ...valid, OIDC_AUTH_PARAMS: 'max_age=ten' })).toEqual([
+      'OIDC_AUTH_PARAMS: expected max_age as whole seconds (it is enforced on sign-in)',
+    ])
+    expect(issuesOf({ ...valid, OIDC_AUTH_PARAMS: 'max_age=600&prompt=login' })).toEqual([])
+  })
+
   it('wants OIDC_RESOURCE once a user route names a resource, in one line', () => {
     const route = { prefix: '/api/reports', upstream: 'https://r.internal', resource: 'https://r' }
     expect(issuesOf({ ...valid, API_ROUTES: JSON.stringify([route]) })).toEqual([
