@@ -109,8 +109,9 @@ describe('the standalone server process', () => {
     }
   }
 
-  it('refuses to start, with one line and exit code 1, when discovery names another issuer', async () => {
-    provider.script.metadata = (m) => ({ ...m, issuer: 'https://impostor.example' })
+  /** Starts the server with the provider scripted so, and expects it to stop with exactly `line`. */
+  async function refusesToStart(script: ScriptedProvider['script'], line: string) {
+    provider.script = script
     try {
       const server = startServer(baseEnv(await freePort(), provider.issuer))
       const [code] = await server.exit
@@ -118,36 +119,31 @@ describe('the standalone server process', () => {
       const errors = server
         .output()
         .split('\n')
-        .filter((line) => line.startsWith('config error:'))
-      expect(errors).toEqual([
-        `config error: OIDC_ISSUER: discovery names issuer "https://impostor.example", but OIDC_ISSUER is ${provider.issuer}`,
-      ])
+        .filter((output) => output.startsWith('config error:'))
+      expect(errors).toEqual([line])
       expect(server.output()).not.toContain('    at ')
     } finally {
       provider.script = {}
     }
+  }
+
+  it('refuses to start, with one line and exit code 1, when discovery names another issuer', async () => {
+    await refusesToStart(
+      { metadata: (m) => ({ ...m, issuer: 'https://impostor.example' }) },
+      `config error: OIDC_ISSUER: discovery names issuer "https://impostor.example", but OIDC_ISSUER is ${provider.issuer}`,
+    )
   })
 
   it('refuses to start, with one line naming OIDC_CLIENT_SECRET, when the provider refuses the client', async () => {
-    provider.script.tokenRefusal = () => ({
-      status: 401,
-      body: '{"error":"invalid_client","error_description":"bad client secret"}',
-    })
-    try {
-      const server = startServer(baseEnv(await freePort(), provider.issuer))
-      const [code] = await server.exit
-      expect(code).toBe(1)
-      const errors = server
-        .output()
-        .split('\n')
-        .filter((line) => line.startsWith('config error:'))
-      expect(errors).toEqual([
-        'config error: OIDC_CLIENT_SECRET: the provider refused the client proc-client (invalid_client: bad client secret)',
-      ])
-      expect(server.output()).not.toContain('    at ')
-    } finally {
-      provider.script = {}
-    }
+    await refusesToStart(
+      {
+        tokenRefusal: () => ({
+          status: 401,
+          body: '{"error":"invalid_client","error_description":"bad client secret"}',
+        }),
+      },
+      'config error: OIDC_CLIENT_SECRET: the provider refused the client proc-client (invalid_client: bad client secret)',
+    )
   })
 
   it('stops with one line and exit code 1 when its port is taken', async () => {
