@@ -101,7 +101,9 @@ export function forwardNode(
   }
   try {
     const sent = startForwardNode(node, request, options)
-    return circuit ? judged(circuit, sent, (status) => status !== CLIENT_CLOSED) : sent
+    return circuit
+      ? judged(circuit, sent, (status) => status !== CLIENT_CLOSED, request.session?.key)
+      : sent
   } catch (error) {
     circuit?.release()
     return Promise.reject(error)
@@ -120,6 +122,7 @@ function judged<T>(
   circuit: CircuitBreaker,
   pending: Promise<T>,
   answered: (value: T) => boolean,
+  by: string | undefined,
 ): Promise<T> {
   return pending.then(
     (value) => {
@@ -128,7 +131,7 @@ function judged<T>(
       return value
     },
     (error: unknown) => {
-      if (error instanceof BffError && UPSTREAM_DOWN.has(error.code)) circuit.failure()
+      if (error instanceof BffError && UPSTREAM_DOWN.has(error.code)) circuit.failure(by)
       else circuit.release()
       throw error
     },
@@ -291,7 +294,7 @@ export async function forward(
   const circuit = options.circuit?.(proxied.match.route.prefix)
   if (circuit && !circuit.allow()) throw new CircuitOpenError('upstream_circuit_open', circuit)
   const answer = forwardPortable(request, proxied, options, done)
-  return circuit ? judged(circuit, answer, () => true) : answer
+  return circuit ? judged(circuit, answer, () => true, proxied.session?.key) : answer
 }
 
 async function forwardPortable(

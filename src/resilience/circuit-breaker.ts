@@ -32,6 +32,8 @@ export class CircuitBreaker {
   readonly #options: CircuitOptions
   #state: CircuitState = 'closed'
   #failures = 0
+  /** Who failed in the current streak: each counts once (see `failure`). */
+  readonly #failedBy = new Set<string>()
   #openedAt = 0
   #probeStartedAt = 0
 
@@ -69,13 +71,21 @@ export class CircuitBreaker {
 
   success(): void {
     this.#failures = 0
+    this.#failedBy.clear()
     this.#moveTo('closed')
   }
 
-  failure(): void {
+  /**
+   * A failed call. With `by` (whose call it was: a session), each caller counts once in a
+   * streak, so one client whose own requests time out (a slow query it chose) cannot open the
+   * circuit for everyone; it takes that many different callers.
+   */
+  failure(by?: string): void {
     const now = this.#options.clock.now()
-    this.#failures += 1
+    if (by === undefined || !this.#failedBy.has(by)) this.#failures += 1
+    if (by !== undefined) this.#failedBy.add(by)
     if (this.#state === 'half_open' || this.#failures >= this.#options.failuresToOpen) {
+      this.#failedBy.clear()
       this.#openedAt = now
       this.#probeStartedAt = 0
       this.#moveTo('open')

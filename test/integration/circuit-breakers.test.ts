@@ -121,24 +121,48 @@ describe('circuit breakers', () => {
     expect(refreshCalls() - before).toBe(1)
   })
 
-  it("opens a route's circuit after consecutive timeouts: no request reaches the upstream until one probe, which closes it", async () => {
-    // The provider circuit is still open from the test before: this sign-in is its probe.
+  it("one session's own timeouts never open a route's circuit for everyone", async () => {
     offset += PROVIDER_PROBE_MS
-    const [browser] = await signedIn(1)
-    const call = (tag: string) => timed(() => t.apiCall(browser as HttpBrowser, `/api/slow/${tag}`))
+    const [attacker, other] = await signedIn(2)
+    t.upstream.handler = (req, res) => {
+      if (!req.url?.includes('expensive')) return false
+      setTimeout(() => res.end('late'), 1500)
+      return true
+    }
+    // Ten concurrent slow requests of one session: ten timeouts in a row.
+    const slow = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        t.apiCall(attacker as HttpBrowser, `/api/slow/expensive/${i}`),
+      ),
+    )
+    expect(slow.map((r) => r.status)).toEqual(Array(10).fill(504))
+    const before = t.upstream.requests.length
+    const answer = await t.apiCall(other as HttpBrowser, '/api/slow/cheap')
+    expect(answer.status).toBe(200)
+    expect(t.upstream.requests.length - before).toBe(1)
+    delete t.upstream.handler
+  })
+
+  it("opens a route's circuit after consecutive timeouts of different sessions: no request reaches the upstream until one probe, which closes it", async () => {
+    const browsers = await signedIn(3)
+    const call = (browser: HttpBrowser, tag: string) =>
+      timed(() => t.apiCall(browser, `/api/slow/${tag}`))
     let held = 0
     t.upstream.handler = (_req, res) => {
       held++
       setTimeout(() => res.end('late'), 1500)
       return true
     }
-    for (let i = 0; i < 3; i++) {
-      const [response] = await call(`timeout-${i}`)
+    for (const [i, browser] of browsers.entries()) {
+      const [response] = await call(browser, `timeout-${i}`)
       expect(response.status).toBe(504)
     }
     expect(held).toBe(3)
 
-    const refused = await Promise.all(Array.from({ length: 20 }, (_, i) => call(`open-${i}`)))
+    const [browser] = browsers as [HttpBrowser]
+    const refused = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => call(browser, `open-${i}`)),
+    )
     for (const [response, ms] of refused) {
       expect(response.status).toBe(503)
       expect(response.headers.get('retry-after')).toBeTruthy()
@@ -147,14 +171,16 @@ describe('circuit breakers', () => {
     }
     expect(held).toBe(3)
     // Another route's upstream is not affected.
-    expect((await t.apiCall(browser as HttpBrowser, '/api/echo/other')).status).toBe(200)
+    expect((await t.apiCall(browser, '/api/echo/other')).status).toBe(200)
 
     // The upstream recovers; after the probe interval, one request goes through and closes it.
     delete t.upstream.handler
     offset += UPSTREAM_PROBE_MS
-    const [probe] = await call('probe')
+    const [probe] = await call(browser, 'probe')
     expect(probe.status).toBe(200)
-    const after = await Promise.all(Array.from({ length: 5 }, (_, i) => call(`after-${i}`)))
+    const after = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => call(browser, `after-${i}`)),
+    )
     expect(after.map(([r]) => r.status)).toEqual(Array(5).fill(200))
   })
 

@@ -30,6 +30,16 @@ describe('CircuitBreaker', () => {
     expect(circuit.state).toBe('open')
   })
 
+  it('counts each caller once in a streak: one caller failing again and again does not open it', () => {
+    const { circuit } = breaker(3)
+    for (let i = 0; i < 50; i++) circuit.failure('session-a')
+    expect(circuit.state).toBe('closed')
+    circuit.failure('session-b')
+    expect(circuit.state).toBe('closed')
+    circuit.failure('session-c')
+    expect(circuit.state).toBe('open')
+  })
+
   it('refuses every call once open, until the probe is due', () => {
     const { circuit, advance } = breaker()
     circuit.failure()
