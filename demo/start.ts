@@ -9,7 +9,7 @@ import { createLimitedServer } from '../src/http/limited-server.js'
 import { readOpenFileLimit } from '../src/lib/open-file-limit.js'
 import { createLogger } from '../src/observability/logger.js'
 import { startDemoApi } from './api/create-demo-api.js'
-import { startDevProvider } from './provider/create-provider.js'
+import { ACR_TWO_FACTOR, startDevProvider } from './provider/create-provider.js'
 
 // The one-command local demo (`npm run demo`): dev OpenID provider, demo API and the broker
 // in this one process, so Ctrl-C stops all of it. A dev launcher, not the library: it may
@@ -164,7 +164,11 @@ try {
       // dev-only: a fresh key at every start (sessions in Redis do not survive a demo restart).
       tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
       // websocket: the live panel's socket (GET /api/demo/live) goes through the broker too.
-      apiRoutes: [{ prefix: '/api/demo', upstream: api.url, websocket: true }],
+      apiRoutes: [
+        { prefix: '/api/demo', upstream: api.url, websocket: true },
+        // Step-up: this route needs a sign-in with the provider's one-time code as well.
+        { prefix: '/api/sensitive', upstream: api.url, acr: [ACR_TWO_FACTOR] },
+      ],
       staticDir: STATIC_DIR,
       ...(redisUrl ? { redisUrl } : {}),
     },
@@ -180,8 +184,8 @@ try {
   })
 
   const users = Object.entries(provider.users)
-    .map(([name, user]) => `${name} / ${user.password}`)
-    .join('    ')
+    .map(([name, user]) => `${name} / ${user.password} (one-time code ${user.oneTimeCode})`)
+    .join('\n               ')
   const store =
     bff.store.kind === 'redis'
       ? `Redis at ${redisUrl}`
@@ -195,7 +199,7 @@ try {
       '',
       `  Open         ${publicUrl}`,
       `  Sign in as   ${users}`,
-      '               (dev-only passwords, new at every start)',
+      '               (dev-only passwords and codes, new at every start)',
       `  Provider     ${provider.issuer}  (oidc-provider; access tokens live 60 s)`,
       `  Demo API     ${api.url}  proxied at ${publicUrl}/api/demo`,
       `  Store        ${store}`,

@@ -12,6 +12,7 @@ import { createSigningJwk, type SigningAlg } from './signing-key.js'
 export type { DevUser, DevUsers } from './dev-users.js'
 export type { ProviderCounts, ProviderEvent } from './provider-activity.js'
 export type { DevClient, RefreshTokenPolicy } from './provider-config.js'
+export { ACR_PASSWORD, ACR_TWO_FACTOR } from './provider-config.js'
 export type { SigningAlg } from './signing-key.js'
 
 export interface DevProviderOptions {

@@ -3,6 +3,8 @@ import type { Account, FindAccount } from 'oidc-provider'
 
 export interface DevUser {
   password: string
+  /** The second factor a step-up asks for (acr_values with the two-factor class). */
+  oneTimeCode: string
   claims: { name: string; email: string; [claim: string]: unknown }
 }
 
@@ -12,11 +14,17 @@ export function devOnlyPassword(): string {
   return `dev-only-${randomBytes(9).toString('base64url')}`
 }
 
+/** Six digits, new at every start: the dev provider's stand-in for an authenticator app. */
+export function devOnlyCode(): string {
+  return String(randomBytes(4).readUInt32BE() % 1_000_000).padStart(6, '0')
+}
+
 /** alice and bob with passwords that change at every start, so none is ever reused. */
 export function defaultDevUsers(): DevUsers {
   return {
     alice: {
       password: devOnlyPassword(),
+      oneTimeCode: devOnlyCode(),
       claims: {
         name: 'Alice Example',
         given_name: 'Alice',
@@ -27,6 +35,7 @@ export function defaultDevUsers(): DevUsers {
     },
     bob: {
       password: devOnlyPassword(),
+      oneTimeCode: devOnlyCode(),
       claims: {
         name: 'Bob Example',
         given_name: 'Bob',
@@ -54,4 +63,9 @@ export function createFindAccount(users: DevUsers): FindAccount {
 export function checkPassword(users: DevUsers, username: string, password: string): boolean {
   const user = Object.hasOwn(users, username) ? users[username] : undefined
   return user !== undefined && user.password === password
+}
+
+export function checkOneTimeCode(users: DevUsers, username: string, code: string): boolean {
+  const user = Object.hasOwn(users, username) ? users[username] : undefined
+  return user !== undefined && user.oneTimeCode === code
 }

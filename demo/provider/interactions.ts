@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type Provider from 'oidc-provider'
 import type { Interaction } from 'oidc-provider'
-import { checkPassword, type DevUsers } from './dev-users.js'
+import { checkOneTimeCode, checkPassword, type DevUsers } from './dev-users.js'
 import { consentPage, errorPage, loginPage } from './pages.js'
+import { ACR_PASSWORD, ACR_TWO_FACTOR, asksTwoFactor } from './provider-config.js'
 
 const MAX_FORM_BYTES = 16 * 1024
 
@@ -46,7 +47,8 @@ export function createInteractionRoutes(
     const action = interactionPath(issuerPath, details.uid)
     const clientId = String(details.params.client_id)
     if (details.prompt.name === 'login') {
-      send(res, 200, loginPage({ action, clientId }))
+      const twoFactor = asksTwoFactor(details.params.acr_values)
+      send(res, 200, loginPage({ action, clientId, twoFactor }))
     } else {
       send(res, 200, consentPage({ action, clientId, scopes: requestedScopes(details) }))
     }
@@ -57,14 +59,23 @@ export function createInteractionRoutes(
     const details = await provider.interactionDetails(req, res)
     if (details.prompt.name === 'login') {
       const username = form.get('username') ?? ''
-      if (!checkPassword(users, username, form.get('password') ?? '')) {
+      const twoFactor = asksTwoFactor(details.params.acr_values)
+      const passed =
+        checkPassword(users, username, form.get('password') ?? '') &&
+        (!twoFactor || checkOneTimeCode(users, username, form.get('code') ?? ''))
+      if (!passed) {
         const action = interactionPath(issuerPath, details.uid)
         const clientId = String(details.params.client_id)
-        const error = 'Unknown user name or wrong password.'
-        send(res, 200, loginPage({ action, clientId, username, error }))
+        const error = twoFactor
+          ? 'Unknown user name, wrong password or wrong one-time code.'
+          : 'Unknown user name or wrong password.'
+        send(res, 200, loginPage({ action, clientId, username, error, twoFactor }))
         return
       }
-      const result = { login: { accountId: username } }
+      const login = twoFactor
+        ? { accountId: username, acr: ACR_TWO_FACTOR, amr: ['pwd', 'otp'] }
+        : { accountId: username, acr: ACR_PASSWORD, amr: ['pwd'] }
+      const result = { login }
       await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false })
       return
     }

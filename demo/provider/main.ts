@@ -27,9 +27,9 @@ const devProvider = await startDevProvider({
 })
 
 console.log(`dev OpenID provider: issuer ${devProvider.issuer}`)
-console.log('dev-only users (passwords change at every start):')
-for (const [username, { password }] of Object.entries(devProvider.users)) {
-  console.log(`  ${username} / ${password}`)
+console.log('dev-only users (passwords and one-time codes change at every start):')
+for (const [username, { password, oneTimeCode }] of Object.entries(devProvider.users)) {
+  console.log(`  ${username} / ${password} (one-time code ${oneTimeCode})`)
 }
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -19,12 +19,19 @@ export interface LoginPageInput {
   clientId: string
   username?: string
   error?: string
+  /** A step-up: the one-time code is asked for as well. */
+  twoFactor?: boolean
 }
 
-export function loginPage({ action, clientId, username = '', error }: LoginPageInput): string {
+export function loginPage(input: LoginPageInput): string {
+  const { action, clientId, username = '', error, twoFactor = false } = input
   const message = error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''
+  const codeField = twoFactor
+    ? `<label for="code">One-time code</label>
+<input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required>`
+    : ''
   return page(
-    'Sign in',
+    twoFactor ? 'Confirm it is you' : 'Sign in',
     `<p>to continue to <code>${escapeHtml(clientId)}</code></p>
 ${message}
 <form method="post" action="${escapeHtml(action)}" autocomplete="off">
@@ -32,6 +39,7 @@ ${message}
 <input id="username" name="username" value="${escapeHtml(username)}" required autofocus>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" required>
+${codeField}
 <button type="submit">Sign in</button>
 </form>`,
   )

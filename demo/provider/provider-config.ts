@@ -5,7 +5,7 @@ import type {
   KoaContextWithOIDC,
   ResourceServer,
 } from 'oidc-provider'
-import { errors } from 'oidc-provider'
+import { errors, interactionPolicy } from 'oidc-provider'
 import { createFindAccount, type DevUsers } from './dev-users.js'
 import { interactionPath } from './interactions.js'
 import { errorPage, logoutPage, postLogoutPage } from './pages.js'
@@ -48,6 +48,35 @@ export interface ConfigInput {
   cookieSameSite: 'lax' | 'none'
 }
 
+/** The dev provider's authentication context classes: password, and password plus a one-time code. */
+export const ACR_PASSWORD = 'urn:bff:dev:pwd'
+export const ACR_TWO_FACTOR = 'urn:bff:dev:2fa'
+
+/** Whether this authorization request accepts the two-factor class and not the password one. */
+export function asksTwoFactor(acrValues: unknown): boolean {
+  const values = typeof acrValues === 'string' ? acrValues.split(' ') : []
+  return values.includes(ACR_TWO_FACTOR) && !values.includes(ACR_PASSWORD)
+}
+
+/**
+ * oidc-provider treats acr_values as voluntary and never prompts for them; a real provider
+ * steps the user up. So: a request asking for the two-factor class, from a session that has
+ * not reached it, gets the login prompt again (or login_required with prompt=none).
+ */
+function interactionPolicyWithStepUp(): ReturnType<typeof interactionPolicy.base> {
+  const policy = interactionPolicy.base()
+  policy.get('login')?.checks.add(
+    new interactionPolicy.Check('acr_values', 'a stronger sign-in is asked for', (ctx) => {
+      const { oidc } = ctx
+      const stepUp = asksTwoFactor(oidc.params?.acr_values) && oidc.acr !== ACR_TWO_FACTOR
+      return stepUp && !oidc.result?.login
+        ? interactionPolicy.Check.REQUEST_PROMPT
+        : interactionPolicy.Check.NO_NEED_TO_PROMPT
+    }),
+  )
+  return policy
+}
+
 export const CLIENT_SCOPE = 'openid profile email offline_access api:read'
 export const API_SCOPE = 'api:read'
 
@@ -70,6 +99,10 @@ export function buildConfiguration(input: ConfigInput): Configuration {
       grant_types: grantTypes,
       response_types: ['code'],
       scope: CLIENT_SCOPE,
+      // As most providers do, ID tokens always say when and how strongly the user signed in:
+      // oidc-provider adds auth_time and acr only when asked, and these ask on every request.
+      require_auth_time: true,
+      default_acr_values: [ACR_PASSWORD, ACR_TWO_FACTOR],
       id_token_signed_response_alg: client.id_token_signed_response_alg ?? alg,
     })),
     clientDefaults: { id_token_signed_response_alg: alg },
@@ -99,7 +132,9 @@ export function buildConfiguration(input: ConfigInput): Configuration {
     // Lets ID tokens carry profile claims, as many real providers do.
     conformIdTokenClaims: false,
     pkce: { required: () => true },
+    acrValues: [ACR_PASSWORD, ACR_TWO_FACTOR],
     interactions: {
+      policy: interactionPolicyWithStepUp(),
       url: (_ctx, interaction) => interactionPath(input.issuerPath, interaction.uid),
     },
     features: {

@@ -7,8 +7,9 @@ import { expect } from './fixtures.js'
 import type { E2eBroker, Stack } from './stack.js'
 
 /**
- * Completes the provider's side of a sign-in the page has started: the login form, then
- * the consent page when the provider asks for it (a new provider session always does).
+ * Completes the provider's side of a sign-in the page has started: the login form (with the
+ * one-time code when it asks for one), then the consent page when the provider asks for it
+ * (a new provider session always does).
  */
 export async function signInAtProvider(page: Page, stack: Stack, user = 'alice'): Promise<void> {
   const password = stack.provider.users[user]?.password
@@ -17,6 +18,9 @@ export async function signInAtProvider(page: Page, stack: Stack, user = 'alice')
   expect(new URL(page.url()).origin).toBe(new URL(stack.provider.issuer).origin)
   await page.locator('input[name=username]').fill(user)
   await page.locator('input[name=password]').fill(password)
+  // A step-up sign-in asks for the one-time code as well.
+  const code = page.locator('input[name=code]')
+  if ((await code.count()) > 0) await code.fill(stack.provider.users[user]?.oneTimeCode ?? '')
   await page.getByRole('button', { name: 'Sign in' }).click()
   const allow = page.getByRole('button', { name: 'Allow' })
   const signedIn = page.getByTestId('signed-in')

@@ -4,7 +4,11 @@ import type { Duplex } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
 import { listen } from '../../demo/listen.js'
-import { type DevProvider, startDevProvider } from '../../demo/provider/create-provider.js'
+import {
+  ACR_TWO_FACTOR,
+  type DevProvider,
+  startDevProvider,
+} from '../../demo/provider/create-provider.js'
 import { type Bff, createBff } from '../../src/app.js'
 import { createLimitedServer } from '../../src/http/limited-server.js'
 import type { Clock } from '../../src/lib/clock.js'
@@ -224,7 +228,10 @@ async function startBroker(input: BrokerInput): Promise<E2eBroker> {
       clientSecret: input.clientSecret,
       cookieSecrets,
       tokenEncryptionKeys: [{ id: 1, key: randomBytes(32).toString('base64') }],
-      apiRoutes: [{ prefix: '/api/demo', upstream: input.apiUrl, websocket: true }],
+      apiRoutes: [
+        { prefix: '/api/demo', upstream: input.apiUrl, websocket: true },
+        { prefix: '/api/sensitive', upstream: input.apiUrl, acr: [ACR_TWO_FACTOR] },
+      ],
       staticDir: STATIC_DIR,
       ...(input.sessionIdleTimeoutSeconds
         ? { sessionIdleTimeoutSeconds: input.sessionIdleTimeoutSeconds }

@@ -1,10 +1,12 @@
 import { BffError } from '../errors/bff-error.js'
+import type { Clock } from '../lib/clock.js'
 import { apiCsrfRefusal, type CsrfOptions } from '../middleware/csrf.js'
 import {
   type SessionDeps,
   sessionFromMemory,
   sessionFromStore,
 } from '../middleware/require-session.js'
+import { meetsDemand, stepUpRequired } from '../oidc/login-demands.js'
 import type { InFlightLimit } from '../proxy/in-flight.js'
 import type { UpstreamTable } from '../proxy/upstreams.js'
 import type { RequestLimiter } from '../rate-limit/rate-limiter.js'
@@ -23,6 +25,7 @@ export interface StepDeps extends SessionDeps {
   grantedScopes: readonly string[]
   /** The broker's own client-credentials tokens (`client` routes). */
   clientTokens: ClientTokenService
+  clock: Clock
 }
 
 /** A field an earlier step has set (the order below guarantees it). */
@@ -38,8 +41,8 @@ function needs<K extends keyof AdmissionState>(
 /**
  * The /api policy, in order: CSRF (refused before anything else is looked at), method, route
  * (and the path's checks), session (by the route's token kind), the session's slot among its
- * requests in progress, its rate limit, the route's claim demands (before any token is
- * obtained for a user it refuses), a fresh access token of the route's kind, and the scopes
+ * requests in progress, its rate limit, the route's claim and step-up demands (before any
+ * token is obtained for a user they refuse), a fresh access token of the route's kind, and the scopes
  * the route demands of that token. A WebSocket handshake takes the same steps, with its own
  * CSRF rule (Origin) and the route's `websocket` option.
  */
@@ -138,6 +141,16 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       now(state) {
         const refusal = claimsRefusal(state)
         if (refusal) throw new BffError('forbidden', { detail: refusal })
+        return undefined
+      },
+    },
+    {
+      name: 'step-up',
+      now(state) {
+        const { stepUp } = needs(state, 'match').route
+        if (!stepUp) return undefined
+        const { record } = needs(state, 'session')
+        if (!meetsDemand(record, stepUp, deps.clock.now())) throw stepUpRequired(stepUp)
         return undefined
       },
     },

@@ -67,7 +67,17 @@ const ROUTE_OPTIONS = [
   'claims',
   'timeoutSeconds',
   'websocket',
+  'acr',
+  'authMaxAgeSeconds',
 ]
+
+/** An acr value (OIDC Core §2): a string without spaces, since acr_values is space-separated. */
+const acrValue = z
+  .string()
+  .regex(
+    /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/,
+    'expected acr values without spaces, quotes or backslashes',
+  )
 
 const apiRoute = z.strictObject(
   {
@@ -115,6 +125,18 @@ const apiRoute = z.strictObject(
      * of the session's in-flight slots and is closed with 4401 when the session ends).
      */
     websocket: z.boolean().default(false),
+    /**
+     * Step-up: the session's sign-in must have reached one of these authentication context
+     * classes (ID token acr), else 401 step_up_required with the sign-in URL that asks for them.
+     */
+    acr: z
+      .union([acrValue, z.array(acrValue).min(1)])
+      .transform((v) => (typeof v === 'string' ? [v] : v))
+      .optional(),
+    /** Step-up: the user must have authenticated at most this long ago (auth_time), else as acr. */
+    authMaxAgeSeconds: seconds(0)
+      .max(366 * 86_400)
+      .optional(),
   },
   {
     error: (issue) =>
@@ -172,6 +194,13 @@ export const optionsSchema = z
      */
     resource: resourceUri.optional(),
     authorizationParams: z.record(z.string(), z.string()).default({}),
+    /**
+     * acr_values GET /auth/login may ask for beyond those the routes' `acr` name (a sign-in
+     * link asking for any other is refused).
+     */
+    loginAcrValues: z.array(acrValue).default([]),
+    /** max_age values (seconds) GET /auth/login may ask for beyond the routes' authMaxAgeSeconds. */
+    loginMaxAges: z.array(seconds(0).max(366 * 86_400)).default([]),
     refreshParams: z.record(z.string(), z.string()).default({}),
     idTokenAlgorithms: z
       .array(oneOf(ID_TOKEN_ALGORITHMS))
@@ -436,6 +465,13 @@ export const optionsSchema = z
       }
       if (Object.keys(route.claims).length > 0 && !['user', 'client'].includes(route.token)) {
         issue('apiRoutes', `${route.prefix}: expected token user or client with claims`)
+      }
+      const stepUp = route.acr !== undefined || route.authMaxAgeSeconds !== undefined
+      if (stepUp && !['user', 'client'].includes(route.token)) {
+        issue(
+          'apiRoutes',
+          `${route.prefix}: expected token user or client with acr or authMaxAgeSeconds`,
+        )
       }
       if (route.clientScopes.length > 0 && route.token !== 'client') {
         issue('apiRoutes', `${route.prefix}: expected token client with clientScopes`)

@@ -8,6 +8,10 @@ export interface BffErrorOptions {
   message?: string
   /** Seconds for the Retry-After header (429); a 503 gets RETRY_AFTER_SECONDS without it. */
   retryAfterSeconds?: number
+  /** What a client needs to act on the refusal: public fields added to the JSON body. */
+  publicFields?: Readonly<Record<string, string | number>>
+  /** WWW-Authenticate header value (a 401 that names what would satisfy it). */
+  wwwAuthenticate?: string
 }
 
 export class BffError extends Error {
@@ -16,6 +20,8 @@ export class BffError extends Error {
   readonly expose: boolean
   readonly detail: string | undefined
   readonly retryAfterSeconds: number | undefined
+  readonly publicFields: Readonly<Record<string, string | number>> | undefined
+  readonly wwwAuthenticate: string | undefined
 
   constructor(code: ErrorCode, options: BffErrorOptions = {}) {
     super(options.message ?? errorCodes[code].message, { cause: options.cause })
@@ -26,6 +32,8 @@ export class BffError extends Error {
       this.status < 500 || this.status === 502 || this.status === 503 || this.status === 504
     this.detail = options.detail
     this.retryAfterSeconds = options.retryAfterSeconds
+    this.publicFields = options.publicFields
+    this.wwwAuthenticate = options.wwwAuthenticate
   }
 }
 

@@ -9,6 +9,10 @@ export const errorCodes = {
     message: 'The logout token is not valid, is not for this client, or was already used.',
   },
   invalid_return_to: { status: 400, message: 'returnTo must be a path on this site.' },
+  invalid_login_request: {
+    status: 400,
+    message: 'This sign-in link asks for something the application does not allow.',
+  },
   invalid_path: { status: 400, message: 'The request path is not allowed.' },
   login_state_mismatch: {
     status: 400,
@@ -23,6 +27,10 @@ export const errorCodes = {
   provider_error: { status: 400, message: 'The identity provider did not complete the sign-in.' },
   unauthenticated: { status: 401, message: 'Sign-in required.' },
   session_expired: { status: 401, message: 'Your session has ended. Please sign in again.' },
+  step_up_required: {
+    status: 401,
+    message: 'This API needs a stronger or more recent sign-in. Sign in again with login_url.',
+  },
   csrf_failed: { status: 403, message: 'Cross-site request refused.' },
   forbidden: { status: 403, message: 'This account may not use this API.' },
   websocket_disabled: {

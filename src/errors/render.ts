@@ -7,6 +7,8 @@ export interface ErrorBody {
   error: string
   message: string
   request_id?: string
+  /** A refusal's public fields (step_up_required: login_url, acr_values, max_age). */
+  [field: string]: string | number | undefined
 }
 
 /** Refusals that leave a request body unread: the connection closes rather than drain it. */
@@ -22,6 +24,7 @@ export function errorHeaders(err: BffError): Record<string, string> {
   const retryAfter = err.retryAfterSeconds ?? (err.status === 503 ? RETRY_AFTER_SECONDS : undefined)
   if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter)
   if (BODY_LEFT_UNREAD.has(err.code)) headers.connection = 'close'
+  if (err.wwwAuthenticate) headers['www-authenticate'] = err.wwwAuthenticate
   return headers
 }
 
@@ -32,6 +35,7 @@ function commonHeaders(c: Context, err: BffError): void {
 /** The JSON error body: the code, the public text, and the request id for support. */
 export function jsonErrorBody(err: BffError, requestId: string | undefined): ErrorBody {
   return {
+    ...err.publicFields,
     error: err.code,
     message: err.expose ? err.message : 'Something went wrong.',
     ...(requestId ? { request_id: requestId } : {}),

@@ -8,6 +8,7 @@ function messages(error: unknown, depth = 0): string {
 /** Ordered: the first pattern found in the error chain names the reason. */
 const VALIDATION_REASONS: Array<[string, RegExp]> = [
   ['nonce', /nonce/i],
+  ['acr', /ID token acr/],
   ['max_age', /auth_time/],
   ['clock_skew', /"(exp|iat|nbf)"|timestamp|too old/i],
   ['signature', /signature|"alg"|applicable keys|\bkid\b|JWKS|JWS/i],

@@ -38,6 +38,11 @@ export class BffMetrics implements RefreshMetrics, RevocationMetrics {
     'Sign-ins that failed, by stage and reason',
     ['stage', 'reason'],
   )
+  readonly silentLogins = this.#counter(
+    'bff_silent_logins_total',
+    'Silent sign-ins (prompt=none) by the outcome the app was sent back with',
+    ['outcome'],
+  )
   readonly refreshes = this.#counter('bff_refresh_total', 'Access token refreshes by outcome', [
     'outcome',
   ])

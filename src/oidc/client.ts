@@ -9,6 +9,7 @@ import {
 import { randomId } from '../lib/random.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
+import type { LoginDemands } from '../session/types.js'
 import { createClientAuth } from './client-auth.js'
 import { type EndSession, type EndSessionParams, endSessionRequest } from './end-session.js'
 
@@ -25,7 +26,20 @@ export interface AuthorizationRequest {
   state: string
   nonce: string
   codeChallenge: string
+  /** What this sign-in asks beyond configuration (step-up, silent sign-in). */
+  demands?: LoginDemands
 }
+
+/** The checks of one sign-in's code exchange: its transaction's values. */
+export interface CodeChecks {
+  state: string
+  nonce: string
+  codeVerifier: string
+  demands?: LoginDemands
+}
+
+/** Token endpoint answers to the client check's made-up refresh token from a client it accepted. */
+const CLIENT_ACCEPTED = new Set(['invalid_grant', 'invalid_request', 'unsupported_grant_type'])
 
 /** RFC 9207 and the core checks openid-client runs; 30 s tolerance for clock skew. */
 const CLOCK_TOLERANCE_SECONDS = 30
@@ -227,6 +241,7 @@ export class OidcClient {
       nonce: request.nonce,
       code_challenge: request.codeChallenge,
       code_challenge_method: 'S256',
+      ...demandParams(request.demands, this.#maxAge(request.demands)),
     })
     for (const resource of this.#signInResources) params.append('resource', resource)
     const usePar =
@@ -245,21 +260,16 @@ export class OidcClient {
    * the PKCE verifier; openid-client validates the ID token (signature, alg allow-list,
    * iss, aud, azp, exp, iat, nonce).
    */
-  async redeemCode(
-    callbackUrl: URL,
-    checks: { state: string; nonce: string; codeVerifier: string },
-  ): Promise<TokenResponse> {
+  async redeemCode(callbackUrl: URL, checks: CodeChecks): Promise<TokenResponse> {
     return this.#throughCircuit(() => this.#redeemCode(callbackUrl, checks))
   }
 
-  async #redeemCode(
-    callbackUrl: URL,
-    checks: { state: string; nonce: string; codeVerifier: string },
-  ): Promise<TokenResponse> {
+  async #redeemCode(callbackUrl: URL, checks: CodeChecks): Promise<TokenResponse> {
     const configuration = await this.configuration()
-    const maxAge = this.#maxAge()
+    const maxAge = this.#maxAge(checks.demands)
+    let tokens: TokenResponse
     try {
-      return await oidc.authorizationCodeGrant(
+      tokens = await oidc.authorizationCodeGrant(
         configuration,
         callbackUrl,
         {
@@ -285,13 +295,20 @@ export class OidcClient {
       }
       throw translateProviderError(error, 'login_failed')
     }
+    checkAcr(tokens, checks.demands?.acrValues)
+    return tokens
   }
 
-  /** `max_age` of OIDC_AUTH_PARAMS, in seconds, when one is asked for. */
-  #maxAge(): number | undefined {
+  /**
+   * The max_age a sign-in asks for, in seconds: OIDC_AUTH_PARAMS's or the sign-in's own,
+   * the stricter when both are set.
+   */
+  #maxAge(demands: LoginDemands | undefined): number | undefined {
     const raw = this.#config.authorizationParams.max_age
-    if (raw === undefined || !/^\d+$/.test(raw)) return undefined
-    return Number(raw)
+    const configured = raw !== undefined && /^\d+$/.test(raw) ? Number(raw) : undefined
+    const asked = demands?.maxAge
+    if (configured === undefined) return asked
+    return asked === undefined ? configured : Math.min(configured, asked)
   }
 
   /**
@@ -380,7 +397,13 @@ export class OidcClient {
     const configuration = await this.configuration()
     let result: 'ok' | 'unverified' = 'ok'
     try {
-      await oidc.refreshTokenGrant(configuration, `bff-client-check-${randomId(16)}`)
+      // With OIDC_REFRESH_PARAMS, as every real refresh: a provider that wants them (a scope)
+      // would otherwise answer invalid_request for a reason that is not the client's.
+      await oidc.refreshTokenGrant(
+        configuration,
+        `bff-client-check-${randomId(16)}`,
+        this.#config.refreshParams,
+      )
     } catch (error) {
       const code = providerErrorCode(error)
       if (code === 'invalid_client' || code === 'unauthorized_client') {
@@ -395,8 +418,10 @@ export class OidcClient {
       if (code === undefined) {
         const translated = translateProviderError(error, 'login_failed')
         if (translated.code === 'provider_unavailable') throw translated
-        result = 'unverified'
       }
+      // Only an answer about the made-up token (or the grant) says the client got through;
+      // any other (access_denied, server_error…) might be a refused client in other words.
+      if (!code || !CLIENT_ACCEPTED.has(code)) result = 'unverified'
     }
     this.#clientCheck = { result, at: now }
     return result
@@ -425,4 +450,31 @@ export class OidcClient {
   async endSession(params: EndSessionParams): Promise<EndSession> {
     return endSessionRequest(await this.configuration(), this.#config, params)
   }
+}
+
+/** Authorization request parameters of a sign-in's own demands (they replace configured ones). */
+function demandParams(
+  demands: LoginDemands | undefined,
+  maxAge: number | undefined,
+): Record<string, string> {
+  return {
+    ...(demands?.acrValues && { acr_values: demands.acrValues.join(' ') }),
+    ...(maxAge !== undefined && { max_age: String(maxAge) }),
+    ...(demands?.silent && { prompt: 'none' }),
+  }
+}
+
+/**
+ * A sign-in that asked for acr_values (a step-up) must come back with one of them: acr_values
+ * is only a request (OIDC Core §3.1.2.1), and a provider may sign the user in at a lower level.
+ */
+function checkAcr(tokens: TokenResponse, acrValues: readonly string[] | undefined): void {
+  if (!acrValues) return
+  const acr = tokens.claims()?.acr
+  if (typeof acr === 'string' && acrValues.includes(acr)) return
+  throw new BffError('login_failed', {
+    detail: `ID token acr ${typeof acr === 'string' ? acr.slice(0, 64) : 'missing'} is not among the acr_values asked for`,
+    message:
+      'The identity provider did not confirm the stronger sign-in this page needs (acr). Please try again.',
+  })
 }

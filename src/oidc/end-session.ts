@@ -12,7 +12,7 @@ export type EndSession =
    * methods"): the browser submits `fields` (id_token_hint among them) to `action`.
    */
   | { method: 'post'; action: string; fields: Array<[string, string]>; stateSent: true }
-  /** A redirect: the end_session_endpoint without id_token_hint, a configured logout URL, or the app. */
+  /** A redirect: a configured logout URL, the end_session_endpoint without id_token_hint, or the app. */
   | { method: 'get'; url: string; stateSent: boolean }
 
 export interface EndSessionParams {
@@ -40,7 +40,9 @@ export function endSessionRequest(
   params: EndSessionParams,
 ): EndSession {
   const endpoint = configuration.serverMetadata().end_session_endpoint
-  if (!endpoint) {
+  // A configured logout URL wins over discovery: some providers list an end_session_endpoint
+  // that does not speak RP-Initiated Logout (Cognito's /logout wants logout_uri).
+  if (config.logoutUrl || !endpoint) {
     return { method: 'get', url: config.logoutUrl ?? config.postLogoutReturnTo, stateSent: false }
   }
   const post = params.method === 'post'

@@ -1,4 +1,5 @@
 import { BffError } from '../errors/bff-error.js'
+import type { StepUpDemand } from '../oidc/login-demands.js'
 import { FORWARDED_REQUEST_HEADERS } from './headers.js'
 import { checkRemainder } from './path-segments.js'
 
@@ -25,6 +26,8 @@ export interface UpstreamRoute {
   timeoutMs: number | undefined
   /** WebSocket handshakes are proxied to this upstream (routes/api-upgrade.ts). */
   websocket: boolean
+  /** Step-up: the session's sign-in must have one of these acr values, or be this recent. */
+  stepUp: StepUpDemand | undefined
 }
 
 /** Which access token a route's upstream gets (see config/schema.ts). */
@@ -44,6 +47,8 @@ export interface UpstreamRouteConfig {
   claims?: Readonly<Record<string, string | readonly string[]>>
   timeoutSeconds?: number | undefined
   websocket?: boolean
+  acr?: readonly string[] | undefined
+  authMaxAgeSeconds?: number | undefined
 }
 
 /**
@@ -133,6 +138,10 @@ export class UpstreamTable {
           claims: r.claims ?? {},
           timeoutMs: r.timeoutSeconds === undefined ? undefined : r.timeoutSeconds * 1000,
           websocket: r.websocket ?? false,
+          stepUp:
+            r.acr || r.authMaxAgeSeconds !== undefined
+              ? { acr: r.acr, authMaxAgeSeconds: r.authMaxAgeSeconds }
+              : undefined,
         }
       })
       .sort((a, b) => b.prefix.length - a.prefix.length)

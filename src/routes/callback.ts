@@ -30,6 +30,33 @@ function continuePage(returnTo: string): string {
   )
 }
 
+/**
+ * The provider's answers to prompt=none that send the app back with the same word
+ * (OIDC Core §3.1.2.6); any other failure of a silent sign-in sends it back with `failed`.
+ */
+const SILENT_ANSWERS = new Set([
+  'login_required',
+  'consent_required',
+  'interaction_required',
+  'account_selection_required',
+])
+
+/** The query parameter of the return URL that carries a silent sign-in's outcome. */
+export const SILENT_OUTCOME_PARAM = 'silent_login'
+
+/** The provider's expected answer to prompt=none, when that is what ended this sign-in. */
+function silentAnswer(err: BffError, params: URLSearchParams): string | undefined {
+  const answer = params.get('error')
+  return err.code === 'provider_error' && answer && SILENT_ANSWERS.has(answer) ? answer : undefined
+}
+
+/** The validated return path with the silent sign-in's outcome added to its query. */
+function withSilentOutcome(returnTo: string, outcome: string): string {
+  const url = new URL(returnTo, 'http://return.invalid')
+  url.searchParams.set(SILENT_OUTCOME_PARAM, outcome)
+  return `${url.pathname}${url.search}${url.hash}`
+}
+
 function pickClaims(claims: Record<string, unknown>, allowed: readonly string[]) {
   return Object.fromEntries(
     allowed.filter((name) => name in claims).map((name) => [name, claims[name]]),
@@ -102,8 +129,10 @@ export function callbackRoute(deps: RouteDeps): Hono {
   app.get('/auth/callback', async (c) => {
     const requestUrl = new URL(c.req.url)
     const params = requestUrl.searchParams
+    let silentTx: LoginTransaction | undefined
     try {
       const { state, tx } = await consumeTransaction(c, params)
+      if (tx.demands?.silent) silentTx = tx
       if (params.has('error')) throw providerError(params)
       // redirect_uri comes from configuration only; Host or X-Forwarded-Host never shape it.
       const callbackUrl = new URL(deps.oidc.redirectUri)
@@ -112,6 +141,7 @@ export function callbackRoute(deps: RouteDeps): Hono {
         state,
         nonce: tx.nonce,
         codeVerifier: tx.codeVerifier,
+        ...(tx.demands && { demands: tx.demands }),
       })
       checkIssuedAt(tokens)
       const claims = tokens.claims()
@@ -121,6 +151,8 @@ export function callbackRoute(deps: RouteDeps): Hono {
         sub: claims.sub,
         ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
         claims: pickClaims(claims, deps.config.userClaims),
+        ...(typeof claims.auth_time === 'number' && { authTime: claims.auth_time }),
+        ...(typeof claims.acr === 'string' && { acr: claims.acr }),
         tokens: tokenSetFrom(
           tokens,
           deps.clock.now(),
@@ -135,9 +167,22 @@ export function callbackRoute(deps: RouteDeps): Hono {
         { event: 'login.completed', requestId: c.get('requestId') },
         'sign-in completed',
       )
-      return c.html(continuePage(tx.returnTo), 200)
+      if (!silentTx) return c.html(continuePage(tx.returnTo), 200)
+      deps.metrics.silentLogins.inc({ outcome: 'signed_in' })
+      return c.html(continuePage(withSilentOutcome(tx.returnTo, 'signed_in')), 200)
     } catch (error) {
       const err = toBffError(error)
+      const outcome = silentTx && silentAnswer(err, params)
+      if (silentTx && outcome) {
+        // The provider's expected answer to prompt=none (not signed in there, or it needs the
+        // user): the app's to act on, not a failed sign-in.
+        deps.metrics.silentLogins.inc({ outcome })
+        deps.logger.info(
+          { event: 'login.silent_outcome', outcome, requestId: c.get('requestId') },
+          'silent sign-in answered',
+        )
+        return c.redirect(withSilentOutcome(silentTx.returnTo, outcome), 302)
+      }
       const reason = loginFailureReason(err)
       deps.metrics.loginFailures.inc({ stage: 'callback', reason })
       deps.logger.warn(
@@ -151,6 +196,10 @@ export function callbackRoute(deps: RouteDeps): Hono {
         },
         'sign-in callback refused',
       )
+      if (silentTx) {
+        deps.metrics.silentLogins.inc({ outcome: 'failed' })
+        return c.redirect(withSilentOutcome(silentTx.returnTo, 'failed'), 302)
+      }
       return renderErrorPage(c, err)
     }
   })

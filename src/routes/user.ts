@@ -9,6 +9,10 @@ export interface UserInfoBody {
   sessionExpiresAt: string
   /** When the session ends whatever happens. */
   absoluteExpiresAt: string
+  /** When the provider last authenticated the user (ID token auth_time), if it said. */
+  authenticatedAt?: string
+  /** The authentication context class reached (ID token acr), if the provider said. */
+  acr?: string
 }
 
 /** GET /auth/user — claims for the UI, never a token. */
@@ -21,6 +25,10 @@ export function userRoute(deps: RouteDeps): Hono {
       claims: record.claims,
       sessionExpiresAt: new Date(deps.sessions.idleExpiresAt(record)).toISOString(),
       absoluteExpiresAt: new Date(record.absoluteExpiresAt).toISOString(),
+      ...(record.authTime !== undefined && {
+        authenticatedAt: new Date(record.authTime * 1000).toISOString(),
+      }),
+      ...(record.acr !== undefined && { acr: record.acr }),
     }
     return c.json(body)
   })

@@ -28,6 +28,10 @@ export interface SessionData {
   sid?: string
   /** Claims the UI may see (an allow-list of ID token claims). */
   claims: Record<string, unknown>
+  /** Epoch seconds the provider last authenticated the user (ID token auth_time), if it said. */
+  authTime?: number
+  /** Authentication context class the provider reached (ID token acr), if it said. */
+  acr?: string
   tokens: TokenSet
   createdAt: number
   absoluteExpiresAt: number
@@ -40,6 +44,16 @@ export interface StoredSession extends SessionData {
   lastSeenAt: number
 }
 
+/** What one sign-in asked of the provider beyond configuration (GET /auth/login's parameters). */
+export interface LoginDemands {
+  /** acr_values sent: the ID token's acr must be one of them. */
+  acrValues?: string[]
+  /** max_age sent, in seconds: the ID token's auth_time must be that recent. */
+  maxAge?: number
+  /** prompt=none: every outcome returns to the app as a query parameter, never an error page. */
+  silent?: boolean
+}
+
 /** One sign-in in flight, keyed by its `state`. */
 export interface LoginTransaction {
   codeVerifier: string
@@ -50,6 +64,7 @@ export interface LoginTransaction {
   createdAt: number
   /** Store key of a session this browser held when it started signing in (fixation defence). */
   previousSessionKey?: string
+  demands?: LoginDemands
 }
 
 /** A session as printed in logs: never the tokens. */

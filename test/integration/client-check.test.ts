@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createBff } from '../../src/app.js'
+import type { BffOptions } from '../../src/config/schema.js'
 import { BffError } from '../../src/errors/bff-error.js'
 import { systemClock } from '../../src/lib/clock.js'
 import { randomId } from '../../src/lib/random.js'
@@ -15,7 +16,7 @@ describe('checking the client credentials without a user', () => {
   const t = useScriptedBroker()
   const checks = () => t.provider.clientChecks
 
-  function broker(checkClient = true) {
+  function broker(checkClient = true, more: Partial<BffOptions> = {}) {
     return createBff(
       {
         publicUrl: 'http://127.0.0.1:3999',
@@ -25,6 +26,7 @@ describe('checking the client credentials without a user', () => {
         dangerouslyAllowHttpIssuer: true,
         cookieSecrets: [{ id: 1, secret: `test-only-${randomId(24)}` }],
         checkClient,
+        ...more,
       },
       { logger: createLogger('silent'), store: new MemorySessionStore(systemClock) },
     )
@@ -79,6 +81,35 @@ describe('checking the client credentials without a user', () => {
         status: 'ready',
         client: 'unverified',
       })
+    } finally {
+      await bff.close()
+    }
+  })
+
+  it('is ready, unverified, when the provider answers another error (a refused client in other words)', async () => {
+    // Auth0 has been reported to answer a wrong secret with access_denied.
+    t.provider.script.tokenRefusal = () => ({
+      status: 403,
+      body: '{"error":"access_denied","error_description":"Unauthorized"}',
+    })
+    const bff = broker()
+    try {
+      await bff.ready()
+      expect(await (await bff.app.request('/readyz')).json()).toMatchObject({
+        status: 'ready',
+        client: 'unverified',
+      })
+    } finally {
+      await bff.close()
+    }
+  })
+
+  it('sends OIDC_REFRESH_PARAMS with the check, as with every refresh', async () => {
+    const bff = broker(true, { refreshParams: { scope: 'openid api://reports/.default' } })
+    try {
+      await bff.ready()
+      expect(checks()).toHaveLength(1)
+      expect(checks()[0]?.params.get('scope')).toBe('openid api://reports/.default')
     } finally {
       await bff.close()
     }

@@ -262,6 +262,20 @@ describe('logout with an end_session_endpoint on another origin, with its own qu
   })
 })
 
+describe('logout with a configured logout URL and an end_session_endpoint', () => {
+  const t = useScriptedBroker({
+    logoutUrl: 'https://idp.example/logout?client_id=bff&logout_uri=https%3A%2F%2Fapp.example',
+  })
+  it('redirects to the configured URL as written: configuration wins over discovery', async () => {
+    const { response } = await logout(t)
+    expect(response.status).toBe(303)
+    expect(response.headers.get('location')).toBe(
+      'https://idp.example/logout?client_id=bff&logout_uri=https%3A%2F%2Fapp.example',
+    )
+    expect(await response.text()).not.toContain('id_token_hint')
+  })
+})
+
 describe('logout with a provider that has no end_session_endpoint', () => {
   describe('and a configured logout URL', () => {
     const t = useScriptedBroker({ logoutUrl: 'https://idp.example/logout' }, {}, withoutEndSession)

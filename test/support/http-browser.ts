@@ -25,6 +25,10 @@ export interface LoginOptions {
   password: string
   returnTo?: string
   consent?: 'allow' | 'deny'
+  /** More GET /auth/login parameters (acr_values, max_age, prompt). */
+  loginParams?: Record<string, string>
+  /** Typed into the provider's one-time code field when its login page has one (step-up). */
+  oneTimeCode?: string
 }
 
 export interface LoginResult {
@@ -131,6 +135,9 @@ export class HttpBrowser {
     const stopAt = (url: URL) => url.origin === broker.origin && url.pathname === callbackPath
     const loginUrl = new URL(`${base}/auth/login`, broker)
     if (options.returnTo !== undefined) loginUrl.searchParams.set('returnTo', options.returnTo)
+    for (const [name, value] of Object.entries(options.loginParams ?? {})) {
+      loginUrl.searchParams.set(name, value)
+    }
 
     let response = await this.follow(loginUrl.href, { initiator: broker.origin }, { stopAt })
     let triedPassword = false
@@ -144,7 +151,11 @@ export class HttpBrowser {
       if (loginForm) {
         if (triedPassword) throw new Error(`login refused for ${options.username}: ${text(html)}`)
         triedPassword = true
-        const values = { username: options.username, password: options.password }
+        const values = {
+          username: options.username,
+          password: options.password,
+          ...('code' in loginForm.fields && { code: options.oneTimeCode ?? '' }),
+        }
         response = await this.submitForm(loginForm, pageUrl, values, { stopAt })
       } else if (consentForm) {
         const values = { decision: options.consent ?? 'allow' }

@@ -167,6 +167,18 @@ describe('loadConfigFromEnv', () => {
     ],
     [{ timeoutSeconds: 0 }, 'expected a whole number of seconds'],
     [{ websocket: 'yes' }, 'expected boolean'],
+    [
+      { token: 'user-optional', acr: 'urn:example:mfa' },
+      '/api/x: expected token user or client with acr or authMaxAgeSeconds',
+    ],
+    [
+      { token: 'none', authMaxAgeSeconds: 300 },
+      '/api/x: expected token user or client with acr or authMaxAgeSeconds',
+    ],
+    [{ acr: 'urn:example:two words' }, 'expected acr values without spaces'],
+    [{ acr: ['urn:"quoted"'] }, 'expected acr values without spaces, quotes or backslashes'],
+    [{ acr: [] }, 'API_ROUTES'],
+    [{ authMaxAgeSeconds: 2.5 }, 'expected'],
   ])('refuses the route options %j', (route, message) => {
     const issues = issuesOf({
       ...valid,
@@ -197,6 +209,27 @@ describe('loadConfigFromEnv', () => {
     expect(config.apiRoutes).toMatchObject([
       { token: 'client', clientScopes: ['jobs:run'], resource: 'https://api.internal' },
       { token: 'user', clientScopes: [], resource: 'urn:example:reports' },
+    ])
+  })
+
+  it('reads step-up routes and the login allow-lists', () => {
+    const config = loadConfigFromEnv({
+      ...valid,
+      LOGIN_ACR_VALUES: 'urn:example:loa3, urn:example:loa4',
+      LOGIN_MAX_AGES: '0 600',
+      API_ROUTES: JSON.stringify([
+        { prefix: '/api/pay', upstream: 'https://pay.internal', acr: 'urn:example:mfa' },
+        { prefix: '/api/keys', upstream: 'https://k.internal', authMaxAgeSeconds: 300 },
+      ]),
+    })
+    expect(config.loginAcrValues).toEqual(['urn:example:loa3', 'urn:example:loa4'])
+    expect(config.loginMaxAges).toEqual([0, 600])
+    expect(config.apiRoutes).toMatchObject([
+      { acr: ['urn:example:mfa'] },
+      { authMaxAgeSeconds: 300 },
+    ])
+    expect(issuesOf({ ...valid, LOGIN_MAX_AGES: '600,ten' })).toEqual([
+      'LOGIN_MAX_AGES: expected a whole number of seconds',
     ])
   })
 

@@ -26,6 +26,30 @@ export function apiPanel(): HTMLElement {
     }),
   )
 
+  const sensitiveButton = h(
+    'button',
+    { type: 'button', 'data-testid': 'call-sensitive' },
+    'Call step-up API',
+  )
+  sensitiveButton.addEventListener('click', () =>
+    busy(sensitiveButton, async () => {
+      status.textContent = 'Calling GET /api/sensitive/hello (needs the one-time code)…'
+      result.textContent = ''
+      try {
+        // A session signed in with a password alone gets 401 step_up_required: bffFetch
+        // then goes to the provider for the one-time code and comes back to this page.
+        const response = await bffFetch('/api/sensitive/hello')
+        const body = await readBody(response)
+        status.textContent = describeResponse(response, body)
+        status.dataset.ok = String(response.ok)
+        result.textContent = typeof body === 'string' ? body : JSON.stringify(body, null, 2)
+      } catch (error) {
+        status.textContent = `Network error: ${String(error)}`
+        status.dataset.ok = 'false'
+      }
+    }),
+  )
+
   const burstButton = h(
     'button',
     { type: 'button', 'data-testid': 'burst' },
@@ -51,7 +75,7 @@ export function apiPanel(): HTMLElement {
       { class: 'hint' },
       'Requests go to /api/demo on this origin; the broker adds the access token.',
     ),
-    h('div', { class: 'actions' }, callButton, burstButton),
+    h('div', { class: 'actions' }, callButton, sensitiveButton, burstButton),
     status,
     result,
     burstResult,

@@ -25,9 +25,35 @@ export async function bffFetch(path: string, init: RequestInit = {}): Promise<Re
     cache: 'no-store',
   })
   if (response.status === 401) {
-    signedOutHandler(await readReason(response))
+    const body = await readError(response)
+    if (body.error === 'step_up_required' && typeof body.login_url === 'string') {
+      if (stepUp(body.login_url)) return new Promise<Response>(() => {}) // the page is leaving
+    } else {
+      signedOutHandler(body.error === 'session_expired' ? 'session_expired' : 'unauthenticated')
+    }
   }
   return response
+}
+
+const STEP_UP_KEY = 'bff-step-up'
+const STEP_UP_RETRY_MS = 60_000
+
+/**
+ * The route needs a stronger or more recent sign-in: go to the broker's `login_url` (it asks
+ * the provider for exactly that) and come back here. Not twice for the same demand within a
+ * minute, so a provider that cannot step the user up never sends the page round in circles:
+ * the caller gets the 401 instead. Returns whether the page is navigating away.
+ */
+function stepUp(loginUrl: string): boolean {
+  const last = JSON.parse(sessionStorage.getItem(STEP_UP_KEY) ?? 'null') as {
+    loginUrl: string
+    at: number
+  } | null
+  if (last?.loginUrl === loginUrl && Date.now() - last.at < STEP_UP_RETRY_MS) return false
+  sessionStorage.setItem(STEP_UP_KEY, JSON.stringify({ loginUrl, at: Date.now() }))
+  const returnTo = location.pathname + location.search
+  location.assign(`${loginUrl}&returnTo=${encodeURIComponent(returnTo)}`)
+  return true
 }
 
 /** Start login: a real navigation, never fetch, so the broker can redirect to the IdP. */
@@ -50,12 +76,11 @@ export function signOut({ everywhere = false }: { everywhere?: boolean } = {}): 
   form.submit()
 }
 
-async function readReason(response: Response): Promise<SignedOutReason> {
+async function readError(response: Response): Promise<{ error?: unknown; login_url?: unknown }> {
   // Read a clone so the caller can still consume the body.
   const body: unknown = await response
     .clone()
     .json()
     .catch(() => null)
-  const error = (body as { error?: unknown } | null)?.error
-  return error === 'session_expired' ? 'session_expired' : 'unauthenticated'
+  return typeof body === 'object' && body !== null ? body : {}
 }

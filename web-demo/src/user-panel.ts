@@ -6,6 +6,8 @@ export interface User {
   claims: { name?: string; email?: string; preferred_username?: string; [claim: string]: unknown }
   sessionExpiresAt: string
   absoluteExpiresAt: string
+  /** How strongly the provider says the user signed in (ID token acr), if it said. */
+  acr?: string
 }
 
 export function userPanel(user: User): HTMLElement {
@@ -29,6 +31,7 @@ export function userPanel(user: User): HTMLElement {
       row('Subject', h('code', { 'data-testid': 'user-sub' }, user.sub)),
       row('Session expires', time(user.sessionExpiresAt, 'session-expires')),
       row('Absolute expiry', time(user.absoluteExpiresAt, 'absolute-expires')),
+      row('Sign-in strength', h('code', { 'data-testid': 'user-acr' }, user.acr ?? '—')),
     ),
   )
 }
