@@ -274,7 +274,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
       if (config.checkClient && (await oidc.checkClient()) === 'unverified') {
         logger.warn(
           { event: 'startup.client_unverified' },
-          'the provider answered the client check without an error code: client credentials not verified (OIDC_CHECK_CLIENT=false skips the check)',
+          'the provider answered the client check with neither invalid_grant nor invalid_client: client credentials not verified (OIDC_CHECK_CLIENT=false skips the check)',
         )
       }
     },

@@ -54,6 +54,11 @@ export interface DevProviderOptions {
    * hosted providers do for exactly this.
    */
   cookieSameSite?: 'lax' | 'none'
+  /**
+   * DPoP (RFC 9449) is always offered; with this, every DPoP token request must carry a nonce
+   * the provider gave (use_dpop_nonce first), as providers that guard against pre-made proofs do.
+   */
+  dpopNonces?: boolean
 }
 
 export interface DevProvider {
@@ -104,6 +109,7 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
     refreshTokenPolicy: options.refreshTokenPolicy ?? 'always',
     cookieKeys: [randomBytes(32).toString('base64url')],
     cookieSameSite: options.cookieSameSite ?? 'lax',
+    dpopNonces: options.dpopNonces ?? false,
   })
   const provider = new Provider(issuer, configuration)
   const activity = recordActivity(provider)

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type {
   ClientAuthMethod,
   Configuration,
@@ -46,6 +47,7 @@ export interface ConfigInput {
   refreshTokenPolicy: RefreshTokenPolicy
   cookieKeys: string[]
   cookieSameSite: 'lax' | 'none'
+  dpopNonces: boolean
 }
 
 /** The dev provider's authentication context classes: password, and password plus a one-time code. */
@@ -159,6 +161,11 @@ export function buildConfiguration(input: ConfigInput): Configuration {
       pushedAuthorizationRequests: {
         enabled: true,
         requirePushedAuthorizationRequests: input.requirePar,
+      },
+      // RFC 9449: sender-constrained tokens for a client that sends proofs (OIDC_DPOP).
+      dPoP: {
+        enabled: true,
+        ...(input.dpopNonces && { nonceSecret: randomBytes(32), requireNonce: () => true }),
       },
       // The broker's own token (RFC 6749 §4.4), for its `client` routes.
       clientCredentials: { enabled: input.clientCredentials },

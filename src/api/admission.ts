@@ -1,5 +1,6 @@
 import { BffError } from '../errors/bff-error.js'
 import type { HeaderReader } from '../middleware/csrf.js'
+import type { DpopKey } from '../oidc/dpop.js'
 import type { Release } from '../proxy/in-flight.js'
 import type { UpstreamMatch } from '../proxy/upstreams.js'
 import type { ActiveSession } from '../session/session-service.js'
@@ -30,6 +31,8 @@ export interface AdmissionState {
   sessionFromMemory?: boolean
   /** The access token the upstream gets, with the scopes granted to it. */
   tokens?: AccessToken
+  /** The key that token is bound to (RFC 9449 DPoP): the upstream gets a proof with it. */
+  dpop?: DpopKey
   release?: Release
 }
 
@@ -40,6 +43,8 @@ export interface Admitted {
   session: ActiveSession | undefined
   /** The access token the upstream gets (the user's, one for the route's resource, or the broker's). */
   tokens: AccessToken | undefined
+  /** The key `tokens` is bound to, when it is DPoP-bound. */
+  dpop: DpopKey | undefined
   /** Hands the session's in-flight slot back (if it took one); once the answer is done. */
   release: Release
 }
@@ -71,12 +76,12 @@ export interface AdmissionStep {
 }
 
 function admitted(state: AdmissionState): Admitted {
-  const { match, session, tokens, release = NOTHING_TAKEN } = state
+  const { match, session, tokens, dpop, release = NOTHING_TAKEN } = state
   const { token } = match?.route ?? {}
   if (!match || ((token === 'user' || token === 'client') && (!session || !tokens))) {
     throw new BffError('internal', { detail: 'admission ended without a decision' })
   }
-  return { match, session, tokens, release }
+  return { match, session, tokens, dpop, release }
 }
 
 /**

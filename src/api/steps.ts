@@ -6,6 +6,7 @@ import {
   sessionFromMemory,
   sessionFromStore,
 } from '../middleware/require-session.js'
+import { type DpopKeys, isDpopBound } from '../oidc/dpop.js'
 import { meetsDemand, stepUpRequired } from '../oidc/login-demands.js'
 import type { InFlightLimit } from '../proxy/in-flight.js'
 import type { UpstreamTable } from '../proxy/upstreams.js'
@@ -26,6 +27,8 @@ export interface StepDeps extends SessionDeps {
   /** The broker's own client-credentials tokens (`client` routes). */
   clientTokens: ClientTokenService
   clock: Clock
+  /** Sessions' DPoP keys (a DPoP-bound token goes upstream with a proof). */
+  dpopKeys: DpopKeys
 }
 
 /** A field an earlier step has set (the order below guarantees it). */
@@ -168,6 +171,7 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
             : state.session && deps.tokens.withoutRefresh(state.session, route.resource)
         if (token !== undefined) {
           state.tokens = token
+          bindProof(state, deps.dpopKeys)
           return undefined
         }
         return route.token === 'client' || state.session ? NEEDS_IO : undefined
@@ -178,6 +182,7 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
           route.token === 'client'
             ? await deps.clientTokens.fetched(route)
             : await deps.tokens.refreshed(needs(state, 'session'), route.resource)
+        bindProof(state, deps.dpopKeys)
       },
     },
     {
@@ -189,6 +194,14 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       },
     },
   ]
+}
+
+/** A DPoP-bound token (RFC 9449) goes upstream with a proof of the session's key. */
+function bindProof(state: AdmissionState, keys: DpopKeys): void {
+  const key = state.session?.record.tokens.dpopKey
+  if (key !== undefined && state.tokens && isDpopBound(state.tokens.tokenType)) {
+    state.dpop = keys.of(key)
+  }
 }
 
 /** Why the route's scope demands refuse the token the upstream would get, or undefined. */

@@ -17,6 +17,7 @@ const ENV_NAMES: Record<keyof BffOptions, string> = {
   scopes: 'OIDC_SCOPES',
   resource: 'OIDC_RESOURCE',
   authorizationParams: 'OIDC_AUTH_PARAMS',
+  dpop: 'OIDC_DPOP',
   loginAcrValues: 'LOGIN_ACR_VALUES',
   loginMaxAges: 'LOGIN_MAX_AGES',
   refreshParams: 'OIDC_REFRESH_PARAMS',

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { parseCidr } from '../lib/client-address.js'
 import { decodeKey } from '../lib/encryption-key.js'
 import { validateReturnTo } from '../lib/return-to.js'
+import { DPOP_MODES } from '../oidc/dpop.js'
 import { neverForwarded } from '../proxy/headers.js'
 import { API_TOKEN_KINDS } from '../proxy/upstreams.js'
 
@@ -207,6 +208,11 @@ export const optionsSchema = z
       .min(1)
       .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
     usePar: oneOf(['auto', 'always']).default('auto'),
+    /**
+     * RFC 9449 DPoP: `off`; `auto`, when the provider lists ES256 in
+     * dpop_signing_alg_values_supported; `always`, and the broker is not ready without it.
+     */
+    dpop: oneOf(DPOP_MODES).default('off'),
     logoutUrl: absoluteUrl.optional(),
     /**
      * How the browser is sent to the end_session_endpoint: an auto-submitting POST form with

@@ -11,6 +11,7 @@ import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LoginDemands } from '../session/types.js'
 import { createClientAuth } from './client-auth.js'
+import { DPOP_ALG, DpopKeys, newDpopKey } from './dpop.js'
 import { type EndSession, type EndSessionParams, endSessionRequest } from './end-session.js'
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers
@@ -36,6 +37,8 @@ export interface CodeChecks {
   nonce: string
   codeVerifier: string
   demands?: LoginDemands
+  /** The new session's DPoP key (see signInDpopKey): the tokens are bound to it. */
+  dpopKey?: string | undefined
 }
 
 /** Token endpoint answers to the client check's made-up refresh token from a client it accepted. */
@@ -101,6 +104,10 @@ export class OidcClient {
   #revocationEndpoint = false
   /** Discovery's grant_types_supported, when it lists them. */
   #grantTypes: readonly string[] | undefined
+  /** Whether sessions get a DPoP key (OIDC_DPOP and what discovery offers). */
+  #dpop = false
+  /** Sessions' DPoP keys, parsed once each (token requests here, upstream proofs in the proxy). */
+  readonly dpopKeys = new DpopKeys()
   /**
    * RFC 8707 §2.1: the resources the sign-in asks for — the user's own token's and every
    * route's — so the grant covers each one a refresh later names.
@@ -227,6 +234,13 @@ export class OidcClient {
     this.#jwksUri = discovered.jwks_uri
     this.#revocationEndpoint = Boolean(discovered.revocation_endpoint)
     this.#grantTypes = discovered.grant_types_supported
+    const dpopOffered = discovered.dpop_signing_alg_values_supported?.includes(DPOP_ALG) === true
+    if (c.dpop === 'always' && !dpopOffered) {
+      throw new BffError('provider_misconfigured', {
+        detail: `OIDC_DPOP=always, but the provider does not list ${DPOP_ALG} in dpop_signing_alg_values_supported`,
+      })
+    }
+    this.#dpop = c.dpop !== 'off' && dpopOffered
     return configuration
   }
 
@@ -283,6 +297,7 @@ export class OidcClient {
         },
         // RFC 8707 §2.2: the user's own token is for this audience, whatever else was granted.
         this.#config.resource ? { resource: this.#config.resource } : undefined,
+        await this.#dpopOptions(configuration, checks.dpopKey),
       )
     } catch (error) {
       if (maxAge !== undefined && aboutAuthTime(error)) {
@@ -315,15 +330,38 @@ export class OidcClient {
    * Raw refresh; callers classify failures with refresh-policy.ts. With `resource`, the access
    * token is for that audience (RFC 8707 §2.2), else for OIDC_RESOURCE when one is configured.
    */
-  refresh(refreshToken: string, resource?: string): Promise<TokenResponse> {
+  refresh(refreshToken: string, resource?: string, dpopKey?: string): Promise<TokenResponse> {
     return this.#throughCircuit(async () => {
       const configuration = await this.#refreshConfiguration()
       const audience = resource ?? this.#config.resource
-      return oidc.refreshTokenGrant(configuration, refreshToken, {
-        ...this.#config.refreshParams,
-        ...(audience ? { resource: audience } : {}),
-      })
+      return oidc.refreshTokenGrant(
+        configuration,
+        refreshToken,
+        { ...this.#config.refreshParams, ...(audience ? { resource: audience } : {}) },
+        await this.#dpopOptions(configuration, dpopKey),
+      )
     })
+  }
+
+  /**
+   * A DPoP key for a new session when DPoP is on (RFC 9449), else undefined: made before the
+   * code exchange, which binds the session's first tokens to it.
+   */
+  async signInDpopKey(): Promise<string | undefined> {
+    await this.configuration()
+    return this.#dpop ? newDpopKey() : undefined
+  }
+
+  /**
+   * openid-client's DPoP option for a token request with a session's key. openid-client
+   * answers a use_dpop_nonce refusal by sending the request once more with the nonce given.
+   */
+  async #dpopOptions(
+    configuration: oidc.Configuration,
+    dpopKey: string | undefined,
+  ): Promise<oidc.DPoPOptions | undefined> {
+    if (dpopKey === undefined) return undefined
+    return { DPoP: await this.dpopKeys.of(dpopKey).handle(configuration) }
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { BffError } from '../errors/bff-error.js'
 import type { UpstreamHeaders } from './headers.js'
+import { NonceAsked, type RetryIf } from './upstream-authorization.js'
 import type { UpstreamTarget } from './upstreams.js'
 
 export interface ExchangeOptions {
@@ -47,6 +48,8 @@ export interface UpstreamRequest {
   signal: Cancellation
   /** This route's own timeout, instead of the options' one. */
   timeoutMs?: number | undefined
+  /** An answer head this returns true for is dropped (NonceAsked): the caller sends again. */
+  retryIf?: RetryIf | undefined
 }
 
 export interface UpstreamAnswer {
@@ -101,8 +104,9 @@ export async function exchange(
     signal.once('abort', onAbort)
   })
   const pending = options.dispatcher.request({ ...requestOptions(request, options), signal })
+  let answer: UpstreamAnswer
   try {
-    return (await Promise.race([pending, abandoned])) as unknown as UpstreamAnswer
+    answer = (await Promise.race([pending, abandoned])) as unknown as UpstreamAnswer
   } catch (error) {
     pending.then(
       (late) => late.body.destroy(),
@@ -113,6 +117,12 @@ export async function exchange(
     clearTimeout(timer)
     signal.off('abort', onAbort)
   }
+  if (request.retryIf?.(answer.statusCode, answer.headers)) {
+    // Read to its end and thrown away (a refusal is short), so the connection is kept.
+    answer.body.on('error', () => {}).resume()
+    throw new NonceAsked()
+  }
+  return answer
 }
 
 /** Writes the answer's status and headers to the browser (the caller decides which headers). */
@@ -168,6 +178,12 @@ export function exchangeInto(
         // The browser is gone (its 'close' may have fired before this exchange began).
         if (outgoing.destroyed) return signal.cancel('client')
         clearTimeout(timer)
+        if (request.retryIf?.(statusCode, answerHeaders)) {
+          // Settled first: the abort calls onResponseError, which would reject with a 502.
+          finish()
+          reject(new NonceAsked())
+          return current.abort(new NonceAsked())
+        }
         try {
           writeHead(statusCode, answerHeaders)
         } catch (error) {

@@ -6,6 +6,7 @@ import type {
 } from 'node:http'
 import { Readable } from 'node:stream'
 import { BffError } from '../errors/bff-error.js'
+import type { DpopKey } from '../oidc/dpop.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
@@ -33,6 +34,7 @@ import {
   upstreamBody,
   webBodySource,
 } from './request-body.js'
+import { authorize, type RetryIf, sentWithNonce } from './upstream-authorization.js'
 import type { UpstreamMatch } from './upstreams.js'
 
 export interface ForwardOptions extends ExchangeOptions {
@@ -53,6 +55,8 @@ export interface ProxiedRequest {
   match: UpstreamMatch
   /** The bearer the upstream gets; none on a route whose token is `none` or for no session. */
   accessToken: string | undefined
+  /** The key that token is bound to (RFC 9449): the upstream gets a proof with it. */
+  dpop?: DpopKey | undefined
   requestId: string | undefined
   /** Whose request it is (none without a session): a streamed answer is held for it. */
   session?: ActiveSession | undefined
@@ -67,12 +71,27 @@ const NO_BODY_STATUS = new Set([204, 205, 304])
 
 function upstreamHeaders(
   incoming: Headers | IncomingHttpHeaders,
-  { match, accessToken, requestId }: ProxiedRequest,
+  method: string,
+  { match, accessToken, dpop, requestId }: ProxiedRequest,
 ): UpstreamHeaders {
   const headers = upstreamRequestHeaders(incoming, match.route.forwardHeaders)
-  if (accessToken !== undefined) headers.authorization = `Bearer ${accessToken}`
+  if (accessToken !== undefined) authorize(headers, method, match.target, accessToken, dpop)
   if (requestId) headers['x-request-id'] = requestId
   return headers
+}
+
+/** Sends a request through sentWithNonce: a DPoP proof is made again for a retry. */
+function sendAuthorized<T>(
+  { match, accessToken, dpop }: ProxiedRequest,
+  method: string,
+  headers: UpstreamHeaders,
+  body: Readable | Buffer | null,
+  send: (retryIf: RetryIf | undefined) => Promise<T>,
+): Promise<T> {
+  const reauthorize = () => {
+    if (accessToken !== undefined) authorize(headers, method, match.target, accessToken, dpop)
+  }
+  return sentWithNonce(dpop, match.target, !(body instanceof Readable), reauthorize, send)
 }
 
 const BODILESS = new Set(['GET', 'HEAD'])
@@ -152,7 +171,7 @@ function startForwardNode(
   // 'close' has fired already, so nothing would stop an exchange started now.
   if (outgoing.destroyed) return Promise.resolve(CLIENT_CLOSED)
   const method = incoming.method ?? 'GET'
-  const headers = upstreamHeaders(incoming.headers, request)
+  const headers = upstreamHeaders(incoming.headers, method, request)
   const { target, route } = request.match
   const timeoutMs = route.timeoutMs
   const headWriter =
@@ -169,21 +188,25 @@ function startForwardNode(
     }
   if (BODILESS.has(method)) {
     return exchangeWhileConnected(outgoing, (signal) => {
-      const upstream = { target, method, headers, body: null, signal, timeoutMs }
       const writeHead = headWriter(signal)
-      return retriedOnSocketFailure(signal, () =>
-        exchangeInto(upstream, options, outgoing, writeHead),
-      )
+      return sendAuthorized(request, method, headers, null, (retryIf) => {
+        const upstream = { target, method, headers, body: null, signal, timeoutMs, retryIf }
+        return retriedOnSocketFailure(signal, () =>
+          exchangeInto(upstream, options, outgoing, writeHead),
+        )
+      })
     })
   }
   return forwardNodeBody({ incoming, outgoing }, { headers, route }, options, (body) =>
     exchangeWhileConnected(outgoing, async (signal) => {
       try {
-        return await exchangeInto(
-          { target, method, headers, body, signal, timeoutMs },
-          options,
-          outgoing,
-          headWriter(signal),
+        return await sendAuthorized(request, method, headers, body, (retryIf) =>
+          exchangeInto(
+            { target, method, headers, body, signal, timeoutMs, retryIf },
+            options,
+            outgoing,
+            headWriter(signal),
+          ),
         )
       } catch (error) {
         throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
@@ -304,7 +327,7 @@ async function forwardPortable(
   done: () => void,
 ): Promise<Response> {
   const method = request.method
-  const headers = upstreamHeaders(request.headers, proxied)
+  const headers = upstreamHeaders(request.headers, method, proxied)
   const { target, route } = proxied.match
   const timeoutMs = route.timeoutMs
   let body: Readable | Buffer | null = null
@@ -316,12 +339,12 @@ async function forwardPortable(
   const onAbort = () => signal.cancel('client')
   request.signal.addEventListener('abort', onAbort, { once: true })
   try {
-    if (BODILESS.has(method)) {
-      const upstream = { target, method, headers, body: null, signal, timeoutMs }
-      answer = await retriedOnSocketFailure(signal, () => exchange(upstream, options))
-    } else {
-      answer = await exchange({ target, method, headers, body, signal, timeoutMs }, options)
-    }
+    answer = await sendAuthorized(proxied, method, headers, body, (retryIf) => {
+      const upstream = { target, method, headers, body, signal, timeoutMs, retryIf }
+      return BODILESS.has(method)
+        ? retriedOnSocketFailure(signal, () => exchange(upstream, options))
+        : exchange(upstream, options)
+    })
   } catch (error) {
     throw (body instanceof Readable ? bodyError(body) : undefined) ?? error
   } finally {

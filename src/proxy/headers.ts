@@ -85,6 +85,7 @@ const BROKER_OWNED = new Set([
   'host',
   'cookie',
   'authorization',
+  'dpop',
   'content-length',
   'x-request-id',
   'forwarded',

@@ -77,7 +77,7 @@ export function createApiLane(
       cookie: deps.cookie.rawFromHeader(headers.cookie),
     })
     if (!admitted) return false
-    const { match, session, tokens, release } = admitted
+    const { match, session, tokens, dpop, release } = admitted
     holdUntilAnswered(release, outgoing)
 
     deps.metrics.proxyLane.inc()
@@ -86,7 +86,7 @@ export function createApiLane(
       deps.metrics.proxied(match.route.prefix, status, (performance.now() - startedAt) / 1000)
     forwardNode(
       { incoming, outgoing },
-      { match, accessToken: tokens?.accessToken, requestId, session, changesBefore },
+      { match, accessToken: tokens?.accessToken, dpop, requestId, session, changesBefore },
       proxy.forward,
     ).then(done, (error: unknown) => {
       const err = toBffError(error)

@@ -13,6 +13,7 @@ import {
   WEBSOCKET_REQUEST_HEADERS,
   WEBSOCKET_RESPONSE_HEADERS,
 } from '../proxy/headers.js'
+import { authorize } from '../proxy/upstream-authorization.js'
 import { type Upgraded, upgradeUpstream } from '../proxy/upstream-upgrade.js'
 import { WebSocketTunnel } from '../proxy/websocket-tunnel.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
@@ -133,7 +134,7 @@ export function createApiUpgrade(
 async function openUpstream(
   req: IncomingMessage,
   socket: Duplex,
-  { match, tokens }: Admitted,
+  { match, tokens, dpop }: Admitted,
   { requestId, timeoutMs }: { requestId: string; timeoutMs: number },
 ): Promise<Upgraded | undefined> {
   if (socket.destroyed) return undefined
@@ -141,7 +142,7 @@ async function openUpstream(
     ...match.route.forwardHeaders,
     ...WEBSOCKET_REQUEST_HEADERS,
   ])
-  if (tokens) headers.authorization = `Bearer ${tokens.accessToken}`
+  if (tokens) authorize(headers, 'GET', match.target, tokens.accessToken, dpop)
   headers['x-request-id'] = requestId
   const signal = new Cancellation()
   const onClose = () => signal.cancel('client')

@@ -86,6 +86,7 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
       ...proxy,
       rateLimit: deps.apiRateLimit,
       grantedScopes: deps.config.scopes,
+      dpopKeys: deps.oidc.dpopKeys,
     }),
     (state) => {
       if (state.sessionFromMemory) deps.sessions.countCacheHit()
@@ -115,13 +116,15 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
     // Synchronous on the hot path (warm session, counted locally, fresh token): awaiting
     // only what is really pending saves a promise round.
     const pending = admission.admit(request, { clearCookie: () => deps.cookie.clear(c) })
-    const { match, session, tokens, release } = pending instanceof Promise ? await pending : pending
+    const { match, session, tokens, dpop, release } =
+      pending instanceof Promise ? await pending : pending
     const node = c.env as Partial<HttpBindings> | undefined
     holdUntilAnswered(release, node?.outgoing)
     try {
       const proxied = {
         match,
         accessToken: tokens?.accessToken,
+        dpop,
         requestId: c.get('requestId'),
         session,
         changesBefore,

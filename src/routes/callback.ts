@@ -137,11 +137,13 @@ export function callbackRoute(deps: RouteDeps): Hono {
       // redirect_uri comes from configuration only; Host or X-Forwarded-Host never shape it.
       const callbackUrl = new URL(deps.oidc.redirectUri)
       callbackUrl.search = requestUrl.search
+      const dpopKey = await deps.oidc.signInDpopKey()
       const tokens = await deps.oidc.redeemCode(callbackUrl, {
         state,
         nonce: tx.nonce,
         codeVerifier: tx.codeVerifier,
         ...(tx.demands && { demands: tx.demands }),
+        dpopKey,
       })
       checkIssuedAt(tokens)
       const claims = tokens.claims()
@@ -153,11 +155,10 @@ export function callbackRoute(deps: RouteDeps): Hono {
         claims: pickClaims(claims, deps.config.userClaims),
         ...(typeof claims.auth_time === 'number' && { authTime: claims.auth_time }),
         ...(typeof claims.acr === 'string' && { acr: claims.acr }),
-        tokens: tokenSetFrom(
-          tokens,
-          deps.clock.now(),
-          deps.config.defaultAccessTokenLifetimeSeconds,
-        ),
+        tokens: {
+          ...tokenSetFrom(tokens, deps.clock.now(), deps.config.defaultAccessTokenLifetimeSeconds),
+          ...(dpopKey && { dpopKey }),
+        },
       })
       await destroyPrevious(c, tx)
       await deps.cookie.set(c, sid)

@@ -11,7 +11,7 @@ export interface TokenEncryptionKey {
 const FORMAT = 'v1'
 const IV_BYTES = 12
 const TAG_BYTES = 16
-const SECRET_FIELDS = ['accessToken', 'refreshToken', 'idToken'] as const
+const SECRET_FIELDS = ['accessToken', 'refreshToken', 'idToken', 'dpopKey'] as const
 
 /** Thrown when a stored token cannot be opened: unknown key id, tampered, moved, or plaintext. */
 export class TokenDecryptionError extends Error {

@@ -95,7 +95,7 @@ export class TokenRefresher {
     let response: TokenResponse
     try {
       onTokenCall()
-      response = await this.#deps.oidc.refresh(refreshToken, resource)
+      response = await this.#deps.oidc.refresh(refreshToken, resource, current.tokens.dpopKey)
     } catch (error) {
       return this.#onFailure({ key, current, error, resource })
     }

@@ -36,6 +36,8 @@ export function tokenSetFrom(
     ...(refreshToken ? { refreshToken } : {}),
     ...(idToken ? { idToken } : {}),
     ...(scope ? { scope } : {}),
+    // The key the tokens are bound to stays the session's for its life.
+    ...(previous?.dpopKey ? { dpopKey: previous.dpopKey } : {}),
   }
 }
 

@@ -19,6 +19,11 @@ export interface TokenSet extends AccessToken {
    * obtained with this session's refresh token for a route that names that resource.
    */
   resources?: Record<string, AccessToken>
+  /**
+   * RFC 9449: this session's DPoP private key (a P-256 JWK as JSON), when DPoP is on: the
+   * tokens are bound to it, so a copy of them is useless without it.
+   */
+  dpopKey?: string
 }
 
 /** What the store holds for one signed-in browser. */
@@ -76,5 +81,6 @@ export function describeSession(session: StoredSession): Record<string, unknown>
     refreshToken: Boolean(session.tokens.refreshToken),
     idToken: Boolean(session.tokens.idToken),
     resourceTokens: Object.keys(session.tokens.resources ?? {}).length,
+    dpop: Boolean(session.tokens.dpopKey),
   }
 }

@@ -212,6 +212,14 @@ describe('loadConfigFromEnv', () => {
     ])
   })
 
+  it('reads OIDC_DPOP and refuses other values, naming it', () => {
+    expect(loadConfigFromEnv({ ...valid }).dpop).toBe('off')
+    expect(loadConfigFromEnv({ ...valid, OIDC_DPOP: 'always' }).dpop).toBe('always')
+    expect(issuesOf({ ...valid, OIDC_DPOP: 'yes' })).toEqual([
+      'OIDC_DPOP: expected one of off, auto, always',
+    ])
+  })
+
   it('reads step-up routes and the login allow-lists', () => {
     const config = loadConfigFromEnv({
       ...valid,

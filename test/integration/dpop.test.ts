@@ -1,0 +1,267 @@
+import { decodeJwt } from 'jose'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
+import { createBff } from '../../src/app.js'
+import { BffError } from '../../src/errors/bff-error.js'
+import { systemClock } from '../../src/lib/clock.js'
+import { randomId } from '../../src/lib/random.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { MemorySessionStore } from '../../src/session/memory-store.js'
+import {
+  reserveBrokerUrl,
+  startBroker,
+  storedSessionOf,
+  type TestBroker,
+} from '../support/broker.js'
+import { HttpBrowser } from '../support/http-browser.js'
+import { startTestProvider, type TestProvider } from '../support/provider.js'
+import { startScriptedProvider } from '../support/scripted-provider.js'
+import { openWebSocket } from '../support/websocket.js'
+
+/*
+ * RFC 9449 against the real dev provider (which requires DPoP nonces here) and the demo API
+ * (which verifies proofs with jose, requires its own nonces and refuses replays): the session's
+ * tokens are bound to a key only the broker holds.
+ */
+describe('DPoP (OIDC_DPOP=always)', () => {
+  let provider: TestProvider
+  let api: DemoApi
+  let broker: TestBroker
+  let clockOffset = 0
+
+  beforeAll(async () => {
+    const address = await reserveBrokerUrl()
+    provider = await startTestProvider({
+      publicHost: 'localhost',
+      redirectUri: `${address.url}/auth/callback`,
+      apiAudience: 'http://demo-api.test',
+      dpopNonces: true,
+    })
+    api = await startDemoApi({
+      issuer: provider.issuer,
+      jwksUri: provider.jwksUri,
+      audience: 'http://demo-api.test',
+      dpopNonces: true,
+    })
+    broker = await startBroker(
+      address,
+      {
+        issuer: provider.issuer,
+        clientId: provider.clientId,
+        clientSecret: provider.clientSecret,
+        dpop: 'always',
+        apiRoutes: [
+          { prefix: '/api/demo', upstream: api.url },
+          { prefix: '/api/uploads', upstream: api.url, stream: true },
+          { prefix: '/api/live', upstream: api.url, websocket: true },
+        ],
+      },
+      { clock: { now: () => Date.now() + clockOffset } },
+    )
+  })
+
+  afterAll(async () => {
+    await broker?.stop()
+    await api?.stop()
+    await provider?.stop()
+  })
+
+  async function signIn() {
+    const browser = new HttpBrowser()
+    const alice = provider.users.alice
+    if (!alice) throw new Error('no dev user alice')
+    const { callbackResponse } = await browser.login({
+      brokerUrl: broker.url,
+      username: 'alice',
+      password: alice.password,
+    })
+    expect(callbackResponse.status).toBe(200)
+    const { key, session } = await storedSessionOf(
+      broker,
+      browser.cookie('__Host-bff-session')?.value,
+    )
+    if (!session) throw new Error('no session stored')
+    return { browser, key, session }
+  }
+
+  const apiCall = (browser: HttpBrowser, path: string, init: RequestInit = {}) =>
+    browser.request(`${broker.url}${path}`, {
+      kind: 'fetch',
+      initiator: broker.url,
+      ...init,
+      headers: { 'x-csrf': '1', ...(init.headers as Record<string, string>) },
+    })
+
+  const grants = (type: string) =>
+    provider.events.filter((e) => e.grantType === type && e.type === 'grant.success').length
+
+  it('binds the session tokens to a key of its own, kept encrypted in the store', async () => {
+    const { key, session } = await signIn()
+    expect(session.tokens.tokenType).toMatch(/^dpop$/i)
+    const jwk = JSON.parse(session.tokens.dpopKey ?? '{}') as { d?: string; kty?: string }
+    expect(jwk).toMatchObject({ kty: 'EC', crv: 'P-256' })
+    const cnf = decodeJwt(session.tokens.accessToken).cnf as { jkt?: string } | undefined
+    expect(cnf?.jkt).toMatch(/^[\w-]{43}$/)
+    // At rest the private key is ciphertext like the tokens.
+    const raw = JSON.stringify(await broker.store.getSession(key))
+    expect(jwk.d && raw.includes(jwk.d)).toBe(false)
+    // The provider asked for a nonce once (use_dpop_nonce), and the code was redeemed once.
+    const refusals = provider.events.filter((e) => e.error === 'use_dpop_nonce').length
+    expect(refusals).toBeGreaterThanOrEqual(1)
+  })
+
+  it('sends the upstream a DPoP proof it verifies, and answers its nonce demand without the browser seeing it', async () => {
+    const { browser } = await signIn()
+    api.dpop.rotateNonce()
+    const before = api.requests().length
+    const response = await apiCall(browser, '/api/demo/orders?page=2')
+    expect(response.status).toBe(200)
+    const seen = api.requests().slice(before)
+    // The first proof carried no (or an old) nonce: the API asked, the broker sent it again.
+    expect(seen.map((r) => [r.status, r.error ?? (r.dpop ? 'dpop' : 'bearer')])).toEqual([
+      [401, 'use_dpop_nonce'],
+      [200, 'dpop'],
+    ])
+    // The next request carries the learned nonce at once.
+    const next = await apiCall(browser, '/api/demo/orders', { method: 'POST', body: '{"n":1}' })
+    expect(next.status).toBe(200)
+    expect(
+      api
+        .requests()
+        .slice(before + 2)
+        .map((r) => r.status),
+    ).toEqual([200])
+    expect((await next.json()).receivedHeaders).not.toHaveProperty('dpop')
+  })
+
+  it('answers the nonce demand on the portable path too (HEAD), and passes it through on a streamed upload', async () => {
+    const { browser } = await signIn()
+    api.dpop.rotateNonce()
+    let before = api.requests().length
+    expect((await apiCall(browser, '/api/demo/hello', { method: 'HEAD' })).status).toBe(200)
+    expect(
+      api
+        .requests()
+        .slice(before)
+        .map((r) => r.status),
+    ).toEqual([401, 200])
+
+    // A streamed body cannot be sent twice: the browser gets the upstream's refusal, and the
+    // broker has learned the nonce for the next request.
+    api.dpop.rotateNonce()
+    before = api.requests().length
+    const upload = { method: 'POST', body: 'x'.repeat(1000) }
+    const refused = await apiCall(browser, '/api/uploads/files', upload)
+    expect(refused.status).toBe(401)
+    expect(refused.headers.get('www-authenticate')).toMatch(/use_dpop_nonce/)
+    expect((await apiCall(browser, '/api/uploads/files', upload)).status).toBe(200)
+    expect(
+      api
+        .requests()
+        .slice(before)
+        .map((r) => r.status),
+    ).toEqual([401, 200])
+  })
+
+  it('opens a WebSocket with a DPoP proof on the upstream handshake', async () => {
+    const { browser } = await signIn()
+    const cookie = browser.cookieHeaderFor(broker.url)
+    const socket = openWebSocket(`${broker.url}/api/live/live`, { origin: broker.url, cookie })
+    await socket.opened
+    expect(JSON.parse(await socket.next())).toMatchObject({ n: 1, sub: 'alice' })
+    socket.socket.close(1000)
+    const handshake = api.requests().findLast((r) => r.websocket)
+    expect(handshake).toMatchObject({ status: 101, path: '/live' })
+    expect(decodeJwt(api.lastProof() ?? '')).toMatchObject({ htm: 'GET', htu: `${api.url}/live` })
+  })
+
+  it('leaves a token stolen from the upstream useless: as a bearer, without a proof, or with a replayed one', async () => {
+    const { browser } = await signIn()
+    expect((await apiCall(browser, '/api/demo/hello')).status).toBe(200)
+    const token = api.lastBearer() ?? ''
+    const proof = api.lastProof() ?? ''
+    expect(decodeJwt(proof)).toMatchObject({ htm: 'GET', htu: `${api.url}/hello` })
+    const attempts: Array<[string, Record<string, string>]> = [
+      ['as a bearer', { authorization: `Bearer ${token}` }],
+      ['without a proof', { authorization: `DPoP ${token}` }],
+      ['with the replayed proof', { authorization: `DPoP ${token}`, dpop: proof }],
+    ]
+    for (const [how, headers] of attempts) {
+      const stolen = await fetch(`${api.url}/hello`, { headers })
+      expect(stolen.status, how).toBe(401)
+    }
+    const elsewhere = await fetch(`${api.url}/admin`, {
+      headers: { authorization: `DPoP ${token}`, dpop: proof },
+    })
+    expect(elsewhere.status).toBe(401)
+    expect(
+      api
+        .requests()
+        .slice(-4)
+        .map((r) => r.error),
+    ).toEqual(['invalid_token', 'invalid_dpop_proof', 'invalid_dpop_proof', 'invalid_dpop_proof'])
+  })
+
+  it('refreshes single-flight with DPoP: one refresh grant for many concurrent calls, the new token bound to the same key', async () => {
+    const { browser, key, session } = await signIn()
+    const jkt = (decodeJwt(session.tokens.accessToken).cnf as { jkt: string }).jkt
+    const refreshesBefore = grants('refresh_token')
+    clockOffset += 120_000 // the 60 s access token is due
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          apiCall(browser, `/api/demo/burst/${i}`).then((r) => r.status),
+        ),
+      )
+      expect(statuses).toEqual(Array(12).fill(200))
+      expect(grants('refresh_token') - refreshesBefore).toBe(1)
+      const after = (await storedSessionOf(broker, browser.cookie('__Host-bff-session')?.value))
+        .session
+      expect(after?.tokens.accessToken).not.toBe(session.tokens.accessToken)
+      expect(after?.tokens.dpopKey).toBe(session.tokens.dpopKey)
+      expect((decodeJwt(after?.tokens.accessToken ?? '').cnf as { jkt: string }).jkt).toBe(jkt)
+      expect(key).toBeTruthy()
+    } finally {
+      clockOffset -= 120_000
+    }
+  })
+})
+
+describe('OIDC_DPOP against a provider that does not offer DPoP', () => {
+  function broker(issuer: string, dpop: 'auto' | 'always') {
+    return createBff(
+      {
+        publicUrl: 'http://127.0.0.1:3999',
+        issuer,
+        clientId: 'bff-client',
+        clientSecret: 'scripted-secret',
+        dangerouslyAllowHttpIssuer: true,
+        cookieSecrets: [{ id: 1, secret: `test-only-${randomId(24)}` }],
+        checkClient: false,
+        dpop,
+      },
+      { logger: createLogger('silent'), store: new MemorySessionStore(systemClock) },
+    )
+  }
+
+  it('is not ready with always, naming the setting; auto goes on with bearer tokens', async () => {
+    const provider = await startScriptedProvider({ clientId: 'bff-client' })
+    try {
+      const always = broker(provider.issuer, 'always')
+      const failure = await always.ready().then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      await always.close()
+      expect(failure).toBeInstanceOf(BffError)
+      expect((failure as BffError).detail).toMatch(
+        /^OIDC_DPOP=always, but the provider does not list ES256/,
+      )
+      const auto = broker(provider.issuer, 'auto')
+      await expect(auto.ready()).resolves.toBeUndefined()
+      await auto.close()
+    } finally {
+      await provider.stop()
+    }
+  })
+})
