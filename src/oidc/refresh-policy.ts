@@ -1,6 +1,13 @@
 import { providerErrorCode, providerStatus } from '../errors/translate.js'
 
-export type RefreshFailure = 'fatal' | 'transient'
+export type RefreshFailure = 'fatal' | 'transient' | 'client_rejected'
+
+/**
+ * RFC 6749 §5.2: the provider refused the broker's own client (its credentials, or its right to
+ * the grant) before looking at the user's grant. The refresh token is not spent, and the fault
+ * is the broker's registration: every session would be ended by it, so none is.
+ */
+const CLIENT_CODES = new Set(['invalid_client', 'unauthorized_client'])
 
 /**
  * OAuth error codes after which retrying the same refresh token can never succeed. Among them
@@ -9,13 +16,7 @@ export type RefreshFailure = 'fatal' | 'transient'
  * resource (oidc-provider does), so the session cannot be trusted to hold a live one; ending
  * it sends the user to a sign-in that asks for the resource.
  */
-const FATAL_CODES = new Set([
-  'invalid_grant',
-  'invalid_client',
-  'unauthorized_client',
-  'invalid_scope',
-  'invalid_target',
-])
+const FATAL_CODES = new Set(['invalid_grant', 'invalid_scope', 'invalid_target'])
 
 /**
  * oauth4webapi codes for a token response that arrived and was refused by the ID token checks
@@ -39,10 +40,12 @@ function validationCode(error: unknown): string | undefined {
 /**
  * Fatal: the grant is gone (revoked, expired, reused) — end the session.
  * Transient: network, timeout, 5xx, or a response we could not read — keep the session.
+ * Client rejected: the broker's client was refused — keep the session, the fault is not its.
  * A dead refresh token answered with a non-JSON 4xx is treated as fatal too.
  */
 export function classifyRefreshFailure(error: unknown): RefreshFailure {
   const code = providerErrorCode(error)
+  if (code !== undefined && CLIENT_CODES.has(code)) return 'client_rejected'
   if (code !== undefined) return FATAL_CODES.has(code) ? 'fatal' : 'transient'
   const status = providerStatus(error)
   // A refused ID token, unless the failure was fetching the keys from a provider in trouble.

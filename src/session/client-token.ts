@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
+import { providerErrorCode } from '../errors/translate.js'
 import type { Clock } from '../lib/clock.js'
 import { sha256 } from '../lib/random.js'
 import type { ClientTokenRequest, OidcClient, TokenResponse } from '../oidc/client.js'
@@ -176,6 +177,12 @@ export class ClientTokenService {
       'the provider refused the client credentials grant: allow it for this client, or fix the route’s clientScopes or resource',
     )
     if (misconfigured) throw error
-    throw new BffError('provider_misconfigured', { detail, cause: error })
+    // unauthorized_client here says the grant is not allowed for the client (configuration);
+    // invalid_client, that its credentials were refused.
+    const rejected = providerErrorCode(error) === 'invalid_client'
+    throw new BffError(rejected ? 'provider_rejected_client' : 'provider_misconfigured', {
+      detail,
+      cause: error,
+    })
   }
 }

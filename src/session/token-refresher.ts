@@ -17,6 +17,7 @@ export type RefreshOutcome =
   | 'waited_on_lock'
   | 'refused'
   | 'transient_error'
+  | 'client_rejected'
 
 /** Counters the metrics endpoint will expose; never labelled with user or session data. */
 export interface RefreshMetrics {
@@ -224,7 +225,17 @@ export class TokenRefresher {
       throw error
     }
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-    if (classifyRefreshFailure(error) === 'transient') {
+    const kind = classifyRefreshFailure(error)
+    if (kind === 'client_rejected') {
+      metrics?.outcome('client_rejected')
+      logger.error(
+        { event: 'refresh.client_rejected', detail, ...providerAnswer(error) },
+        'the provider refused the broker client on refresh (check OIDC_CLIENT_SECRET or the key); session kept',
+      )
+      if (usableFor(current, resource, clock.now())) return current
+      throw new BffError('provider_rejected_client', { detail, cause: error })
+    }
+    if (kind === 'transient') {
       metrics?.outcome('transient_error')
       logger.warn(
         { event: 'refresh.transient_error', detail, ...providerAnswer(error) },

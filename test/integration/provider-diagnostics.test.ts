@@ -79,4 +79,31 @@ describe('provider refusals a person can diagnose', () => {
       providerErrorDescription: 'token reused',
     })
   })
+
+  it('a refresh that finds the client refused keeps every session: 502, nothing ended, refreshed once the client is fixed', async () => {
+    offset = 0
+    const { browser } = await t.signIn()
+    const refreshAnswer = t.provider.script.tokenResponse
+    // The secret was rotated at the provider, not yet in the broker (Glewlwyd words it so).
+    t.provider.script.tokenResponse = () => ({
+      status: 403,
+      body: '{"error":"unauthorized_client","error_description":"client authentication failed"}',
+    })
+    offset = 400_000
+    const refused = await t.apiCall(browser as HttpBrowser, '/api/echo/rotated')
+    expect(refused.status).toBe(502)
+    expect(await refused.json()).toMatchObject({ error: 'provider_rejected_client' })
+    expect(logged('refresh.client_rejected').at(-1)).toMatchObject({
+      providerStatus: 403,
+      providerError: 'unauthorized_client',
+    })
+    expect(await t.broker.bff.metrics.registry.metrics()).toMatch(
+      /bff_refresh_total\{outcome="client_rejected"\} 1/,
+    )
+    // The session and its refresh token are intact: once the provider accepts the client
+    // again, the same browser goes on without signing in.
+    t.provider.script.tokenResponse = refreshAnswer
+    const again = await t.apiCall(browser as HttpBrowser, '/api/echo/fixed')
+    expect(again.status).toBe(200)
+  })
 })

@@ -96,6 +96,19 @@ describe('Tokens for other audiences and the broker’s own', () => {
     })
   })
 
+  describe('client, refused credentials', () => {
+    it('a provider that refuses the client credentials: 502 provider_rejected_client, the session kept', async () => {
+      const browser = await signedIn()
+      t.provider.script.tokenResponse = () => refused('invalid_client')
+      const response = await t.apiCall(browser, '/api/refused/x')
+      expect(response.status).toBe(502)
+      expect(await response.json()).toMatchObject({ error: 'provider_rejected_client' })
+      expect(t.upstream.requests).toHaveLength(0)
+      delete t.provider.script.tokenResponse
+      expect((await t.apiCall(browser, '/api/echo/x')).status).toBe(200)
+    })
+  })
+
   describe('resource', () => {
     it('the sign-in asks for the user’s audience and each route’s; the code exchange names the user’s', async () => {
       await signedIn()

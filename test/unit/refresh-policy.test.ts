@@ -11,12 +11,17 @@ function bodyError(status: number, error: string) {
 }
 
 describe('classifyRefreshFailure', () => {
-  it.each(['invalid_grant', 'invalid_client', 'unauthorized_client', 'invalid_target'])(
-    'treats %s as fatal',
-    (code) => {
-      expect(classifyRefreshFailure(bodyError(400, code))).toBe('fatal')
-    },
-  )
+  it.each(['invalid_grant', 'invalid_scope', 'invalid_target'])('treats %s as fatal', (code) => {
+    expect(classifyRefreshFailure(bodyError(400, code))).toBe('fatal')
+  })
+
+  it.each([
+    [401, 'invalid_client'],
+    [400, 'unauthorized_client'],
+    [403, 'unauthorized_client'],
+  ])('treats %s %s as the client refused: the user grant is not at fault', (status, code) => {
+    expect(classifyRefreshFailure(bodyError(status, code))).toBe('client_rejected')
+  })
 
   it('treats temporarily_unavailable as transient', () => {
     expect(classifyRefreshFailure(bodyError(503, 'temporarily_unavailable'))).toBe('transient')
