@@ -61,6 +61,27 @@ export function signIn(returnTo = location.pathname + location.search): void {
   location.href = `/auth/login?returnTo=${encodeURIComponent(returnTo)}`
 }
 
+const SILENT_OUTCOME = 'silent_login'
+
+/**
+ * Silent sign-in (prompt=none): the provider shows nothing and the broker sends the browser
+ * back here with `silent_login=<outcome>` (signed_in, login_required, consent_required, …):
+ * a signed-in session when the provider still has one, never an error page.
+ */
+export function signInSilently(returnTo = location.pathname + location.search): void {
+  location.href = `/auth/login?prompt=none&returnTo=${encodeURIComponent(returnTo)}`
+}
+
+/** The outcome of a silent sign-in this page load returned from, removed from the address bar. */
+export function takeSilentOutcome(): string | undefined {
+  const url = new URL(location.href)
+  const outcome = url.searchParams.get(SILENT_OUTCOME) ?? undefined
+  if (outcome === undefined) return undefined
+  url.searchParams.delete(SILENT_OUTCOME)
+  history.replaceState(history.state, '', url.pathname + url.search + url.hash)
+  return outcome
+}
+
 /**
  * Log out with a plain form POST (a top-level navigation): the broker answers a page that
  * posts the sign-out on to the provider's end-session endpoint, which fetch could not follow

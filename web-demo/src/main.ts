@@ -1,6 +1,6 @@
 import './style.css'
 import { apiPanel } from './api-panel'
-import { bffFetch, onSignedOut, signOut } from './bff-fetch'
+import { bffFetch, onSignedOut, signOut, takeSilentOutcome } from './bff-fetch'
 import { h } from './dom'
 import { livePanel } from './live-panel'
 import { signedOutView } from './signed-out'
@@ -10,13 +10,17 @@ type State = 'loading' | 'signed-in' | 'signed-out' | 'error'
 
 const app = document.getElementById('app') as HTMLElement
 let state: State = 'loading'
+const silentOutcome = takeSilentOutcome()
 
 onSignedOut((reason) => {
   if (state === 'signed-out') return // a burst can bring many 401s at once
   // On first load a missing session is normal, not worth explaining.
   show(
     'signed-out',
-    signedOutView(state === 'signed-in' || reason === 'session_expired' ? reason : undefined),
+    signedOutView(
+      state === 'signed-in' || reason === 'session_expired' ? reason : undefined,
+      silentOutcome,
+    ),
   )
 })
 
