@@ -1,20 +1,16 @@
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
+import type { DemoApi } from '../../demo/api/create-demo-api.js'
 import { createBff } from '../../src/app.js'
 import { BffError } from '../../src/errors/bff-error.js'
 import { systemClock } from '../../src/lib/clock.js'
 import { randomId } from '../../src/lib/random.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { MemorySessionStore } from '../../src/session/memory-store.js'
-import {
-  reserveBrokerUrl,
-  startBroker,
-  storedSessionOf,
-  type TestBroker,
-} from '../support/broker.js'
+import { storedSessionOf, type TestBroker } from '../support/broker.js'
 import { HttpBrowser } from '../support/http-browser.js'
-import { startTestProvider, type TestProvider } from '../support/provider.js'
+import type { TestProvider } from '../support/provider.js'
+import { type ProviderStack, startProviderStack } from '../support/provider-stack.js'
 import { startScriptedProvider } from '../support/scripted-provider.js'
 import { openWebSocket } from '../support/websocket.js'
 
@@ -24,46 +20,31 @@ import { openWebSocket } from '../support/websocket.js'
  * tokens are bound to a key only the broker holds.
  */
 describe('DPoP (OIDC_DPOP=always)', () => {
+  let stack: ProviderStack
   let provider: TestProvider
   let api: DemoApi
   let broker: TestBroker
   let clockOffset = 0
 
   beforeAll(async () => {
-    const address = await reserveBrokerUrl()
-    provider = await startTestProvider({
-      publicHost: 'localhost',
-      redirectUri: `${address.url}/auth/callback`,
-      apiAudience: 'http://demo-api.test',
-      dpopNonces: true,
-    })
-    api = await startDemoApi({
-      issuer: provider.issuer,
-      jwksUri: provider.jwksUri,
-      audience: 'http://demo-api.test',
-      dpopNonces: true,
-    })
-    broker = await startBroker(
-      address,
-      {
-        issuer: provider.issuer,
-        clientId: provider.clientId,
-        clientSecret: provider.clientSecret,
+    stack = await startProviderStack({
+      provider: { dpopNonces: true },
+      api: { dpopNonces: true },
+      broker: (upstream) => ({
         dpop: 'always',
         apiRoutes: [
-          { prefix: '/api/demo', upstream: api.url },
-          { prefix: '/api/uploads', upstream: api.url, stream: true },
-          { prefix: '/api/live', upstream: api.url, websocket: true },
+          { prefix: '/api/demo', upstream },
+          { prefix: '/api/uploads', upstream, stream: true },
+          { prefix: '/api/live', upstream, websocket: true },
         ],
-      },
-      { clock: { now: () => Date.now() + clockOffset } },
-    )
+      }),
+      deps: { clock: { now: () => Date.now() + clockOffset } },
+    })
+    ;({ provider, api, broker } = stack)
   })
 
   afterAll(async () => {
-    await broker?.stop()
-    await api?.stop()
-    await provider?.stop()
+    await stack?.stop()
   })
 
   async function signIn() {

@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  reserveBrokerUrl,
-  startBroker,
-  storedSessionOf,
-  type TestBroker,
-} from '../support/broker.js'
+import { storedSessionOf, type TestBroker } from '../support/broker.js'
 import { HttpBrowser } from '../support/http-browser.js'
-import { startTestProvider, type TestProvider } from '../support/provider.js'
+import type { TestProvider } from '../support/provider.js'
+import { type ProviderStack, startProviderStack } from '../support/provider-stack.js'
 
 /*
  * GET /auth/login?prompt=none against the real dev provider: every outcome comes back to
@@ -14,27 +10,20 @@ import { startTestProvider, type TestProvider } from '../support/provider.js'
  * on load.
  */
 describe('silent sign-in (prompt=none)', () => {
+  let stack: ProviderStack
   let provider: TestProvider
   let broker: TestBroker
 
   beforeAll(async () => {
-    const address = await reserveBrokerUrl()
-    provider = await startTestProvider({
-      publicHost: 'localhost',
-      redirectUri: `${address.url}/auth/callback`,
-    })
-    broker = await startBroker(address, {
-      issuer: provider.issuer,
-      clientId: provider.clientId,
-      clientSecret: provider.clientSecret,
+    stack = await startProviderStack({
       // Configured parameters a silent sign-in must override: prompt=none alone.
-      authorizationParams: { prompt: 'consent' },
+      broker: () => ({ authorizationParams: { prompt: 'consent' } }),
     })
+    ;({ provider, broker } = stack)
   })
 
   afterAll(async () => {
-    await broker?.stop()
-    await provider?.stop()
+    await stack?.stop()
   })
 
   const silentLogin = (browser: HttpBrowser, returnTo: string) =>

@@ -1,15 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
+import type { DemoApi } from '../../demo/api/create-demo-api.js'
 import { ACR_PASSWORD, ACR_TWO_FACTOR } from '../../demo/provider/create-provider.js'
-import {
-  reserveBrokerUrl,
-  startBroker,
-  storedSessionOf,
-  type TestBroker,
-} from '../support/broker.js'
+import { storedSessionOf, type TestBroker } from '../support/broker.js'
 import { HttpBrowser } from '../support/http-browser.js'
-import { startTestProvider, type TestProvider } from '../support/provider.js'
+import type { TestProvider } from '../support/provider.js'
+import { type ProviderStack, startProviderStack } from '../support/provider-stack.js'
 
 const RECENT_SECONDS = 3
 
@@ -18,41 +14,29 @@ const RECENT_SECONDS = 3
  * code when acr_values asks for its two-factor class and re-authenticates for max_age.
  */
 describe('per-route step-up: acr and authentication age', () => {
+  let stack: ProviderStack
   let provider: TestProvider
   let api: DemoApi
   let broker: TestBroker
 
   beforeAll(async () => {
-    const address = await reserveBrokerUrl()
-    provider = await startTestProvider({
-      publicHost: 'localhost',
-      redirectUri: `${address.url}/auth/callback`,
-      apiAudience: 'http://demo-api.test',
+    stack = await startProviderStack({
+      broker: (upstream) => ({
+        authorizationParams: { prompt: 'consent' },
+        apiRoutes: [
+          { prefix: '/api/demo', upstream },
+          { prefix: '/api/sensitive', upstream, acr: [ACR_TWO_FACTOR] },
+          { prefix: '/api/recent', upstream, authMaxAgeSeconds: RECENT_SECONDS },
+        ],
+        // A value no route names, which the dev provider will not reach.
+        loginAcrValues: ['urn:example:never-reached'],
+      }),
     })
-    api = await startDemoApi({
-      issuer: provider.issuer,
-      jwksUri: provider.jwksUri,
-      audience: 'http://demo-api.test',
-    })
-    broker = await startBroker(address, {
-      issuer: provider.issuer,
-      clientId: provider.clientId,
-      clientSecret: provider.clientSecret,
-      authorizationParams: { prompt: 'consent' },
-      apiRoutes: [
-        { prefix: '/api/demo', upstream: api.url },
-        { prefix: '/api/sensitive', upstream: api.url, acr: [ACR_TWO_FACTOR] },
-        { prefix: '/api/recent', upstream: api.url, authMaxAgeSeconds: RECENT_SECONDS },
-      ],
-      // A value no route names, which the dev provider will not reach.
-      loginAcrValues: ['urn:example:never-reached'],
-    })
+    ;({ provider, api, broker } = stack)
   })
 
   afterAll(async () => {
-    await broker?.stop()
-    await api?.stop()
-    await provider?.stop()
+    await stack?.stop()
   })
 
   const alice = () => {

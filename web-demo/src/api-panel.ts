@@ -8,46 +8,35 @@ export function apiPanel(): HTMLElement {
   const result = h('pre', { 'data-testid': 'api-result' })
   const burstResult = h('p', { class: 'status', 'data-testid': 'burst-result' })
 
-  const callButton = h('button', { type: 'button', 'data-testid': 'call-api' }, 'Call API')
-  callButton.addEventListener('click', () =>
-    busy(callButton, async () => {
-      status.textContent = 'Calling GET /api/demo/hello…'
-      result.textContent = ''
-      try {
-        const response = await bffFetch('/api/demo/hello')
-        const body = await readBody(response)
-        status.textContent = describeResponse(response, body)
-        status.dataset.ok = String(response.ok)
-        result.textContent = typeof body === 'string' ? body : JSON.stringify(body, null, 2)
-      } catch (error) {
-        status.textContent = `Network error: ${String(error)}`
-        status.dataset.ok = 'false'
-      }
-    }),
-  )
-
-  const sensitiveButton = h(
-    'button',
-    { type: 'button', 'data-testid': 'call-sensitive' },
+  /** A button that GETs `path` through the broker and shows the answer. */
+  const caller = (testId: string, label: string, path: string, note = '') => {
+    const button = h('button', { type: 'button', 'data-testid': testId }, label)
+    button.addEventListener('click', () =>
+      busy(button, async () => {
+        status.textContent = `Calling GET ${path}${note}…`
+        result.textContent = ''
+        try {
+          const response = await bffFetch(path)
+          const body = await readBody(response)
+          status.textContent = describeResponse(response, body)
+          status.dataset.ok = String(response.ok)
+          result.textContent = typeof body === 'string' ? body : JSON.stringify(body, null, 2)
+        } catch (error) {
+          status.textContent = `Network error: ${String(error)}`
+          status.dataset.ok = 'false'
+        }
+      }),
+    )
+    return button
+  }
+  const callButton = caller('call-api', 'Call API', '/api/demo/hello')
+  // A session signed in with a password alone gets 401 step_up_required: bffFetch then goes
+  // to the provider for the one-time code and comes back to this page.
+  const sensitiveButton = caller(
+    'call-sensitive',
     'Call step-up API',
-  )
-  sensitiveButton.addEventListener('click', () =>
-    busy(sensitiveButton, async () => {
-      status.textContent = 'Calling GET /api/sensitive/hello (needs the one-time code)…'
-      result.textContent = ''
-      try {
-        // A session signed in with a password alone gets 401 step_up_required: bffFetch
-        // then goes to the provider for the one-time code and comes back to this page.
-        const response = await bffFetch('/api/sensitive/hello')
-        const body = await readBody(response)
-        status.textContent = describeResponse(response, body)
-        status.dataset.ok = String(response.ok)
-        result.textContent = typeof body === 'string' ? body : JSON.stringify(body, null, 2)
-      } catch (error) {
-        status.textContent = `Network error: ${String(error)}`
-        status.dataset.ok = 'false'
-      }
-    }),
+    '/api/sensitive/hello',
+    ' (needs the one-time code)',
   )
 
   const burstButton = h(
