@@ -19,7 +19,8 @@ const HOP_BY_HOP = new Set([
 /**
  * Request headers every upstream gets from the browser's request: content negotiation,
  * conditionals, ranges, cache directives, the body's description, the user agent, W3C trace
- * context (traceparent, tracestate) and two harmless request modifiers (`Prefer`, RFC 7240;
+ * context (traceparent, tracestate: the broker's own replace them while tracing is on, see
+ * forward.ts) and two harmless request modifiers (`Prefer`, RFC 7240;
  * `Idempotency-Key`). Everything else is dropped: upstreams behind auth proxies trust
  * identity and override headers (`X-Remote-User`, `X-Original-URL`,
  * `X-HTTP-Method-Override`, client-IP headers), and the broker must never be the way to send
