@@ -5,9 +5,9 @@ import type {
   ServerResponse,
 } from 'node:http'
 import { Readable } from 'node:stream'
-import { type Context, context, type Span, SpanStatusCode } from '@opentelemetry/api'
+import { type Context, context, type Span } from '@opentelemetry/api'
 import { BffError, toBffError } from '../errors/bff-error.js'
-import { endClientSpan, propagateTo, startClientSpan, tracingOn } from '../observability/tracing.js'
+import { endClientSpan } from '../observability/tracing.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
@@ -35,6 +35,7 @@ import {
   upstreamBody,
   webBodySource,
 } from './request-body.js'
+import { endAnswered, upstreamSpan } from './upstream-span.js'
 import type { UpstreamMatch } from './upstreams.js'
 
 export interface ForwardOptions extends ExchangeOptions {
@@ -75,17 +76,12 @@ export const CLIENT_CLOSED = 499
 
 const NO_BODY_STATUS = new Set([204, 205, 304])
 
-/**
- * What the upstream gets: the allow-listed headers of the browser's request, then the broker's
- * own. While tracing is on, the trace context is the exchange's span's, not the browser's; off,
- * the browser's `traceparent` and `tracestate` pass as any allow-listed header.
- */
+/** What the upstream gets: the allow-listed headers of the browser's request, then the broker's own. */
 function upstreamHeaders(
   incoming: Headers | IncomingHttpHeaders,
   { match, accessToken, requestId, traced }: ProxiedRequest,
 ): UpstreamHeaders {
-  const headers = upstreamRequestHeaders(incoming, match.route.forwardHeaders)
-  if (traced) propagateTo(headers, traced.span)
+  const headers = upstreamRequestHeaders(incoming, match.route.forwardHeaders, traced?.span)
   if (accessToken !== undefined) headers.authorization = `Bearer ${accessToken}`
   if (requestId) headers['x-request-id'] = requestId
   return headers
@@ -130,30 +126,17 @@ export function forwardNode(
   }
 }
 
-/** The CLIENT span of one upstream exchange, named after its route; none while tracing is off. */
-function upstreamSpan({ route, target }: UpstreamMatch, method: string): Span | undefined {
-  if (!tracingOn()) return undefined
-  return startClientSpan(`upstream ${route.prefix}`, {
-    'http.request.method': method,
-    'server.address': target.hostname,
-    'server.port': target.port,
-    'bff.route': route.prefix,
-  })
-}
-
 /** Ends an exchange's span with the upstream's status, or the broker's error code. */
 function ended<T>(span: Span, pending: Promise<T>, statusOf: (value: T) => number): Promise<T> {
   return pending.then(
     (value) => {
       const status = statusOf(value)
-      if (status === CLIENT_CLOSED) {
-        span.setAttribute('bff.outcome', 'client_closed')
+      if (status !== CLIENT_CLOSED) {
+        endAnswered(span, status)
       } else {
-        span.setAttribute('http.response.status_code', status)
-        // OTel HTTP semconv: a client span's 4xx and 5xx answers are errors.
-        if (status >= 400) span.setStatus({ code: SpanStatusCode.ERROR })
+        span.setAttribute('bff.outcome', 'client_closed')
+        endClientSpan(span)
       }
-      endClientSpan(span)
       return value
     },
     (error: unknown) => {

@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import {
@@ -13,6 +15,7 @@ import { changeFeedLive, storedSessionOf, type TestBroker } from '../support/bro
 import { type BrokerCluster, startBrokerCluster } from '../support/broker-cluster.js'
 import { HttpBrowser } from '../support/http-browser.js'
 import { until } from '../support/until.js'
+import { openWebSocket, serveWebSockets, type WebSocketUpstream } from '../support/websocket.js'
 
 /** A browser's (or its page's instrumentation's) trace: sampled, trace and parent ids known. */
 const BROWSER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -64,6 +67,8 @@ function descendsFrom(span: ReadableSpan, ancestor: ReadableSpan): boolean {
 describe('tracing: a span per request, provider, store and upstream spans under it', () => {
   let cluster: BrokerCluster
   let broker: TestBroker
+  let sockets: Server
+  let wsUpstream: WebSocketUpstream
   const browser = new HttpBrowser()
   /** What no span may hold, by name; filled as the session goes on. */
   const secrets: Record<string, string> = {}
@@ -89,7 +94,16 @@ describe('tracing: a span per request, provider, store and upstream spans under 
 
   beforeAll(async () => {
     tracerProvider.register({ propagator: new W3CTraceContextPropagator() })
-    cluster = await startBrokerCluster(1)
+    sockets = createServer()
+    wsUpstream = serveWebSockets(sockets)
+    await new Promise<void>((resolve) => sockets.listen(0, '127.0.0.1', resolve))
+    const wsUrl = `http://127.0.0.1:${(sockets.address() as AddressInfo).port}`
+    cluster = await startBrokerCluster(1, ({ api }) => ({
+      apiRoutes: [
+        { prefix: '/api/demo', upstream: api.url },
+        { prefix: '/api/ws', upstream: wsUrl, websocket: true },
+      ],
+    }))
     broker = cluster.instances[0] as TestBroker
     const { provider } = cluster
     secrets['client secret'] = provider.clientSecret
@@ -168,6 +182,19 @@ describe('tracing: a span per request, provider, store and upstream spans under 
     ).spans
     expect(await laneCount(broker)).toBe(lanesBefore + 1)
 
+    steps.webSocket = (
+      await spansOf(async () => {
+        const ws = openWebSocket(`${broker.url}/api/ws/live`, {
+          cookie: browser.cookieHeaderFor(broker.url),
+          origin: broker.url,
+          traceparent: BROWSER_TRACEPARENT,
+        })
+        await ws.opened
+        ws.socket.close()
+        await ws.closed
+      })
+    ).spans
+
     steps.refresh = (
       await spansOf(async () => {
         cluster.advance(TOKEN_EXPIRED)
@@ -205,6 +232,8 @@ describe('tracing: a span per request, provider, store and upstream spans under 
 
   afterAll(async () => {
     await cluster?.stop()
+    wsUpstream?.stop()
+    sockets?.close()
     await tracerProvider.shutdown()
     trace.disable()
     context.disable()
@@ -282,7 +311,7 @@ describe('tracing: a span per request, provider, store and upstream spans under 
   })
 
   it('continues the browser’s trace when it sends a valid traceparent', () => {
-    for (const step of ['user', 'lane', 'logout'] as const) {
+    for (const step of ['user', 'lane', 'webSocket', 'logout'] as const) {
       const [request] = serverSpans(steps[step] ?? [])
       expect(traceOf(request as ReadableSpan), step).toBe(BROWSER_TRACE)
       expect(request?.parentSpanContext).toMatchObject({ spanId: BROWSER_PARENT, isRemote: true })
@@ -312,6 +341,20 @@ describe('tracing: a span per request, provider, store and upstream spans under 
     expect(traceId).toBe(traceOf(request as ReadableSpan))
     expect(parentId).toBe(idOf(upstream))
     expect(flags).toBe('01')
+  })
+
+  it('traces a WebSocket handshake: its span, the upstream handshake’s, its traceparent', () => {
+    const spans = steps.webSocket ?? []
+    const [request] = serverSpans(spans)
+    expect(request?.name).toBe('GET /api/ws/*')
+    expect(request?.attributes['http.response.status_code']).toBe(101)
+    expect(traceOf(request as ReadableSpan)).toBe(BROWSER_TRACE)
+    const upstream = one(spans, 'upstream /api/ws')
+    expect(upstream.parentSpanContext?.spanId).toBe(idOf(request as ReadableSpan))
+    expect(upstream.attributes['http.response.status_code']).toBe(101)
+    expect(wsUpstream.handshakes.at(-1)?.headers.traceparent).toBe(
+      `00-${BROWSER_TRACE}-${idOf(upstream)}-01`,
+    )
   })
 
   it('replaces the browser’s traceparent toward the upstream (same trace, the broker’s span)', () => {
