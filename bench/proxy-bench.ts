@@ -50,6 +50,10 @@ const LANE = process.env.BENCH_LANE !== '0'
 const ONLY = process.env.BENCH_ONLY?.split(',')
   .map((name) => name.trim())
   .filter(Boolean)
+/** BENCH_BASELINE=<git ref>: the broker as that commit builds it, measured beside this one. */
+const BASELINE = process.env.BENCH_BASELINE?.trim() || undefined
+/** BENCH_TRACED=1: the broker once more with an OpenTelemetry SDK registered (spans made, then dropped). */
+const TRACED = process.env.BENCH_TRACED === '1'
 const BUILD_DIR = fileURLToPath(new URL('./.build/', import.meta.url))
 const TARGETS = {
   ratioVsUndici: 0.85,
@@ -65,7 +69,14 @@ const PIN =
     : undefined
 
 interface Target {
-  name: 'undici' | 'bare' | 'broker' | 'broker-cluster' | 'peer'
+  name:
+    | 'undici'
+    | 'bare'
+    | 'broker'
+    | 'broker-baseline'
+    | 'broker-traced'
+    | 'broker-cluster'
+    | 'peer'
   process: BenchProcess
   url: string
   headers: Record<string, string>
@@ -229,23 +240,30 @@ function report(m: Measured): string {
   ].join(' ')
 }
 
-/** src/ compiled by tsc as `npm run build` compiles it (without declarations and maps), for the broker target. */
-function compileBroker(): string {
-  const outDir = join(BUILD_DIR, 'src')
+/**
+ * src/ compiled by tsc as `npm run build` compiles it (without declarations and maps), for the
+ * broker target; with `ref`, that commit's src/ (taken with `git archive`, built beside this
+ * one so it finds the same node_modules).
+ */
+function compileBroker(ref?: string): string {
+  const outDir = join(BUILD_DIR, ref === undefined ? 'src' : 'baseline-src')
   rmSync(outDir, { recursive: true, force: true })
+  let project = 'tsconfig.build.json'
+  if (ref !== undefined) {
+    const tree = join(BUILD_DIR, 'baseline-tree')
+    rmSync(tree, { recursive: true, force: true })
+    mkdirSync(tree, { recursive: true })
+    execFileSync(
+      'bash',
+      ['-c', 'git archive "$0" src tsconfig.json tsconfig.build.json | tar -x -C "$1"', ref, tree],
+      { stdio: 'inherit' },
+    )
+    project = join(tree, 'tsconfig.build.json')
+  }
   const tsc = fileURLToPath(new URL('../node_modules/.bin/tsc', import.meta.url))
   execFileSync(
     tsc,
-    [
-      '-p',
-      'tsconfig.build.json',
-      '--outDir',
-      outDir,
-      '--declaration',
-      'false',
-      '--sourceMap',
-      'false',
-    ],
+    ['-p', project, '--outDir', outDir, '--declaration', 'false', '--sourceMap', 'false'],
     { stdio: 'inherit' },
   )
   return outDir
@@ -276,9 +294,13 @@ async function main() {
   stoppers.push(() => redis.stop())
 
   const brokerPort = await freePort()
+  const baselinePort = await freePort()
+  const tracedPort = await freePort()
   const clusterBrokerPort = await freePort()
   const peerPort = await freePort()
   const brokerUrl = `http://127.0.0.1:${brokerPort}`
+  const baselineUrl = `http://127.0.0.1:${baselinePort}`
+  const tracedUrl = `http://127.0.0.1:${tracedPort}`
   const clusterBrokerUrl = `http://127.0.0.1:${clusterBrokerPort}`
   const peerUrl = `http://127.0.0.1:${peerPort}`
   const broker = { id: 'bench-broker', secret: `bench-${randomId(24)}` }
@@ -293,7 +315,9 @@ async function main() {
         client_id: broker.id,
         client_secret: broker.secret,
         token_endpoint_auth_method: 'client_secret_basic',
-        redirect_uris: [`${brokerUrl}/auth/callback`, `${clusterBrokerUrl}/auth/callback`],
+        redirect_uris: [brokerUrl, baselineUrl, tracedUrl, clusterBrokerUrl].map(
+          (url) => `${url}/auth/callback`,
+        ),
         post_logout_redirect_uris: [`${brokerUrl}/auth/signed-out`],
       },
       {
@@ -325,6 +349,7 @@ async function main() {
     port: number,
     redisTarget: BrokerTargetSettings['redis'],
     keyPrefix: string,
+    more: Partial<BrokerTargetSettings> = {},
   ): BrokerTargetSettings => ({
     port,
     issuer: provider.issuer,
@@ -337,6 +362,7 @@ async function main() {
     metricsToken,
     modules,
     lane: LANE,
+    ...more,
   })
   const [undici, bare, brokerProcess, peerProcess] = await Promise.all([
     startTarget('undici', 'bench/targets/undici-proxy.ts', { upstreamUrl }, onCore),
@@ -365,6 +391,25 @@ async function main() {
     ),
   ])
   stoppers.push(undici.stop, bare.stop, brokerProcess.stop, peerProcess.stop)
+  // The broker as another commit builds it, and this one traced: same Redis, same settings.
+  const extraBrokers: Array<{ name: Target['name']; url: string; process: BenchProcess }> = []
+  const extraBroker = async (
+    name: Target['name'],
+    port: number,
+    more: Partial<BrokerTargetSettings>,
+  ) => {
+    const started = await startTarget(
+      name,
+      'bench/targets/broker.ts',
+      brokerTarget(port, { url: redis.url }, `bench-${name}`, more),
+      onCore,
+    )
+    stoppers.push(started.stop)
+    extraBrokers.push({ name, url: `http://127.0.0.1:${port}`, process: started })
+  }
+  if (BASELINE)
+    await extraBroker('broker-baseline', baselinePort, { modules: compileBroker(BASELINE) })
+  if (TRACED) await extraBroker('broker-traced', tracedPort, { tracing: true })
   // The same broker on a real 3-master Redis Cluster (its servers on the other core).
   let clusterBroker: BenchProcess | undefined
   if (CLUSTER) {
@@ -406,6 +451,14 @@ async function main() {
       url: brokerUrl,
       headers: { cookie: brokerCookie, 'x-csrf': '1' },
     },
+    ...(await Promise.all(
+      extraBrokers.map(async ({ name, url, process }) => ({
+        name,
+        process,
+        url,
+        headers: { cookie: await login(new HttpBrowser(), url, provider, 200), 'x-csrf': '1' },
+      })),
+    )),
     ...(clusterBroker
       ? [
           {
@@ -503,6 +556,15 @@ async function main() {
     `cpu_cost: undici/broker=${fixed(cost('undici') / cost('broker'))} bare/broker=${fixed(cost('bare') / cost('broker'))} peer/broker=${fixed(cost('peer') / cost('broker'))} (≈ the req/s ratios on a core of their own)`,
   )
   console.log(`reference: ratio_vs_node_http=${fixed(ratioVsBare)}`)
+  const versus = (name: Target['name'], label: string) => {
+    const other = by(name)
+    if (!other) return
+    console.log(
+      `${label}: req/s ratio=${fixed(ratio(k?.rps, other.rps), 3)} cpu_us_per_req ratio=${fixed(cost('broker') / cost(name), 3)} (broker ÷ ${name})`,
+    )
+  }
+  versus('broker-baseline', `baseline ${BASELINE ?? ''}`)
+  versus('broker-traced', 'tracing off vs on')
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met')
   const clusterResult = by('broker-cluster')
   const clusterShare = clusterResult ? ratio(clusterResult.rps, k?.rps) : undefined

@@ -15,11 +15,13 @@ import { limitRequestBody } from './middleware/body-limit.js'
 import './middleware/context.js'
 import { rateLimitByAddress } from './middleware/rate-limit.js'
 import { requestId } from './middleware/request-id.js'
+import { requestSpan } from './middleware/request-span.js'
 import { requireSession } from './middleware/require-session.js'
 import { authResponseHeaders, securityHeaders } from './middleware/security-headers.js'
-import { instrumentStore } from './observability/instrument-store.js'
+import { instrumentSessionStore, instrumentStore } from './observability/instrument-store.js'
 import { createLogger } from './observability/logger.js'
 import { BffMetrics } from './observability/metrics.js'
+import { inClientSpan } from './observability/tracing.js'
 import { OidcClient } from './oidc/client.js'
 import { LogoutTokenVerifier } from './oidc/logout-token.js'
 import { BatchedRateLimiter } from './rate-limit/batched-rate-limiter.js'
@@ -117,15 +119,23 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   const metrics = deps.metrics ?? new BffMetrics()
   const circuits = createCircuits({ config, clock, logger, metrics })
   const store = guardStore(
-    instrumentStore(deps.store ?? createStore(config, clock, logger), metrics),
+    instrumentSessionStore(deps.store ?? createStore(config, clock, logger), metrics),
     circuits.store,
   )
   const baseFetch: CustomFetch =
     deps.providerFetch ?? ((url, options) => fetch(url, options as RequestInit))
-  // Counts JWKS fetches (openid-client's and the logout-token verifier's) for the metrics.
+  // Counts JWKS fetches (openid-client's and the logout-token verifier's) for the metrics,
+  // each in a span of its own (its host may not be the issuer's).
   const providerFetch: CustomFetch = (url, options) => {
-    if (url === oidc.jwksUri) metrics.jwksFetches.inc()
-    return baseFetch(url, options)
+    if (url !== oidc.jwksUri) return baseFetch(url, options)
+    metrics.jwksFetches.inc()
+    const { hostname } = new URL(url)
+    return inClientSpan(
+      'oidc.jwks',
+      { 'server.address': hostname },
+      () => baseFetch(url, options),
+      () => ({ code: 'provider_unavailable' }),
+    )
   }
   const oidc = new OidcClient(config, providerFetch, circuits.provider)
   const cipher =
@@ -142,8 +152,11 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     onCacheLookup: (result) => metrics.sessionCacheLookup(result),
   })
   const cookie = new SessionCookie(config)
+  const rawRateStore = deps.rateLimitStore ?? createRateLimitStore(store, clock)
   const rateStore = guardStore(
-    deps.rateLimitStore ?? createRateLimitStore(store, clock),
+    instrumentStore(rawRateStore, {
+      kind: rawRateStore instanceof RedisRateLimitStore ? 'redis' : 'memory',
+    }),
     circuits.store,
   )
   const limiter = (bucket: string, limit: RateLimit | null) =>
@@ -213,6 +226,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
 
   const app = new Hono()
   const api = apiRoutes(routeDeps)
+  app.use('*', requestSpan())
   app.use('*', requestId(trusted))
   app.use('*', securityHeaders(routeDeps.securityHeaders))
   app.use('/auth/*', authResponseHeaders())

@@ -9,6 +9,9 @@ import { createLimitedServer } from './http/limited-server.js'
 import { readOpenFileLimit } from './lib/open-file-limit.js'
 import { createLogger } from './observability/logger.js'
 
+/** How long a stopping server waits for its last spans to be exported (a collector may be down). */
+const TRACE_FLUSH_MS = 5000
+
 /** Standalone entry: configuration from the environment, then serve until SIGTERM. */
 async function main() {
   let settings: ReturnType<typeof loadServerSettings>
@@ -24,6 +27,17 @@ async function main() {
     throw error
   }
   const logger = createLogger(settings.logLevel)
+  // Registered before the broker serves anything; the SDK is loaded only when configured.
+  const tracing = settings.tracing
+    ? (await import('./observability/tracing-sdk.js')).startTracing(settings.tracing, logger)
+    : undefined
+  if (settings.tracing) {
+    const { origin, pathname } = new URL(settings.tracing.url)
+    logger.info(
+      { event: 'startup.tracing', endpoint: `${origin}${pathname}` },
+      `exporting traces over OTLP to ${origin}${pathname}`,
+    )
+  }
   if (config.dangerouslyAllowHttpIssuer) {
     logger.warn(
       { event: 'config.dangerous' },
@@ -128,6 +142,8 @@ async function main() {
     metricsServer?.close()
     server.close(async () => {
       await bff.close()
+      // The last spans (this shutdown's requests among them) are still batched.
+      await tracing?.shutdown(TRACE_FLUSH_MS)
       logger.info({ event: 'shutdown.completed' }, 'stopped')
       process.exit(0)
     })

@@ -31,11 +31,29 @@ export interface BrokerTargetSettings {
   tokenKey?: string
   /** More broker options (chaos.ts: short timeouts), over the ones below. */
   options?: Record<string, unknown>
+  /** Registers an OpenTelemetry SDK first: spans made and batched as in production, then dropped. */
+  tracing?: boolean
 }
 
 const s = settings<BrokerTargetSettings>()
 
+/** The OTel SDK as the standalone server registers it, with an exporter that drops every span. */
+async function registerTracing(): Promise<void> {
+  const { ExportResultCode, W3CTraceContextPropagator } = await import('@opentelemetry/core')
+  const { BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base')
+  const { NodeTracerProvider } = await import('@opentelemetry/sdk-trace-node')
+  const dropped = {
+    export: (_spans: unknown[], done: (result: { code: number }) => void) =>
+      done({ code: ExportResultCode.SUCCESS }),
+    shutdown: async () => {},
+  }
+  new NodeTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropped)] }).register({
+    propagator: new W3CTraceContextPropagator(),
+  })
+}
+
 async function main() {
+  if (s.tracing) await registerTracing()
   const load = <T>(path: string) => import(pathToFileURL(join(s.modules, path)).href) as Promise<T>
   const { createBff } = await load<typeof import('../../src/app.js')>('app.js')
   const { createLogger } =

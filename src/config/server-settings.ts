@@ -5,6 +5,50 @@ import { parseServerLimits, type ServerLimits, type ServerLimitsOptions } from '
 
 type Env = Record<string, string | undefined>
 
+const otlpUrl = z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' })
+const otlpProtocol = z.enum(['http/json'], {
+  error:
+    'expected http/json (the broker sends OTLP over HTTP as JSON; grpc and http/protobuf are not supported)',
+})
+
+/** The standard OpenTelemetry variables the broker reads (see tracingFrom). */
+const tracingSchema = z.object({
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none'], { error: 'expected otlp or none' }).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl.optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpUrl.optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol.optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).max(256).default('session-broker'),
+})
+
+/** Where traces go, when the standalone server exports them (observability/tracing-sdk.ts). */
+export interface TracingSettings {
+  /** The OTLP/HTTP traces URL (…/v1/traces). */
+  url: string
+  serviceName: string
+}
+
+/** OTLP/HTTP's default traces URL (OTel exporter specification). */
+const DEFAULT_TRACES_URL = 'http://localhost:4318/v1/traces'
+
+/**
+ * Tracing is on when an OTLP endpoint is set or OTEL_TRACES_EXPORTER=otlp (then to the OTLP
+ * default, localhost:4318), and off with OTEL_TRACES_EXPORTER=none or with none of them. As
+ * the OTel specification says: the traces endpoint is used as it is, the general one gets
+ * `v1/traces` appended.
+ */
+function tracingFrom(s: z.output<typeof tracingSchema>): TracingSettings | undefined {
+  const base = s.OTEL_EXPORTER_OTLP_ENDPOINT
+  const traces = s.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+  if (s.OTEL_TRACES_EXPORTER === 'none') return undefined
+  if (s.OTEL_TRACES_EXPORTER === undefined && base === undefined && traces === undefined) {
+    return undefined
+  }
+  const url =
+    traces ?? (base === undefined ? DEFAULT_TRACES_URL : `${base.replace(/\/$/, '')}/v1/traces`)
+  return { url, serviceName: s.OTEL_SERVICE_NAME }
+}
+
 const serverSchema = z.object({
   PORT: z.coerce
     .number({ error: 'expected a TCP port number' })
@@ -22,6 +66,7 @@ const serverSchema = z.object({
     .max(65535)
     .optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  ...tracingSchema.shape,
 })
 
 /** Which environment variable feeds each connection limit (see server-limits.ts). */
@@ -49,6 +94,8 @@ export interface ServerSettings {
   metricsHost: string
   /** Deadlines and connection caps of the public server (see http/limited-server.ts). */
   limits: ServerLimits
+  /** OTLP trace export; undefined: the server registers no tracer provider. */
+  tracing: TracingSettings | undefined
 }
 
 export interface ServerHost {
@@ -102,5 +149,6 @@ export function loadServerSettings(env: Env = process.env, host: ServerHost = {}
     metricsPort: s.METRICS_PORT,
     metricsHost: s.METRICS_HOST,
     limits,
+    tracing: tracingFrom(s),
   }
 }

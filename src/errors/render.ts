@@ -29,6 +29,7 @@ export function errorHeaders(err: BffError): Record<string, string> {
 }
 
 function commonHeaders(c: Context, err: BffError): void {
+  c.set('errorCode', err.code)
   for (const [name, value] of Object.entries(errorHeaders(err))) c.header(name, value)
 }
 

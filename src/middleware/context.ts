@@ -15,5 +15,9 @@ declare module 'hono' {
     bff: BffRequestSession
     /** Set when the proxy wrote the answer straight to the node response (already sent). */
     proxiedStatus: number
+    /** The error code of an error answer (errors/render.ts), for the request's span. */
+    errorCode: string
+    /** The /api route's configured prefix, once a request matched one (the span's route). */
+    apiPrefix: string
   }
 }

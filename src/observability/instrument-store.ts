@@ -1,11 +1,23 @@
+import { BffError } from '../errors/bff-error.js'
 import type { SessionStore } from '../session/store.js'
 import type { BffMetrics } from './metrics.js'
+import { endClientSpan, startClientSpan } from './tracing.js'
 
 /**
- * Wraps a store so every asynchronous operation reports its latency and failures, labelled
- * by operation name only. Callers see the same object and behaviour otherwise.
+ * Wraps a store so every asynchronous operation reports its latency and failures (with
+ * `metrics`) and, while tracing is on, runs in a CLIENT span `store.<operation>`: labelled by
+ * operation name only, never a key or a value (keys are session hashes: left out all the
+ * same). Callers see the same object and behaviour otherwise. `kind` names the backend
+ * (`db.system` is `redis` for Redis).
  */
-export function instrumentStore<S extends SessionStore>(store: S, metrics: BffMetrics): S {
+export function instrumentStore<S extends object>(
+  store: S,
+  { metrics, kind }: { metrics?: BffMetrics; kind: 'redis' | 'memory' },
+): S {
+  const attributes = (operation: string) =>
+    kind === 'redis'
+      ? { 'db.system': 'redis', 'db.operation.name': operation }
+      : { 'bff.store': 'memory', 'db.operation.name': operation }
   // Keyed by the function itself, so a store whose methods change (tests) is followed.
   const wrapped = new WeakMap<object, unknown>()
   return new Proxy(store, {
@@ -14,18 +26,25 @@ export function instrumentStore<S extends SessionStore>(store: S, metrics: BffMe
       if (typeof value !== 'function' || typeof property !== 'string' || property === 'constructor')
         return value
       if (!wrapped.has(value)) {
+        const name = `store.${property}`
+        const spanAttributes = attributes(property)
         wrapped.set(value, (...args: unknown[]) => {
           const result = (value as (...a: unknown[]) => unknown).apply(target, args)
           if (!(result instanceof Promise)) return result
-          const stop = metrics.storeDuration.startTimer({ operation: property })
+          const stop = metrics?.storeDuration.startTimer({ operation: property })
+          const span = startClientSpan(name, spanAttributes)
           return result.then(
             (ok) => {
-              stop()
+              stop?.()
+              if (span) endClientSpan(span)
               return ok
             },
             (error: unknown) => {
-              stop()
-              metrics.storeErrors.inc({ operation: property })
+              stop?.()
+              metrics?.storeErrors.inc({ operation: property })
+              // Store failures answer 503 store_unavailable (session-service.ts).
+              if (span)
+                endClientSpan(span, error instanceof BffError ? error.code : 'store_unavailable')
               throw error
             },
           )
@@ -34,4 +53,9 @@ export function instrumentStore<S extends SessionStore>(store: S, metrics: BffMe
       return wrapped.get(value)
     },
   })
+}
+
+/** The session store, instrumented (see above). */
+export function instrumentSessionStore<S extends SessionStore>(store: S, metrics: BffMetrics): S {
+  return instrumentStore(store, { metrics, kind: store.kind })
 }

@@ -1,3 +1,4 @@
+import { type Attributes, trace } from '@opentelemetry/api'
 import * as oidc from 'openid-client'
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
@@ -7,6 +8,7 @@ import {
   translateProviderError,
 } from '../errors/translate.js'
 import { randomId } from '../lib/random.js'
+import { inClientSpan } from '../observability/tracing.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LoginDemands } from '../session/types.js'
@@ -87,6 +89,30 @@ function issuerMismatch(error: unknown, configured: string): BffError | undefine
   })
 }
 
+/** An OAuth `error` code (RFC 6749 §5.2 style), safe to name in a span. */
+const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/
+
+/**
+ * What a provider call's span says of its failure: the broker's code (provider_unavailable,
+ * provider_rejected_client, a validation's login_failed; `provider_error` for any other
+ * refusal) and the provider's OAuth error code. Never a message: openid-client's quote the
+ * provider's answer.
+ */
+function providerFailure(error: unknown, configuredIssuer?: string) {
+  const mismatch =
+    configuredIssuer === undefined ? undefined : issuerMismatch(error, configuredIssuer)
+  const translated = mismatch ?? translateProviderError(error, 'login_failed')
+  const refused = !(error instanceof BffError) && translated.code === 'login_failed'
+  const oauthError = providerErrorCode(error)
+  return {
+    code: refused ? 'provider_error' : translated.code,
+    ...(oauthError !== undefined &&
+      OAUTH_ERROR_CODE.test(oauthError) && {
+        attributes: { 'bff.provider_error': oauthError },
+      }),
+  }
+}
+
 /**
  * Every protocol step of the broker, through openid-client. Discovery is cached and
  * retried after a failure; nothing here hand-rolls OAuth or JWT logic.
@@ -113,6 +139,8 @@ export class OidcClient {
    * route's — so the grant covers each one a refresh later names.
    */
   readonly #signInResources: readonly string[]
+  /** Where every provider span says the call went. */
+  readonly #spanAttributes: Attributes
 
   /** The token endpoint's circuit: open, token calls fail at once (see resilience/). */
   readonly tokenCircuit: CircuitBreaker | undefined
@@ -132,6 +160,16 @@ export class OidcClient {
     this.#signInResources = [
       ...new Set([config.resource, ...routeResources].filter((r): r is string => Boolean(r))),
     ]
+    const issuer = new URL(config.issuer)
+    this.#spanAttributes = {
+      'server.address': issuer.hostname,
+      'server.port': Number(issuer.port) || (issuer.protocol === 'https:' ? 443 : 80),
+    }
+  }
+
+  /** A provider call in a CLIENT span `oidc.<operation>` (see observability/tracing.ts). */
+  #traced<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    return inClientSpan(`oidc.${operation}`, this.#spanAttributes, call, providerFailure)
   }
 
   get redirectUri(): string {
@@ -146,7 +184,12 @@ export class OidcClient {
           new BffError('provider_unavailable', { detail: 'discovery failed recently' }),
         )
       }
-      this.#discovery = this.#discover().catch((error: unknown) => {
+      this.#discovery = inClientSpan(
+        'oidc.discovery',
+        this.#spanAttributes,
+        () => this.#discover(),
+        (error) => providerFailure(error, this.#config.issuer),
+      ).catch((error: unknown) => {
         this.#discovery = undefined
         this.#failedAt = Date.now()
         throw (
@@ -263,7 +306,9 @@ export class OidcClient {
       configuration.serverMetadata().require_pushed_authorization_requests === true
     if (!usePar) return oidc.buildAuthorizationUrl(configuration, params)
     try {
-      return await oidc.buildAuthorizationUrlWithPAR(configuration, params)
+      return await this.#traced('par', () =>
+        oidc.buildAuthorizationUrlWithPAR(configuration, params),
+      )
     } catch (error) {
       throw translateProviderError(error, 'login_failed')
     }
@@ -275,7 +320,9 @@ export class OidcClient {
    * iss, aud, azp, exp, iat, nonce).
    */
   async redeemCode(callbackUrl: URL, checks: CodeChecks): Promise<TokenResponse> {
-    return this.#throughCircuit(() => this.#redeemCode(callbackUrl, checks))
+    return this.#throughCircuit(() =>
+      this.#traced('code_exchange', () => this.#redeemCode(callbackUrl, checks)),
+    )
   }
 
   async #redeemCode(callbackUrl: URL, checks: CodeChecks): Promise<TokenResponse> {
@@ -331,16 +378,18 @@ export class OidcClient {
    * token is for that audience (RFC 8707 §2.2), else for OIDC_RESOURCE when one is configured.
    */
   refresh(refreshToken: string, resource?: string, dpopKey?: string): Promise<TokenResponse> {
-    return this.#throughCircuit(async () => {
-      const configuration = await this.#refreshConfiguration()
-      const audience = resource ?? this.#config.resource
-      return oidc.refreshTokenGrant(
-        configuration,
-        refreshToken,
-        { ...this.#config.refreshParams, ...(audience ? { resource: audience } : {}) },
-        await this.#dpopOptions(configuration, dpopKey),
-      )
-    })
+    return this.#throughCircuit(() =>
+      this.#traced('refresh', async () => {
+        const configuration = await this.#refreshConfiguration()
+        const audience = resource ?? this.#config.resource
+        return oidc.refreshTokenGrant(
+          configuration,
+          refreshToken,
+          { ...this.#config.refreshParams, ...(audience ? { resource: audience } : {}) },
+          await this.#dpopOptions(configuration, dpopKey),
+        )
+      }),
+    )
   }
 
   /**
@@ -370,7 +419,9 @@ export class OidcClient {
    * otherwise (callers classify failures with refresh-policy.ts).
    */
   clientCredentials(request: ClientTokenRequest): Promise<TokenResponse> {
-    return this.#throughCircuit(() => this.#clientCredentials(request))
+    return this.#throughCircuit(() =>
+      this.#traced('client_credentials', () => this.#clientCredentials(request)),
+    )
   }
 
   async #clientCredentials(request: ClientTokenRequest): Promise<TokenResponse> {
@@ -432,6 +483,10 @@ export class OidcClient {
       if (known.result === 'rejected') throw known.error
       return known.result
     }
+    return this.#traced('client_check', () => this.#checkClient(now))
+  }
+
+  async #checkClient(now: number): Promise<'ok' | 'unverified'> {
     const configuration = await this.configuration()
     let result: 'ok' | 'unverified' = 'ok'
     try {
@@ -462,6 +517,7 @@ export class OidcClient {
       if (!code || !CLIENT_ACCEPTED.has(code)) result = 'unverified'
     }
     this.#clientCheck = { result, at: now }
+    trace.getActiveSpan()?.setAttribute('bff.client_check', result)
     return result
   }
 
@@ -477,7 +533,9 @@ export class OidcClient {
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     const configuration = await this.configuration()
     if (!this.#revocationEndpoint) return false
-    await oidc.tokenRevocation(configuration, token, { token_type_hint: hint })
+    await this.#traced('revocation', () =>
+      oidc.tokenRevocation(configuration, token, { token_type_hint: hint }),
+    )
     return true
   }
 

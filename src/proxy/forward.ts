@@ -5,7 +5,9 @@ import type {
   ServerResponse,
 } from 'node:http'
 import { Readable } from 'node:stream'
-import { BffError } from '../errors/bff-error.js'
+import { type Context, context, type Span } from '@opentelemetry/api'
+import { BffError, toBffError } from '../errors/bff-error.js'
+import { endClientSpan } from '../observability/tracing.js'
 import type { DpopKey } from '../oidc/dpop.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
@@ -35,6 +37,7 @@ import {
   webBodySource,
 } from './request-body.js'
 import { authorize, type RetryIf, sentWithNonce } from './upstream-authorization.js'
+import { endAnswered, upstreamSpan } from './upstream-span.js'
 import type { UpstreamMatch } from './upstreams.js'
 
 export interface ForwardOptions extends ExchangeOptions {
@@ -62,6 +65,14 @@ export interface ProxiedRequest {
   session?: ActiveSession | undefined
   /** `LiveExchanges.changes` read before the request was admitted. */
   changesBefore?: number
+  /** While tracing is on (set by forwardNode and forward): the exchange's CLIENT span. */
+  traced?: TracedExchange
+}
+
+/** An upstream exchange's CLIENT span, and the request's context it started in. */
+interface TracedExchange {
+  span: Span
+  context: Context
 }
 
 /** nginx's convention for a client that went away before the answer: never sent, only counted. */
@@ -69,12 +80,13 @@ export const CLIENT_CLOSED = 499
 
 const NO_BODY_STATUS = new Set([204, 205, 304])
 
+/** What the upstream gets: the allow-listed headers of the browser's request, then the broker's own. */
 function upstreamHeaders(
   incoming: Headers | IncomingHttpHeaders,
   method: string,
-  { match, accessToken, dpop, requestId }: ProxiedRequest,
+  { match, accessToken, dpop, requestId, traced }: ProxiedRequest,
 ): UpstreamHeaders {
-  const headers = upstreamRequestHeaders(incoming, match.route.forwardHeaders)
+  const headers = upstreamRequestHeaders(incoming, match.route.forwardHeaders, traced?.span)
   if (accessToken !== undefined) authorize(headers, method, match.target, accessToken, dpop)
   if (requestId) headers['x-request-id'] = requestId
   return headers
@@ -118,15 +130,39 @@ export function forwardNode(
   if (circuit && !circuit.allow()) {
     return Promise.reject(new CircuitOpenError('upstream_circuit_open', circuit))
   }
+  const span = upstreamSpan(request.match, node.incoming.method ?? 'GET')
   try {
-    const sent = startForwardNode(node, request, options)
-    return circuit
+    const traced = span && { span, context: context.active() }
+    const sent = startForwardNode(node, traced ? { ...request, traced } : request, options)
+    const answered = circuit
       ? judged(circuit, sent, (status) => status !== CLIENT_CLOSED, request.session?.key)
       : sent
+    return span ? ended(span, answered, (status) => status) : answered
   } catch (error) {
     circuit?.release()
+    if (span) endClientSpan(span, toBffError(error).code)
     return Promise.reject(error)
   }
+}
+
+/** Ends an exchange's span with the upstream's status, or the broker's error code. */
+function ended<T>(span: Span, pending: Promise<T>, statusOf: (value: T) => number): Promise<T> {
+  return pending.then(
+    (value) => {
+      const status = statusOf(value)
+      if (status !== CLIENT_CLOSED) {
+        endAnswered(span, status)
+      } else {
+        span.setAttribute('bff.outcome', 'client_closed')
+        endClientSpan(span)
+      }
+      return value
+    },
+    (error: unknown) => {
+      endClientSpan(span, toBffError(error).code)
+      throw error
+    },
+  )
 }
 
 /** The failures that count against an upstream's circuit: it could not be reached, or was silent. */
@@ -183,7 +219,21 @@ function startForwardNode(
       )
       // No declared length: a stream (server-sent events, chunked), possibly endless.
       if (options.live && answerHeaders['content-length'] === undefined) {
-        holdStream(options.live, request, outgoing, signal)
+        // undici calls this from its socket's events, in the async context of whichever
+        // request opened the pooled connection: the session re-read belongs to this one.
+        if (request.traced) {
+          context.with(
+            request.traced.context,
+            holdStream,
+            undefined,
+            options.live,
+            request,
+            outgoing,
+            signal,
+          )
+        } else {
+          holdStream(options.live, request, outgoing, signal)
+        }
       }
     }
   if (BODILESS.has(method)) {
@@ -316,8 +366,11 @@ export async function forward(
 ): Promise<Response> {
   const circuit = options.circuit?.(proxied.match.route.prefix)
   if (circuit && !circuit.allow()) throw new CircuitOpenError('upstream_circuit_open', circuit)
-  const answer = forwardPortable(request, proxied, options, done)
-  return circuit ? judged(circuit, answer, () => true, proxied.session?.key) : answer
+  const span = upstreamSpan(proxied.match, request.method)
+  const traced = span && { span, context: context.active() }
+  const answer = forwardPortable(request, traced ? { ...proxied, traced } : proxied, options, done)
+  const answered = circuit ? judged(circuit, answer, () => true, proxied.session?.key) : answer
+  return span ? ended(span, answered, (response) => response.status) : answered
 }
 
 async function forwardPortable(

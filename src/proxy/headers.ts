@@ -1,4 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { Span } from '@opentelemetry/api'
+import { propagateTo } from '../observability/tracing.js'
 
 /** Request headers as the upstream client takes them. */
 export type UpstreamHeaders = Record<string, string | string[]>
@@ -19,7 +21,8 @@ const HOP_BY_HOP = new Set([
 /**
  * Request headers every upstream gets from the browser's request: content negotiation,
  * conditionals, ranges, cache directives, the body's description, the user agent, W3C trace
- * context (traceparent, tracestate) and two harmless request modifiers (`Prefer`, RFC 7240;
+ * context (traceparent, tracestate: the broker's own replace them while tracing is on, see
+ * upstreamRequestHeaders) and two harmless request modifiers (`Prefer`, RFC 7240;
  * `Idempotency-Key`). Everything else is dropped: upstreams behind auth proxies trust
  * identity and override headers (`X-Remote-User`, `X-Original-URL`,
  * `X-HTTP-Method-Override`, client-IP headers), and the broker must never be the way to send
@@ -108,12 +111,15 @@ function connectionListed(value: string | null | undefined): ReadonlySet<string>
 
 /**
  * Headers for the upstream request (from a fetch Request or a node request): only the names
- * `allowed` holds, minus any the Connection header names (hop-by-hop by declaration). The
- * caller adds Authorization, X-Request-Id and the body's length.
+ * `allowed` holds, minus any the Connection header names (hop-by-hop by declaration). With
+ * `span` (tracing on) the trace context is the span's in place of the browser's; without, the
+ * browser's `traceparent` and `tracestate` pass as any allow-listed header. The caller adds
+ * Authorization, X-Request-Id and the body's length.
  */
 export function upstreamRequestHeaders(
   incoming: Headers | IncomingHttpHeaders,
   allowed: readonly string[],
+  span?: Span,
 ): UpstreamHeaders {
   const web = incoming instanceof Headers
   const listed = connectionListed(web ? incoming.get('connection') : incoming.connection)
@@ -123,6 +129,7 @@ export function upstreamRequestHeaders(
     if (value === undefined || value === null || listed.has(name)) continue
     out[name] = value
   }
+  if (span) propagateTo(out, span)
   return out
 }
 

@@ -30,6 +30,9 @@ export interface UpstreamRoute {
   stepUp: StepUpDemand | undefined
 }
 
+/** UpstreamTable.routeOf's answer for a path under no configured prefix. */
+export const UNMATCHED = 'unmatched'
+
 /** Which access token a route's upstream gets (see config/schema.ts). */
 export const API_TOKEN_KINDS = ['user', 'user-optional', 'client', 'none'] as const
 export type ApiTokenKind = (typeof API_TOKEN_KINDS)[number]
@@ -148,11 +151,11 @@ export class UpstreamTable {
     for (const route of this.#routes) this.#origins.set(route, upstreamOrigin(route.upstream))
   }
 
-  /** The configured prefix a path falls under (a bounded metrics label), or 'unmatched'. */
+  /** The configured prefix a path falls under (a bounded metrics label), or UNMATCHED. */
   routeOf(path: string): string {
     return (
       this.#routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`))?.prefix ??
-      'unmatched'
+      UNMATCHED
     )
   }
 

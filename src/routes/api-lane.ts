@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { context } from '@opentelemetry/api'
 import type { Admission } from '../api/admission.js'
 import { toBffError } from '../errors/bff-error.js'
 import { errorHeaders, jsonErrorBody } from '../errors/render.js'
 import { reportRequestError } from '../errors/report.js'
 import { correlationId } from '../lib/random.js'
 import type { HeaderReader } from '../middleware/csrf.js'
+import { endRequestSpan, startRequestSpan, tracingOn } from '../observability/tracing.js'
 import { forwardNode } from '../proxy/forward.js'
 import { type ApiProxy, holdUntilAnswered } from './api.js'
 import type { RouteDeps } from './deps.js'
@@ -69,9 +71,10 @@ export function createApiLane(
     }
     const query = target.indexOf('?')
     const changesBefore = deps.live.changes
+    const path = query === -1 ? target : target.slice(0, query)
     const admitted = admission.admitWithoutIo({
       method: 'GET',
-      path: query === -1 ? target : target.slice(0, query),
+      path,
       search: query === -1 ? '' : target.slice(query),
       header,
       cookie: deps.cookie.rawFromHeader(headers.cookie),
@@ -82,13 +85,28 @@ export function createApiLane(
 
     deps.metrics.proxyLane.inc()
     const requestId = correlationId()
-    const done = (status: number) =>
+    const traced = tracingOn()
+      ? startRequestSpan({ method: 'GET', path, headers, startTime: startedAt })
+      : undefined
+    const done = (status: number, error?: string) => {
       deps.metrics.proxied(match.route.prefix, status, (performance.now() - startedAt) / 1000)
-    forwardNode(
-      { incoming, outgoing },
-      { match, accessToken: tokens?.accessToken, dpop, requestId, session, changesBefore },
-      proxy.forward,
-    ).then(done, (error: unknown) => {
+      if (traced) {
+        endRequestSpan(traced, { route: `${match.route.prefix}/*`, status, error, requestId })
+      }
+    }
+    const node = { incoming, outgoing }
+    const proxied = {
+      match,
+      accessToken: tokens?.accessToken,
+      dpop,
+      requestId,
+      session,
+      changesBefore,
+    }
+    const sent = traced
+      ? context.with(traced.context, forwardNode, undefined, node, proxied, proxy.forward)
+      : forwardNode(node, proxied, proxy.forward)
+    sent.then(done, (error: unknown) => {
       const err = toBffError(error)
       reportRequestError(deps.logger, error, requestId)
       if (outgoing.headersSent) {
@@ -104,7 +122,7 @@ export function createApiLane(
         })
         outgoing.end(body)
       }
-      done(err.status)
+      done(err.status, err.code)
     })
     return true
   }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { context } from '@opentelemetry/api'
 import type { Admission, Admitted, ApiRequest } from '../api/admission.js'
 import { BffError, toBffError } from '../errors/bff-error.js'
 import { errorHeaders, jsonErrorBody } from '../errors/render.js'
@@ -7,6 +8,12 @@ import { reportRequestError } from '../errors/report.js'
 import { endWithResponse, isSafeHeaderValue, responseHead } from '../http/raw-response.js'
 import { correlationId } from '../lib/random.js'
 import type { HeaderReader } from '../middleware/csrf.js'
+import {
+  endClientSpan,
+  endRequestSpan,
+  startRequestSpan,
+  tracingOn,
+} from '../observability/tracing.js'
 import { Cancellation } from '../proxy/exchange.js'
 import {
   upstreamRequestHeaders,
@@ -14,7 +21,9 @@ import {
   WEBSOCKET_RESPONSE_HEADERS,
 } from '../proxy/headers.js'
 import { authorize } from '../proxy/upstream-authorization.js'
+import { endAnswered, upstreamSpan } from '../proxy/upstream-span.js'
 import { type Upgraded, upgradeUpstream } from '../proxy/upstream-upgrade.js'
+import { UNMATCHED } from '../proxy/upstreams.js'
 import { WebSocketTunnel } from '../proxy/websocket-tunnel.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
 import type { ApiProxy } from './api.js'
@@ -62,10 +71,24 @@ export function createApiUpgrade(
     socket.on('error', () => socket.destroy())
     const startedAt = performance.now()
     const requestId = correlationId()
-    let route = 'unmatched'
+    let route = UNMATCHED
     let clearCookie = false
-    const done = (status: number) =>
+    const target = req.url ?? ''
+    const traced = tracingOn()
+      ? startRequestSpan({
+          method: req.method ?? 'GET',
+          path: target.split('?', 1)[0] ?? '',
+          headers: req.headers,
+          startTime: startedAt,
+        })
+      : undefined
+    const done = (status: number, error?: string) => {
       deps.metrics.proxied(route, status, (performance.now() - startedAt) / 1000)
+      if (traced) {
+        const template = route === UNMATCHED ? undefined : `${route}/*`
+        endRequestSpan(traced, { route: template, status, error, requestId })
+      }
+    }
     const refuse = (error: unknown) => {
       const err = toBffError(error)
       reportRequestError(deps.logger, error, requestId)
@@ -79,11 +102,10 @@ export function createApiUpgrade(
         headers['set-cookie'] = deps.cookie.clearingHeader()
       }
       endWithResponse(socket, err.status, headers, JSON.stringify(jsonErrorBody(err, requestId)))
-      done(err.status)
+      done(err.status, err.code)
     }
 
     const malformed = malformedHandshake(req)
-    const target = req.url ?? ''
     // Read as the Hono route reads a request target (its URL parser, dot segments resolved).
     const href = `http://${publicHost}${target}`
     if (malformed || !target.startsWith('/') || !URL.canParse(href)) {
@@ -123,7 +145,8 @@ export function createApiUpgrade(
       relay(socket, head, upstream, admitted, { requestId, live, changesBefore })
       done(101)
     }
-    handshake().catch((error: unknown) => {
+    const handshaken = traced ? context.with(traced.context, handshake) : handshake()
+    handshaken.catch((error: unknown) => {
       admitted?.release()
       refuse(error)
     })
@@ -138,10 +161,12 @@ async function openUpstream(
   { requestId, timeoutMs }: { requestId: string; timeoutMs: number },
 ): Promise<Upgraded | undefined> {
   if (socket.destroyed) return undefined
-  const headers = upstreamRequestHeaders(req.headers, [
-    ...match.route.forwardHeaders,
-    ...WEBSOCKET_REQUEST_HEADERS,
-  ])
+  const span = upstreamSpan(match, 'GET')
+  const headers = upstreamRequestHeaders(
+    req.headers,
+    [...match.route.forwardHeaders, ...WEBSOCKET_REQUEST_HEADERS],
+    span,
+  )
   if (tokens) authorize(headers, 'GET', match.target, tokens.accessToken, dpop)
   headers['x-request-id'] = requestId
   const signal = new Cancellation()
@@ -154,10 +179,13 @@ async function openUpstream(
       timeoutMs,
       signal,
     })
+    if (span) endAnswered(span, 101)
     if (!socket.destroyed) return upgraded
     upgraded.socket.destroy()
     return undefined
   } catch (error) {
+    if (span)
+      endClientSpan(span, signal.why === 'client' ? 'client_closed' : toBffError(error).code)
     if (signal.why === 'client') return undefined
     throw error
   } finally {

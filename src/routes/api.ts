@@ -10,7 +10,7 @@ import { pageCsp, responseSecurityHeaders } from '../middleware/security-headers
 import { BodyBudget } from '../proxy/body-budget.js'
 import { type ForwardOptions, forward, forwardNode } from '../proxy/forward.js'
 import { InFlightLimit, type Release } from '../proxy/in-flight.js'
-import { UpstreamTable } from '../proxy/upstreams.js'
+import { UNMATCHED, UpstreamTable } from '../proxy/upstreams.js'
 import { createApiLane } from './api-lane.js'
 import { createApiUpgrade, type UpgradeListener } from './api-upgrade.js'
 import type { RouteDeps } from './deps.js'
@@ -96,8 +96,10 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
   app.use('/api/*', async function proxyMetrics(c, next) {
     const startedAt = performance.now()
     await next()
+    const route = table.routeOf(c.req.path)
+    if (route !== UNMATCHED) c.set('apiPrefix', route)
     deps.metrics.proxied(
-      table.routeOf(c.req.path),
+      route,
       c.get('proxiedStatus') ?? c.res.status,
       (performance.now() - startedAt) / 1000,
     )

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks'
 import type { Logger } from 'pino'
 import type { Clock } from '../lib/clock.js'
 import { BurstLog } from '../observability/burst-log.js'
@@ -65,6 +66,12 @@ export class LiveExchanges {
   #sweep: NodeJS.Timeout | undefined
   #lastStoreError = ''
   readonly #log: BurstLog<CloseReason>
+  /**
+   * The async context the broker was built in. The feed's listener and the sweep start inside
+   * the first request that holds an exchange and outlive it: started here, their store reads
+   * are nobody's request (they would otherwise join that request's trace, forever).
+   */
+  readonly #background = new AsyncResource('bff.live-exchanges')
 
   constructor(options: LiveExchangesOptions) {
     this.#options = options
@@ -108,7 +115,9 @@ export class LiveExchanges {
 
   /** Holds an exchange of this session until the returned function lets it go. */
   hold(session: ActiveSession, exchange: LiveExchange, changesBefore: number): () => void {
-    if (this.#feed === undefined) this.#feed = this.#subscribe()
+    if (this.#feed === undefined) {
+      this.#feed = this.#background.runInAsyncScope(() => this.#subscribe())
+    }
     const deadline = this.#options.sessions.idleExpiresAt(session.record)
     let held = this.#held.get(session.key)
     if (!held) {
@@ -121,7 +130,9 @@ export class LiveExchanges {
     if (!this.#sweep) {
       // From now on a feed that goes down (or comes back) is noticed by the sweep.
       this.#feedWasLive = this.#feedLive()
-      this.#sweep = setInterval(() => this.#sweepOnce(), SWEEP_MS).unref()
+      this.#sweep = this.#background
+        .runInAsyncScope(() => setInterval(() => this.#sweepOnce(), SWEEP_MS))
+        .unref()
     }
     if (changesBefore !== this.#changes || !this.#feedLive()) this.#check(session.key)
     const { key } = session

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks'
 import type { Logger } from 'pino'
 import type { Clock } from '../lib/clock.js'
 import type { OidcClient } from '../oidc/client.js'
@@ -36,6 +37,11 @@ interface Job {
   event: string
   /** Only for the current session's tokens, whose request waits for the result. */
   settle?: (result: TokenRevocation) => void
+  /**
+   * The async context of whoever queued it: a job runs there (its provider call joins that
+   * request's trace), not in the context of the job whose end happened to start it.
+   */
+  origin: AsyncResource
 }
 
 /** A repeated warning is logged once per this interval, with how many were held back. */
@@ -83,10 +89,11 @@ export class RevocationQueue {
    */
   async revokeFirst(tokens: TokenSet, event: string): Promise<RevocationOutcome> {
     const jobs = revocableTokens(tokens)
+    const origin = new AsyncResource('bff.revocation')
     const pending = jobs.map(
       ({ token, hint }) =>
         new Promise<TokenRevocation>((settle) => {
-          this.#urgent.push({ token, hint, event, settle })
+          this.#urgent.push({ token, hint, event, settle, origin })
         }),
     )
     this.#pump()
@@ -99,10 +106,11 @@ export class RevocationQueue {
    */
   enqueue(sessions: readonly TokenSet[], event: string): void {
     let dropped = 0
+    const origin = new AsyncResource('bff.revocation')
     for (const tokens of sessions) {
       for (const { token, hint } of revocableTokens(tokens)) {
         if (this.#closed || this.#waitingCount() >= this.#options.maxBacklog) dropped++
-        else this.#waiting.push({ token, hint, event })
+        else this.#waiting.push({ token, hint, event, origin })
       }
     }
     if (dropped > 0) this.#drop(dropped, event, this.#closed ? 'closed' : 'backlog full')
@@ -157,7 +165,7 @@ export class RevocationQueue {
       const job = this.#next()
       if (!job) break
       this.#running++
-      void this.#run(job)
+      void job.origin.runInAsyncScope(() => this.#run(job))
     }
     this.#report()
     if (this.size === 0) this.#becameIdle()

@@ -12,6 +12,18 @@ import { until } from '../support/until.js'
 
 const waitFor = (check: () => boolean, what: string) => until(check, what, 15_000)
 
+/** What an OTLP/HTTP JSON export of spans holds (the part the test reads). */
+interface OtlpTraces {
+  resourceSpans: Array<{
+    resource: { attributes: Array<{ key: string; value: unknown }> }
+    scopeSpans: Array<{ spans: Array<{ name: string; traceId: string }> }>
+  }>
+}
+
+/** OTLP/JSON ids are hex; some exporters send base64. */
+const hex = (id: string) =>
+  /^[0-9a-f]+$/.test(id) ? id : Buffer.from(id, 'base64').toString('hex')
+
 describe('the standalone server process', () => {
   let provider: ScriptedProvider
   let upstream: EchoUpstream
@@ -171,6 +183,52 @@ describe('the standalone server process', () => {
     expect(server.output().trim().split('\n')).toEqual([
       "config error: MAX_CONNECTIONS: 1000 does not fit the process's open-file limit of 1024 (ulimit -n): expected at most 512, half of it (the other half is for upstream, Redis and provider sockets); lower it or raise the limit",
     ])
+  })
+
+  it('exports its spans over OTLP/HTTP with OTEL_EXPORTER_OTLP_ENDPOINT, the last ones at SIGTERM', async () => {
+    const received: Array<{ path: string; body: OtlpTraces }> = []
+    const collector = createServer((req, res) => {
+      let body = ''
+      req.on('data', (chunk: Buffer) => {
+        body += chunk
+      })
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', body: JSON.parse(body) as OtlpTraces })
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      })
+    })
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve))
+    const port = await freePort()
+    const server = startServer({
+      ...baseEnv(port, provider.issuer),
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+      OTEL_SERVICE_NAME: 'broker-under-test',
+    })
+    try {
+      await waitFor(() => server.output().includes('startup.ready'), 'startup')
+      expect(server.output()).toContain('startup.tracing')
+      const trace = '0af7651916cd43dd8448eb211c80319c'
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`, {
+        headers: { traceparent: `00-${trace}-b7ad6b7169203331-01` },
+      })
+      expect(health.status).toBe(200)
+      server.child.kill('SIGTERM')
+      expect((await server.exit)[0]).toBe(0)
+      expect(received.map((r) => r.path)).toEqual(received.map(() => '/v1/traces'))
+      const spans = received
+        .flatMap((r) => r.body.resourceSpans)
+        .flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((span) => ({ span, r }))))
+      const request = spans.find(({ span }) => span.name === 'GET /healthz')
+      expect(hex(request?.span.traceId ?? '')).toBe(trace)
+      expect(request?.r.resource.attributes).toContainEqual({
+        key: 'service.name',
+        value: { stringValue: 'broker-under-test' },
+      })
+      expect(spans.map(({ span }) => span.name)).toContain('oidc.discovery')
+    } finally {
+      server.child.kill('SIGKILL')
+      collector.close()
+    }
   })
 
   it('keeps running when the provider cannot be reached at start, and says so', async () => {

@@ -37,6 +37,12 @@ export interface LoginResult {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
+
+/** Whether a URL is the broker's callback (where a sign-in's redirects stop). */
+function callbackOf(broker: URL): (url: URL) => boolean {
+  const callbackPath = `${broker.pathname.replace(/\/$/, '')}/auth/callback`
+  return (url) => url.origin === broker.origin && url.pathname === callbackPath
+}
 /** Carries the Fetch Metadata mode to the dispatcher below (fetch itself forces `cors`). */
 const MODE_HEADER = 'x-http-browser-fetch-mode'
 
@@ -131,18 +137,26 @@ export class HttpBrowser {
   async login(options: LoginOptions): Promise<LoginResult> {
     const broker = new URL(options.brokerUrl)
     const base = broker.pathname.replace(/\/$/, '')
-    const callbackPath = `${base}/auth/callback`
-    const stopAt = (url: URL) => url.origin === broker.origin && url.pathname === callbackPath
     const loginUrl = new URL(`${base}/auth/login`, broker)
     if (options.returnTo !== undefined) loginUrl.searchParams.set('returnTo', options.returnTo)
     for (const [name, value] of Object.entries(options.loginParams ?? {})) {
       loginUrl.searchParams.set(name, value)
     }
+    const stopAt = callbackOf(broker)
+    const response = await this.follow(loginUrl.href, { initiator: broker.origin }, { stopAt })
+    return this.finishLogin(response, options)
+  }
 
-    let response = await this.follow(loginUrl.href, { initiator: broker.origin }, { stopAt })
+  /**
+   * Goes on with a sign-in from the provider's page `response` (the last one followed): fills
+   * in its login and consent forms and stops at the broker's callback response.
+   */
+  async finishLogin(page: Response, options: LoginOptions): Promise<LoginResult> {
+    const stopAt = callbackOf(new URL(options.brokerUrl))
+    let response = page
     let triedPassword = false
     for (let step = 0; step < 5; step++) {
-      const pageUrl = this.lastUrl ?? loginUrl.href
+      const pageUrl = this.lastUrl ?? options.brokerUrl
       if (stopAt(new URL(pageUrl))) return { callbackResponse: response, callbackUrl: pageUrl }
       const html = await response.text()
       const forms = response.status === 200 ? parseForms(html, pageUrl) : []
@@ -164,7 +178,7 @@ export class HttpBrowser {
         throw new Error(`login stuck at ${pageUrl} (${response.status}): ${text(html)}`)
       }
     }
-    throw new Error(`login did not reach ${callbackPath}`)
+    throw new Error(`login did not reach ${options.brokerUrl} /auth/callback`)
   }
 
   /**
