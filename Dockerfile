@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The session broker as a container: `docker build -t session-broker .`
-# Configuration comes from the environment only (see .env.example and README.md).
+# Configuration comes from the environment only (see .env.example and docs/configuration.md).
 
 # ── build: full install (dev dependencies included), compile src/ and the web demo ──
 FROM node:20-bookworm-slim AS build
