@@ -26,6 +26,8 @@ const TRUSTED_BY_UPSTREAMS = [
   'x-userinfo',
   'x-anything-else',
   'x-tenant-id',
+  // A proof of the browser's own making, beside the broker's token (RFC 9449).
+  'dpop',
 ]
 
 const HARMLESS = {
