@@ -19,7 +19,7 @@ const MAX_ID_TOKEN_AGE_SECONDS = 600
 /**
  * The first page after sign-in is a same-site navigation from this 200 page: a Strict
  * session cookie set on a response to the provider's cross-site redirect would not be sent
- * on a 302 that follows it (design trap 1).
+ * on a 302 that follows it, so the app's first page would load signed out.
  */
 function continuePage(returnTo: string): string {
   const target = escapeHtml(returnTo)

@@ -21,9 +21,10 @@ interface Flight {
 
 /**
  * Hands out a fresh access token, refreshing it shortly before expiry with single flight
- * on two levels (design trap 4): requests of one session in this process share one
- * attempt, and across instances a store lock lets one holder call the token endpoint while
- * the others wait, then re-read the session and use the new token.
+ * on two levels, because a refresh token sent twice (a provider that rotates them) revokes
+ * the whole grant: requests of one session in this process share one attempt, and across
+ * instances a store lock lets one holder call the token endpoint while the others wait, then
+ * re-read the session and use the new token.
  *
  * With a `resource` (RFC 8707), the same for the session's token for that audience. It is
  * obtained with the session's refresh token, so its token call is under the session's one

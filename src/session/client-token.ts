@@ -30,9 +30,9 @@ export interface ClientTokenDeps {
  * The broker's own access token (RFC 6749 §4.4 client credentials) for `client` routes, one
  * per (resource, scopes): shared by every instance through the store, encrypted, until it is
  * within the refresh buffer of expiry. Fetched with single flight on two levels, as the
- * sessions' refresh (design trap 4): requests in this process share one attempt; across
- * instances a store lock lets one holder call the token endpoint while the others wait, then
- * read the token it stored.
+ * sessions' refresh, so the token endpoint is called once per token: requests in this process
+ * share one attempt; across instances a store lock lets one holder call the token endpoint
+ * while the others wait, then read the token it stored.
  */
 export class ClientTokenService {
   readonly #deps: ClientTokenDeps

@@ -44,7 +44,8 @@ function sealExpiry(seal: string): number {
 /**
  * The session cookie: an iron-session seal of the random session id, nothing else.
  * RFC 6265bis §4.1.3.2: the __Host- prefix requires Secure, Path=/ and no Domain.
- * SameSite=Strict: never sent on cross-site requests (see design trap 1 for the callback).
+ * SameSite=Strict: never sent on cross-site requests, nor on a redirect chain that began on
+ * another site: so the callback answers a 200 page that navigates onward (routes/callback.ts).
  */
 export class SessionCookie {
   readonly name: string
