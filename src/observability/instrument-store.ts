@@ -42,7 +42,7 @@ export function instrumentStore<S extends object>(
             (error: unknown) => {
               stop?.()
               metrics?.storeErrors.inc({ operation: property })
-              // Store failures answer 503 store_unavailable (session-service.ts).
+              // Store failures answer 503 store_unavailable (errors/store-call.ts).
               if (span)
                 endClientSpan(span, error instanceof BffError ? error.code : 'store_unavailable')
               throw error

@@ -1,5 +1,5 @@
+import { storeCall } from '../errors/store-call.js'
 import type { Clock } from '../lib/clock.js'
-import { storeCall } from '../session/session-service.js'
 import {
   assertRateLimit,
   limiterKey,

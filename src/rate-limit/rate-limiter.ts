@@ -1,6 +1,6 @@
 import { BffError } from '../errors/bff-error.js'
+import { storeCall } from '../errors/store-call.js'
 import { sha256 } from '../lib/random.js'
-import { storeCall } from '../session/session-service.js'
 import type { RateCount, RateLimitStore } from './store.js'
 
 export interface RateLimit {

@@ -3,9 +3,9 @@ import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { BffError, toBffError } from '../errors/bff-error.js'
 import { renderJsonError } from '../errors/render.js'
+import { storeCall } from '../errors/store-call.js'
 import { sha256 } from '../lib/random.js'
 import { type LogoutClaims, REPLAY_WINDOW_MS } from '../oidc/logout-token.js'
-import { storeCall } from '../session/session-service.js'
 import type { RouteDeps } from './deps.js'
 
 /** A logout token is a few hundred bytes; anything near this is not one. */

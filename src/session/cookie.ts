@@ -6,7 +6,7 @@ import type { BffConfig } from '../config/schema.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
 import { cookieValue } from '../lib/cookie-header.js'
 import { sha256 } from '../lib/random.js'
-import { sessionKey } from './session-service.js'
+import { sessionKey } from './session-key.js'
 
 interface SealedSession {
   sid: string

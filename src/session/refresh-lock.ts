@@ -1,5 +1,5 @@
 import { BffError } from '../errors/bff-error.js'
-import { storeCall } from './session-service.js'
+import { storeCall } from '../errors/store-call.js'
 import type { LockStore } from './store.js'
 
 /** A held refresh lock; renews itself until released so a slow provider cannot let a second holder in. */

@@ -1,9 +1,11 @@
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
+import { storeCall } from '../errors/store-call.js'
 import type { Clock } from '../lib/clock.js'
 import { inBatches } from '../lib/in-batches.js'
-import { randomId, sha256 } from '../lib/random.js'
+import { randomId } from '../lib/random.js'
 import { type CacheLookup, type CacheTicket, SessionCache } from './session-cache.js'
+import { sessionKey } from './session-key.js'
 import {
   DELETE_BATCH_SIZE,
   type SessionIndexQuery,
@@ -35,24 +37,6 @@ export type SessionLookup =
   | { status: 'expired' }
   /** Its tokens do not decrypt (key removed, tampered, or written without encryption). */
   | { status: 'unreadable' }
-
-/** Wraps store failures so every caller answers 503 store_unavailable, never 500. */
-export async function storeCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call()
-  } catch (error) {
-    // Refused by the store's circuit: already the answer (with its Retry-After).
-    if (error instanceof BffError) throw error
-    throw new BffError('store_unavailable', {
-      detail: `${operation}: ${String(error)}`,
-      cause: error,
-    })
-  }
-}
-
-export function sessionKey(sid: string): string {
-  return sha256(sid)
-}
 
 export interface SessionServiceOptions {
   cipher?: TokenCipher | null
