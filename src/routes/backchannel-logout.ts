@@ -53,7 +53,7 @@ export function backchannelLogoutRoute(deps: RouteDeps): Hono {
         // §2.6: no token with the same jti received recently. Recorded only once it is proven genuine.
         const replayId = `jti:${sha256(JSON.stringify([claims.iss, claims.jti]))}`
         const first = await storeCall('remember jti', () =>
-          deps.store.rememberOnce(replayId, REPLAY_WINDOW_MS),
+          deps.stores.replayCache.rememberOnce(replayId, REPLAY_WINDOW_MS),
         )
         if (!first) throw new BffError('invalid_token', { detail: 'replayed jti' })
         let deleted: Awaited<ReturnType<typeof deps.sessions.deleteMany>>
@@ -61,7 +61,7 @@ export function backchannelLogoutRoute(deps: RouteDeps): Hono {
           deleted = await deps.sessions.deleteMany(await matchingSessions(claims))
         } catch (error) {
           // Nothing was ended, so the provider's retry of this token must not count as a replay.
-          await deps.store.forget(replayId).catch(() => {})
+          await deps.stores.replayCache.forget(replayId).catch(() => {})
           throw error
         }
         deps.metrics.sessionEnded('backchannel', deleted.length)

@@ -80,7 +80,9 @@ export function callbackRoute(deps: RouteDeps): Hono {
     const binding = deps.txCookie.bindingHash(c, state)
     deps.txCookie.clear(c, state)
     // Consumed before any check, so a state can never be used twice, whatever fails next.
-    const tx = await storeCall('take transaction', () => deps.store.takeTransaction(state))
+    const tx = await storeCall('take transaction', () =>
+      deps.stores.transactions.takeTransaction(state),
+    )
     if (!tx) throw new BffError('login_state_mismatch', { detail: 'no live transaction for state' })
     if (!binding || !safeEqual(binding, tx.bindingHash)) {
       throw new BffError('login_state_mismatch', {

@@ -45,7 +45,7 @@ export function loginRoute(deps: RouteDeps): Hono {
         ...(asked && { demands }),
       }
       await storeCall('put transaction', () =>
-        deps.store.putTransaction(state, tx, TRANSACTION_TTL_SECONDS * 1000),
+        deps.stores.transactions.putTransaction(state, tx, TRANSACTION_TTL_SECONDS * 1000),
       )
       deps.txCookie.set(c, state, binding.value)
       deps.metrics.loginsStarted.inc()

@@ -1,8 +1,8 @@
 import { BffError } from '../errors/bff-error.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
+import type { LockStore } from '../store/interfaces.js'
 import { Backoff, RefreshLock } from './refresh-lock.js'
 import type { ActiveSession } from './session-service.js'
-import type { SessionStore } from './store.js'
 import { type RefresherDeps, TokenRefresher } from './token-refresher.js'
 import { isUsable, needsRefresh, tokenFor } from './tokens.js'
 import type { AccessToken, StoredSession } from './types.js'
@@ -38,11 +38,11 @@ export class AccessTokenService {
   readonly #refresher: TokenRefresher
   readonly #inFlight = new Map<string, Flight>()
 
-  constructor(deps: RefresherDeps & { store: SessionStore }) {
+  constructor(deps: RefresherDeps & { locks: LockStore }) {
     this.#deps = deps
     this.#bufferMs = deps.config.refreshBufferSeconds * 1000
     this.#lock = new RefreshLock(
-      deps.store,
+      deps.locks,
       deps.config.providerTimeoutSeconds * 1000 + LOCK_MARGIN_MS,
     )
     this.#refresher = new TokenRefresher(deps)

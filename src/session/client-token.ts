@@ -7,8 +7,8 @@ import type { Clock } from '../lib/clock.js'
 import { sha256 } from '../lib/random.js'
 import type { ClientTokenRequest, OidcClient, TokenResponse } from '../oidc/client.js'
 import { classifyClientTokenFailure } from '../oidc/refresh-policy.js'
+import type { LockStore, SharedTokenStore } from '../store/interfaces.js'
 import { Backoff, RefreshLock } from './refresh-lock.js'
-import type { LockStore, SharedTokenStore } from './store.js'
 import type { TokenCipher } from './token-cipher.js'
 import { accessTokenFrom, isUsable, needsRefresh } from './tokens.js'
 import type { AccessToken } from './types.js'
@@ -21,7 +21,8 @@ export interface ClientTokenDeps {
   oidc: OidcClient
   clock: Clock
   logger: Logger
-  store: SharedTokenStore & LockStore
+  sharedTokens: SharedTokenStore
+  locks: LockStore
   /** Encrypts the token in the store (the same keys as the sessions' tokens); null: plain. */
   cipher: TokenCipher | null
 }
@@ -48,7 +49,7 @@ export class ClientTokenService {
     this.#deps = deps
     this.#bufferMs = deps.config.refreshBufferSeconds * 1000
     this.#lock = new RefreshLock(
-      deps.store,
+      deps.locks,
       deps.config.providerTimeoutSeconds * 1000 + LOCK_MARGIN_MS,
     )
   }
@@ -120,7 +121,9 @@ export class ClientTokenService {
   }
 
   async #read(name: string): Promise<AccessToken | null> {
-    const stored = await storeCall('read client token', () => this.#deps.store.getSharedToken(name))
+    const stored = await storeCall('read client token', () =>
+      this.#deps.sharedTokens.getSharedToken(name),
+    )
     if (!stored || !this.#deps.cipher) return stored
     try {
       return this.#deps.cipher.open(stored, name)
@@ -150,7 +153,11 @@ export class ClientTokenService {
     this.#remember(key, token)
     const sealed = this.#deps.cipher ? this.#deps.cipher.seal(token, name) : token
     await storeCall('store client token', () =>
-      this.#deps.store.putSharedToken(name, sealed, Math.max(1, token.accessTokenExpiresAt - now)),
+      this.#deps.sharedTokens.putSharedToken(
+        name,
+        sealed,
+        Math.max(1, token.accessTokenExpiresAt - now),
+      ),
     )
     logger.info({ event: 'client_token.fetched' }, 'client credentials token obtained')
     return token

@@ -1,6 +1,6 @@
 import { BffError } from '../errors/bff-error.js'
 import { storeCall } from '../errors/store-call.js'
-import type { LockStore } from './store.js'
+import type { LockStore } from '../store/interfaces.js'
 
 /** A held refresh lock; renews itself until released so a slow provider cannot let a second holder in. */
 export interface HeldLock {

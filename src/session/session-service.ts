@@ -4,14 +4,14 @@ import { storeCall } from '../errors/store-call.js'
 import type { Clock } from '../lib/clock.js'
 import { inBatches } from '../lib/in-batches.js'
 import { randomId } from '../lib/random.js'
-import { type CacheLookup, type CacheTicket, SessionCache } from './session-cache.js'
-import { sessionKey } from './session-key.js'
 import {
   DELETE_BATCH_SIZE,
   type SessionIndexQuery,
   type SessionOwner,
-  type SessionStore,
-} from './store.js'
+  type StoreSet,
+} from '../store/interfaces.js'
+import { type CacheLookup, type CacheTicket, SessionCache } from './session-cache.js'
+import { sessionKey } from './session-key.js'
 import { type TokenCipher, TokenDecryptionError } from './token-cipher.js'
 import type { SessionData, StoredSession } from './types.js'
 
@@ -57,7 +57,8 @@ export interface SessionServiceOptions {
  * to the store.
  */
 export class SessionService {
-  readonly #store: SessionStore
+  readonly #store: StoreSet['sessions']
+  readonly #indexes: StoreSet['indexes']
   readonly #clock: Clock
   readonly #cipher: TokenCipher | null
   readonly #idleMs: number
@@ -67,17 +68,18 @@ export class SessionService {
 
   constructor(
     config: BffConfig,
-    store: SessionStore,
+    stores: Pick<StoreSet, 'sessions' | 'indexes' | 'changes'>,
     clock: Clock,
     options: SessionServiceOptions = {},
   ) {
     this.#options = options
-    this.#store = store
+    this.#store = stores.sessions
+    this.#indexes = stores.indexes
     this.#clock = clock
     this.#cipher = options.cipher ?? null
     this.#idleMs = config.sessionIdleTimeoutSeconds * 1000
     this.#absoluteMs = config.sessionAbsoluteTimeoutSeconds * 1000
-    const feed = config.sessionCacheSeconds > 0 ? store.changes?.() : null
+    const feed = config.sessionCacheSeconds > 0 ? stores.changes() : null
     this.#cache = feed
       ? new SessionCache(feed, clock, CACHE_ENTRIES, config.sessionCacheSeconds * 1000)
       : null
@@ -232,7 +234,7 @@ export class SessionService {
 
   /** Keys of the live sessions in one back-channel logout index. */
   async find(query: SessionIndexQuery): Promise<string[]> {
-    return storeCall('find sessions', () => this.#store.findSessions(query))
+    return storeCall('find sessions', () => this.#indexes.findSessions(query))
   }
 
   /**
@@ -270,7 +272,11 @@ export class SessionService {
   async #index(key: string, owner: SessionOwner, ttlMs: number): Promise<void> {
     const { iss, sub, sid } = owner
     await storeCall('index session', () =>
-      this.#store.indexSession(key, { iss, sub, ...(sid ? { sid } : {}) }, ttlMs + INDEX_SLACK_MS),
+      this.#indexes.indexSession(
+        key,
+        { iss, sub, ...(sid ? { sid } : {}) },
+        ttlMs + INDEX_SLACK_MS,
+      ),
     )
   }
 }

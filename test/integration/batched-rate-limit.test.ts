@@ -6,7 +6,7 @@ import { BatchedRateLimiter, type Schedule } from '../../src/rate-limit/batched-
 import { limiterKey, type RateLimit } from '../../src/rate-limit/rate-limiter.js'
 import { RedisRateLimitStore } from '../../src/rate-limit/redis-rate-limit-store.js'
 import type { RateCount, RateLimitStore } from '../../src/rate-limit/store.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 import { until } from '../support/until.js'
 

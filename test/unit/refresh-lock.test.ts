@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { MemorySessionStore } from '../../src/session/memory-store.js'
 import { Backoff, RefreshLock } from '../../src/session/refresh-lock.js'
+import { MemorySessionStore } from '../../src/store/memory-session-store.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import { randomId } from '../lib/random.js'
-import type { SessionChangeFeed } from './store.js'
+import type { SessionChangeFeed } from './interfaces.js'
 
 /** How often a heartbeat is published through each master, and how late it may arrive. */
 const HEARTBEAT_MS = 250

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import type { SessionChangeFeed } from './store.js'
+import type { SessionChangeFeed } from './interfaces.js'
 
 /** How often the subscriber connection is PINGed, and how late an answer may be. */
 const HEARTBEAT_MS = 250
