@@ -12,7 +12,7 @@ import type { DpopKey } from '../oidc/dpop.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
-import type { ActiveSession } from '../session/session-service.js'
+import type { ActiveSession } from '../session/types.js'
 import type { BodyBudget } from './body-budget.js'
 import {
   Cancellation,

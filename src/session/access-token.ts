@@ -2,10 +2,9 @@ import { BffError } from '../errors/bff-error.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LockStore } from '../store/interfaces.js'
 import { Backoff, RefreshLock } from './refresh-lock.js'
-import type { ActiveSession } from './session-service.js'
 import { type RefresherDeps, TokenRefresher } from './token-refresher.js'
 import { isUsable, needsRefresh, tokenFor } from './tokens.js'
-import type { AccessToken, StoredSession } from './types.js'
+import type { AccessToken, ActiveSession, StoredSession } from './types.js'
 
 export type { RefreshMetrics, RefreshOutcome } from './token-refresher.js'
 
