@@ -135,7 +135,8 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
       // result in a bodiless Response, which @hono/node-server would write a second time.
       if (node?.incoming && node.outgoing && node.incoming.method !== 'HEAD') {
         const { incoming, outgoing } = node
-        c.set('proxiedStatus', await forwardNode({ incoming, outgoing }, proxied, proxy.forward))
+        const exchange = { incoming, outgoing, request: proxied, options: proxy.forward }
+        c.set('proxiedStatus', await forwardNode(exchange))
         return RESPONSE_ALREADY_SENT
       }
       // Under node, 'close' hands the slot back; elsewhere, the end of the answer's body.
