@@ -84,6 +84,7 @@ async function list(stores: RedisStoreSet, iss: string, sub: string, io: CliIo) 
       key.slice(0, KEY_PREFIX_LENGTH),
       iso(session.createdAt),
       iso(session.lastSeenAt),
+      // Redis counts the TTL from its now; the operator's clock is the nearest to that.
       iso(Date.now() + ttl),
       iso(session.absoluteExpiresAt),
     ])

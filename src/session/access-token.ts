@@ -1,4 +1,5 @@
 import { BffError } from '../errors/bff-error.js'
+import { elapsedMs } from '../lib/clock.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LockStore } from '../store/interfaces.js'
 import { Backoff, RefreshLock } from './refresh-lock.js'
@@ -93,7 +94,7 @@ export class AccessTokenService {
       tokenCall,
       tokenCallAt: undefined,
       done: this.#refreshOnce(key, resource, () => {
-        flight.tokenCallAt ??= Date.now()
+        flight.tokenCallAt ??= elapsedMs()
         sent()
       }).finally(() => this.#inFlight.delete(name)),
     }
@@ -115,7 +116,7 @@ export class AccessTokenService {
     const deadline = new Promise<'deadline'>((resolve) => {
       flight.tokenCall.then(() => {
         if (settled) return
-        const left = (flight.tokenCallAt ?? Date.now()) + timeoutMs - Date.now()
+        const left = (flight.tokenCallAt ?? elapsedMs()) + timeoutMs - elapsedMs()
         timer = setTimeout(() => resolve('deadline'), Math.max(0, left))
       })
     })
@@ -162,7 +163,7 @@ export class AccessTokenService {
     resource: string | undefined,
     onTokenCall: () => void,
   ): Promise<StoredSession> {
-    const startedAt = Date.now()
+    const startedAt = elapsedMs()
     const backoff = new Backoff(startedAt + this.#lock.ttlMs + 1000)
     let waited = false
     for (;;) {
@@ -200,7 +201,7 @@ export class AccessTokenService {
     resource: string | undefined,
     onTokenCall: () => void,
   ): Promise<StoredSession> {
-    const backoff = new Backoff(Date.now() + this.#lock.ttlMs + 1000)
+    const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)
     for (;;) {
       const lock = await this.#lock.tryAcquire(key)
       if (lock) {
@@ -221,7 +222,7 @@ export class AccessTokenService {
   #afterWait(record: StoredSession, waited: boolean, startedAt: number): StoredSession {
     if (waited) {
       this.#deps.metrics?.outcome('waited_on_lock')
-      this.#deps.metrics?.lockWaitMs(Date.now() - startedAt)
+      this.#deps.metrics?.lockWaitMs(elapsedMs() - startedAt)
     }
     return record
   }

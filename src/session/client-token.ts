@@ -3,7 +3,7 @@ import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
 import { storeCall } from '../errors/store-call.js'
 import { providerErrorCode } from '../errors/translate.js'
-import type { Clock } from '../lib/clock.js'
+import { type Clock, elapsedMs } from '../lib/clock.js'
 import { sha256 } from '../lib/random.js'
 import type { ClientTokenRequest, OidcClient, TokenResponse } from '../oidc/client.js'
 import { classifyClientTokenFailure } from '../oidc/refresh-policy.js'
@@ -94,7 +94,7 @@ export class ClientTokenService {
   async #fetchOnce(key: string, request: ClientTokenRequest): Promise<AccessToken> {
     // The store name says nothing about the scopes or resource it stands for.
     const name = `client-token:${sha256(key)}`
-    const backoff = new Backoff(Date.now() + this.#lock.ttlMs + 1000)
+    const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)
     let waited = false
     for (;;) {
       // Re-read every round: another instance may have fetched one meanwhile.

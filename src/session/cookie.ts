@@ -51,11 +51,12 @@ export class SessionCookie {
   readonly name: string
   readonly #passwords: Record<string, string>
   readonly #ttlSeconds: number
-  /** Cookie value → its session id and that id's store key (derived once, not per request). */
   /**
+   * Cookie value → its session id and that id's store key (derived once, not per request).
    * Keyed by a hash of the cookie value, so an entry costs the same whatever the client sent,
    * and bounded by count and bytes: no spelling of a cookie can push others' entries out
-   * faster than genuine seals can.
+   * faster than genuine seals can. Its entries expire on the system clock (Date.now), not the
+   * injected one: iron-session writes and checks a seal's expiry on the system clock.
    */
   readonly #unsealed: BoundedCache<{ sid: string; key: string }>
   readonly #recentHashes = new Map<string, string>()
