@@ -199,6 +199,7 @@ function judged<T>(
 }
 
 export type NodeForwardOptions = ForwardOptions & {
+  /** The broker's headers on a proxied answer of this content type (lower-case names). */
   responseHeaders: (contentType: string | undefined) => Record<string, string>
 }
 

@@ -8,7 +8,7 @@ import { correlationId } from '../lib/random.js'
 import type { HeaderReader } from '../middleware/csrf.js'
 import { endRequestSpan, startRequestSpan, tracingOn } from '../observability/tracing.js'
 import { forwardNode } from '../proxy/forward.js'
-import { type ApiProxy, holdUntilAnswered } from './api.js'
+import { type ApiProxy, holdUntilAnswered } from './api-proxy.js'
 import type { RouteDeps } from './deps.js'
 
 /**
