@@ -50,6 +50,7 @@ import { SessionService } from './session/session-service.js'
 import { TokenCipher } from './session/token-cipher.js'
 import { TransactionCookie } from './session/transaction-cookie.js'
 import { createStores } from './store/create-stores.js'
+import { type StoreMember, withEachStore } from './store/each-store.js'
 import type { StoreSet } from './store/interfaces.js'
 import { type SessionStore, StoreSetView, storeSetOf } from './store/session-store.js'
 
@@ -81,7 +82,12 @@ function storesOf(deps: BffDeps, config: BffConfig, clock: Clock, logger: Logger
   const stores =
     deps.stores ??
     (deps.store ? storeSetOf(deps.store, clock) : createStores(config, clock, logger))
-  return deps.rateLimitStore ? { ...stores, rateLimits: deps.rateLimitStore } : stores
+  const { rateLimitStore } = deps
+  if (!rateLimitStore) return stores
+  // Not a spread: a set may be a class, whose methods a spread would drop.
+  return withEachStore(stores, <S extends object>(store: S, member: StoreMember | undefined) =>
+    member === 'rateLimits' ? (rateLimitStore as S) : store,
+  )
 }
 
 export interface Bff {
