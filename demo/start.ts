@@ -187,7 +187,7 @@ try {
     .map(([name, user]) => `${name} / ${user.password} (one-time code ${user.oneTimeCode})`)
     .join('\n               ')
   const store =
-    bff.store.kind === 'redis'
+    bff.stores.kind === 'redis'
       ? `Redis at ${redisUrl}`
       : 'in-process memory (sessions end when this process stops; set REDIS_URL=redis://… for Redis)'
   const rule = '─'.repeat(78)

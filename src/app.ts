@@ -18,7 +18,7 @@ import { requestId } from './middleware/request-id.js'
 import { requestSpan } from './middleware/request-span.js'
 import { requireSession } from './middleware/require-session.js'
 import { authResponseHeaders, securityHeaders } from './middleware/security-headers.js'
-import { instrumentSessionStore, instrumentStore } from './observability/instrument-store.js'
+import { instrumentStores } from './observability/instrument-store.js'
 import { createLogger } from './observability/logger.js'
 import { BffMetrics } from './observability/metrics.js'
 import { inClientSpan } from './observability/tracing.js'
@@ -26,10 +26,9 @@ import { OidcClient } from './oidc/client.js'
 import { LogoutTokenVerifier } from './oidc/logout-token.js'
 import { BatchedRateLimiter } from './rate-limit/batched-rate-limiter.js'
 import { type RateLimit, RateLimiter } from './rate-limit/rate-limiter.js'
-import { RedisRateLimitStore } from './rate-limit/redis-rate-limit-store.js'
-import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/store.js'
+import type { RateLimitStore } from './rate-limit/store.js'
 import { createCircuits } from './resilience/circuits.js'
-import { guardStore } from './resilience/guard-store.js'
+import { guardStores } from './resilience/guard-store.js'
 import { apiRoutes } from './routes/api.js'
 import type { UpgradeListener } from './routes/api-upgrade.js'
 import { backchannelLogoutRoute } from './routes/backchannel-logout.js'
@@ -45,17 +44,26 @@ import { userRoute } from './routes/user.js'
 import { AccessTokenService, type RefreshMetrics } from './session/access-token.js'
 import { ClientTokenService } from './session/client-token.js'
 import { SessionCookie } from './session/cookie.js'
-import { createStore } from './session/create-store.js'
 import { LiveExchanges } from './session/live-exchanges.js'
-import { RedisSessionStore } from './session/redis-store.js'
 import { RevocationQueue } from './session/revocation-queue.js'
 import { SessionService } from './session/session-service.js'
-import type { SessionStore } from './session/store.js'
 import { TokenCipher } from './session/token-cipher.js'
 import { TransactionCookie } from './session/transaction-cookie.js'
+import { createStores } from './store/create-stores.js'
+import { type StoreMember, withEachStore } from './store/each-store.js'
+import type { StoreSet } from './store/interfaces.js'
+import { type SessionStore, StoreSetView, storeSetOf } from './store/session-store.js'
 
 export interface BffDeps {
-  /** Defaults to Redis when `redisUrl` is set, else the in-process store. */
+  /**
+   * Every store the broker uses (createRedisStores, createMemoryStores, or your own). Defaults
+   * to Redis when a Redis is configured, else the in-process stores.
+   */
+  stores?: StoreSet
+  /**
+   * One SessionStore instead of `stores`: a RedisSessionStore or MemorySessionStore gives its
+   * set; any other store answers for every member, with in-process rate-limit counters.
+   */
   store?: SessionStore
   clock?: Clock
   logger?: Logger
@@ -65,15 +73,21 @@ export interface BffDeps {
   refreshMetrics?: RefreshMetrics
   /** The broker's metrics; pass one to share a registry. Defaults to a new one per broker. */
   metrics?: BffMetrics
-  /** Defaults to counters in the Redis store's database, else in memory. */
+  /** Replaces the set's rate-limit counters (by default in the sessions' Redis, else in memory). */
   rateLimitStore?: RateLimitStore
 }
 
-/** Rate-limit counters live where the sessions live, so limits hold across instances. */
-function createRateLimitStore(store: SessionStore, clock: Clock): RateLimitStore {
-  return store instanceof RedisSessionStore
-    ? new RedisRateLimitStore(store.redis, store.keyPrefix)
-    : new MemoryRateLimitStore(clock)
+/** The stores from `deps`, or from configuration; rate limits live where the sessions live. */
+function storesOf(deps: BffDeps, config: BffConfig, clock: Clock, logger: Logger): StoreSet {
+  const stores =
+    deps.stores ??
+    (deps.store ? storeSetOf(deps.store, clock) : createStores(config, clock, logger))
+  const { rateLimitStore } = deps
+  if (!rateLimitStore) return stores
+  // Not a spread: a set may be a class, whose methods a spread would drop.
+  return withEachStore(stores, <S extends object>(store: S, member: StoreMember | undefined) =>
+    member === 'rateLimits' ? (rateLimitStore as S) : store,
+  )
 }
 
 export interface Bff {
@@ -82,6 +96,9 @@ export interface Bff {
   /** For local routes: 401 JSON without a session; `c.var.bff` holds claims and `accessToken()`. */
   requireSession(): MiddlewareHandler
   config: BffConfig
+  /** Every store, as the broker uses them (behind metrics, spans and the store's circuit). */
+  stores: StoreSet
+  /** @deprecated The same stores as one SessionStore; use `stores`. */
   store: SessionStore
   logger: Logger
   metrics: BffMetrics
@@ -118,8 +135,8 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   const logger = deps.logger ?? createLogger()
   const metrics = deps.metrics ?? new BffMetrics()
   const circuits = createCircuits({ config, clock, logger, metrics })
-  const store = guardStore(
-    instrumentSessionStore(deps.store ?? createStore(config, clock, logger), metrics),
+  const stores = guardStores(
+    instrumentStores(storesOf(deps, config, clock, logger), metrics),
     circuits.store,
   )
   const baseFetch: CustomFetch =
@@ -140,25 +157,19 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   const oidc = new OidcClient(config, providerFetch, circuits.provider)
   const cipher =
     config.tokenEncryptionKeys.length > 0 ? new TokenCipher(config.tokenEncryptionKeys) : null
-  if (!cipher && store.kind === 'redis') {
+  if (!cipher && stores.kind === 'redis') {
     logger.warn(
       { event: 'config.tokens_unencrypted' },
       'no TOKEN_ENCRYPTION_KEYS: tokens are stored in Redis unencrypted',
     )
   }
-  const sessions = new SessionService(config, store, clock, {
+  const sessions = new SessionService(config, stores, clock, {
     cipher,
     onExpired: (reason) => metrics.sessionEnded(reason),
     onCacheLookup: (result) => metrics.sessionCacheLookup(result),
   })
   const cookie = new SessionCookie(config)
-  const rawRateStore = deps.rateLimitStore ?? createRateLimitStore(store, clock)
-  const rateStore = guardStore(
-    instrumentStore(rawRateStore, {
-      kind: rawRateStore instanceof RedisRateLimitStore ? 'redis' : 'memory',
-    }),
-    circuits.store,
-  )
+  const rateStore = stores.rateLimits
   const limiter = (bucket: string, limit: RateLimit | null) =>
     limit ? new RateLimiter(rateStore, bucket, limit) : null
   // /api is the proxy's hot path: counted in batches, exact from half the limit on (see the class).
@@ -172,7 +183,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     oidc,
     clock,
     logger,
-    store,
+    locks: stores.locks,
     metrics: {
       outcome: (outcome) => {
         metrics.outcome(outcome)
@@ -195,7 +206,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
   const routeDeps: RouteDeps = {
     config,
     publicOrigin: new URL(config.publicUrl).origin,
-    store,
+    stores,
     oidc,
     logoutTokens: new LogoutTokenVerifier(config, oidc, clock, providerFetch),
     sessions,
@@ -219,8 +230,16 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     },
     apiRateLimit,
     revocations,
-    clientTokens: new ClientTokenService({ config, oidc, clock, logger, store, cipher }),
-    live: new LiveExchanges({ sessions, feed: () => store.changes?.() ?? null, clock, logger }),
+    clientTokens: new ClientTokenService({
+      config,
+      oidc,
+      clock,
+      logger,
+      sharedTokens: stores.sharedTokens,
+      locks: stores.locks,
+      cipher,
+    }),
+    live: new LiveExchanges({ sessions, feed: () => stores.changes(), clock, logger }),
     circuits,
   }
 
@@ -259,7 +278,8 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     app,
     requireSession: () => requireSession(routeDeps),
     config,
-    store,
+    stores,
+    store: new StoreSetView(stores),
     logger,
     metrics,
     nodeListener() {
@@ -280,8 +300,8 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
     goAway: () => routeDeps.live.endAll('going_away'),
     metricsApp: () => metricsRoute(metrics.registry),
     async ready() {
-      await store.ping()
-      for (const warning of (await store.configurationWarnings?.()) ?? []) {
+      await stores.ping()
+      for (const warning of await stores.configurationWarnings()) {
         logger.warn({ event: 'store.configuration' }, warning)
       }
       await oidc.configuration()
@@ -300,7 +320,7 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
       // Before the store closes: the pending /api hits still reach it.
       await apiRateLimit?.close()
       await api.close()
-      await store.close()
+      await stores.close()
     },
   }
 }

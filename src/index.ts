@@ -8,7 +8,20 @@ export { type ErrorCode, errorCodes } from './errors/codes.js'
 export { createLimitedServer, type LimitedServerOptions } from './http/limited-server.js'
 export type { BffRequestSession } from './middleware/context.js'
 export { CLOSE_CODES } from './proxy/websocket-frames.js'
+export type { RateLimitStore } from './rate-limit/store.js'
 export type { UpgradeListener } from './routes/api-upgrade.js'
-export { MemorySessionStore } from './session/memory-store.js'
-export { RedisSessionStore } from './session/redis-store.js'
-export type { SessionStore } from './session/store.js'
+export type {
+  LockStore,
+  ReplayCache,
+  SessionChangeFeed,
+  SessionIndexStore,
+  SessionRecordStore,
+  SharedTokenStore,
+  StoreSet,
+  TransactionStore,
+} from './store/interfaces.js'
+export { MemorySessionStore } from './store/memory-session-store.js'
+export { createMemoryStores, type MemoryStoreSet } from './store/memory-stores.js'
+export { RedisSessionStore } from './store/redis-session-store.js'
+export { createRedisStores, type RedisStoreSet } from './store/redis-stores.js'
+export type { SessionStore } from './store/session-store.js'

@@ -48,7 +48,7 @@ async function main() {
   bff.ready().then(
     () =>
       logger.info(
-        { event: 'startup.ready', store: bff.store.kind },
+        { event: 'startup.ready', store: bff.stores.kind },
         'store reachable and provider discovered',
       ),
     (error: unknown) => {

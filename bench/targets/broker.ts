@@ -58,8 +58,8 @@ async function main() {
   const { createBff } = await load<typeof import('../../src/app.js')>('app.js')
   const { createLogger } =
     await load<typeof import('../../src/observability/logger.js')>('observability/logger.js')
-  const { RedisSessionStore } =
-    await load<typeof import('../../src/session/redis-store.js')>('session/redis-store.js')
+  // From the package's entry point, which has exported it in every version (a baseline too).
+  const { RedisSessionStore } = await load<typeof import('../../src/index.js')>('index.js')
   const bff = createBff(
     {
       publicUrl: `http://127.0.0.1:${s.port}`,

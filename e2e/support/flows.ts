@@ -1,6 +1,6 @@
 import type { BrowserContext, Page } from '@playwright/test'
 import { unsealData } from 'iron-session'
-import { sessionKey } from '../../src/session/session-service.js'
+import { sessionKey } from '../../src/session/session-key.js'
 import { TokenCipher } from '../../src/session/token-cipher.js'
 import type { StoredSession } from '../../src/session/types.js'
 import { expect } from './fixtures.js'

@@ -3,8 +3,7 @@ import type { HeaderReader } from '../middleware/csrf.js'
 import type { DpopKey } from '../oidc/dpop.js'
 import type { Release } from '../proxy/in-flight.js'
 import type { UpstreamMatch } from '../proxy/upstreams.js'
-import type { ActiveSession } from '../session/session-service.js'
-import type { AccessToken } from '../session/types.js'
+import type { AccessToken, ActiveSession } from '../session/types.js'
 
 /** What an /api request is judged on, however it was read (Hono's context or node's request). */
 export interface ApiRequest {

@@ -133,10 +133,10 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       now(state) {
         const limiter = deps.rateLimit
         if (!limiter || !state.session) return undefined
-        return limiter.countLocally?.(state.session.key) ? undefined : NEEDS_IO
+        return limiter.countWithoutStore?.(state.session.key) ? undefined : NEEDS_IO
       },
       async later(state) {
-        await deps.rateLimit?.check(needs(state, 'session').key)
+        await deps.rateLimit?.count(needs(state, 'session').key)
       },
     },
     {

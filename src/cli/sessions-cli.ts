@@ -1,6 +1,6 @@
 import { type CliSettings, loadCliSettings } from '../config/cli-settings.js'
 import { ConfigError } from '../config/config-error.js'
-import { RedisSessionStore } from '../session/redis-store.js'
+import { createRedisStores, type RedisStoreSet } from '../store/redis-stores.js'
 
 export const USAGE = `usage: npm run sessions -- <command>
   list <sub> [--iss <issuer>]        the user's sessions: key prefix, created, last seen, expiry
@@ -71,16 +71,20 @@ function issuerOf(command: { iss: string | undefined }, settings: CliSettings): 
   return iss
 }
 
-async function list(store: RedisSessionStore, iss: string, sub: string, io: CliIo) {
-  const keys = await store.findSessions({ iss, sub })
+async function list(stores: RedisStoreSet, iss: string, sub: string, io: CliIo) {
+  const keys = await stores.indexes.findSessions({ iss, sub })
   const rows: string[][] = []
   for (const key of keys) {
-    const [session, ttl] = await Promise.all([store.getSession(key), store.sessionTtlMs(key)])
+    const [session, ttl] = await Promise.all([
+      stores.sessions.getSession(key),
+      stores.sessions.sessionTtlMs(key),
+    ])
     if (!session || ttl === null) continue
     rows.push([
       key.slice(0, KEY_PREFIX_LENGTH),
       iso(session.createdAt),
       iso(session.lastSeenAt),
+      // Redis counts the TTL from its now; the operator's clock is the nearest to that.
       iso(Date.now() + ttl),
       iso(session.absoluteExpiresAt),
     ])
@@ -97,13 +101,13 @@ async function list(store: RedisSessionStore, iss: string, sub: string, io: CliI
   }
 }
 
-async function revoke(store: RedisSessionStore, keyPrefix: string, io: CliIo): Promise<number> {
-  const keys = await store.sessionKeysStartingWith(keyPrefix)
+async function revoke(stores: RedisStoreSet, keyPrefix: string, io: CliIo): Promise<number> {
+  const keys = await stores.sessions.sessionKeysStartingWith(keyPrefix)
   if (keys.length > 1) {
     io.err(`error: ${keys.length} sessions start with ${keyPrefix}; give more characters`)
     return EXIT.runtime
   }
-  const deleted = await store.deleteSessions(keys)
+  const deleted = await stores.sessions.deleteSessions(keys)
   const [first] = deleted
   if (!first) {
     io.err(`error: no session starts with ${keyPrefix}`)
@@ -113,8 +117,9 @@ async function revoke(store: RedisSessionStore, keyPrefix: string, io: CliIo): P
   return EXIT.ok
 }
 
-async function revokeAll(store: RedisSessionStore, iss: string, sub: string, io: CliIo) {
-  const deleted = await store.deleteSessions(await store.findSessions({ iss, sub }))
+async function revokeAll(stores: RedisStoreSet, iss: string, sub: string, io: CliIo) {
+  const keys = await stores.indexes.findSessions({ iss, sub })
+  const deleted = await stores.sessions.deleteSessions(keys)
   io.out(`revoked ${deleted.length} session${deleted.length === 1 ? '' : 's'} of ${sub} at ${iss}`)
 }
 
@@ -139,21 +144,21 @@ export async function runSessionsCli(
     else throw error
     return EXIT.usage
   }
-  const store = new RedisSessionStore({
+  const stores = createRedisStores({
     url: settings.redisUrl,
     keyPrefix: settings.redisKeyPrefix,
   })
   try {
-    await store.ping()
+    await stores.ping()
     switch (command.name) {
       case 'list':
-        await list(store, issuerOf(command, settings), command.sub, io)
+        await list(stores, issuerOf(command, settings), command.sub, io)
         return EXIT.ok
       case 'revoke-all':
-        await revokeAll(store, issuerOf(command, settings), command.sub, io)
+        await revokeAll(stores, issuerOf(command, settings), command.sub, io)
         return EXIT.ok
       case 'revoke':
-        return await revoke(store, command.keyPrefix, io)
+        return await revoke(stores, command.keyPrefix, io)
     }
   } catch (error) {
     if (error instanceof UsageError) {
@@ -163,6 +168,6 @@ export async function runSessionsCli(
     io.err(`error: ${error instanceof Error ? error.message : String(error)}`)
     return EXIT.runtime
   } finally {
-    await store.close()
+    await stores.close()
   }
 }

@@ -37,10 +37,6 @@ export class BffError extends Error {
   }
 }
 
-export function isBffError(value: unknown): value is BffError {
-  return value instanceof BffError
-}
-
 /** Any thrown value as a BffError; unknown failures become `internal` with their text as detail. */
 export function toBffError(error: unknown): BffError {
   return error instanceof BffError

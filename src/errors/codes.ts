@@ -41,7 +41,6 @@ export const errorCodes = {
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   request_timeout: { status: 408, message: 'The request body did not arrive in time.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
-  headers_too_large: { status: 431, message: 'The request headers are too large.' },
   rate_limited: { status: 429, message: 'Too many requests. Try again shortly.' },
   too_many_in_flight: {
     status: 429,

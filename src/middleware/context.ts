@@ -1,4 +1,4 @@
-import type { ActiveSession } from '../session/session-service.js'
+import type { ActiveSession } from '../session/types.js'
 
 /** What the broker's middleware makes available to later handlers. */
 export interface BffRequestSession {

@@ -21,7 +21,7 @@ export function rateLimitByAddress(options: AddressRateLimitOptions): Middleware
     if (!limiter) return next()
     try {
       // By /64 for IPv6, as the connection cap counts (one subscriber holds the whole /64).
-      await limiter.check(addressBucket(clientAddress(c, trusted)))
+      await limiter.count(addressBucket(clientAddress(c, trusted)))
     } catch (error) {
       return render(c, error)
     }

@@ -3,7 +3,8 @@ import { BffError } from '../errors/bff-error.js'
 import { renderJsonError } from '../errors/render.js'
 import type { AccessTokenService } from '../session/access-token.js'
 import type { SessionCookie } from '../session/cookie.js'
-import type { ActiveSession, SessionService } from '../session/session-service.js'
+import type { SessionService } from '../session/session-service.js'
+import type { ActiveSession } from '../session/types.js'
 
 export interface SessionDeps {
   cookie: SessionCookie
@@ -38,7 +39,7 @@ export function resolveSession(
  */
 export function sessionFromMemory(raw: string, deps: SessionDeps): ActiveSession | undefined {
   const known = deps.cookie.unsealedBefore(raw)
-  return known === undefined ? undefined : deps.sessions.servable(known.key)
+  return known === undefined ? undefined : deps.sessions.fromMemory(known.key)
 }
 
 /** The session a cookie names, unsealing it and asking the store; 401 (cookie cleared) otherwise. */

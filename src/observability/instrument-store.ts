@@ -1,5 +1,6 @@
 import { BffError } from '../errors/bff-error.js'
-import type { SessionStore } from '../session/store.js'
+import { withEachStore } from '../store/each-store.js'
+import type { StoreSet } from '../store/interfaces.js'
 import type { BffMetrics } from './metrics.js'
 import { endClientSpan, startClientSpan } from './tracing.js'
 
@@ -42,7 +43,7 @@ export function instrumentStore<S extends object>(
             (error: unknown) => {
               stop?.()
               metrics?.storeErrors.inc({ operation: property })
-              // Store failures answer 503 store_unavailable (session-service.ts).
+              // Store failures answer 503 store_unavailable (errors/store-call.ts).
               if (span)
                 endClientSpan(span, error instanceof BffError ? error.code : 'store_unavailable')
               throw error
@@ -55,7 +56,13 @@ export function instrumentStore<S extends object>(
   })
 }
 
-/** The session store, instrumented (see above). */
-export function instrumentSessionStore<S extends SessionStore>(store: S, metrics: BffMetrics): S {
-  return instrumentStore(store, { metrics, kind: store.kind })
+/**
+ * Every store of the set instrumented (see above). The rate-limit counters get spans but no
+ * metrics: the store histograms are of the session stores' calls.
+ */
+export function instrumentStores(stores: StoreSet, metrics: BffMetrics): StoreSet {
+  const { kind } = stores
+  return withEachStore(stores, (store, member) =>
+    instrumentStore(store, member === 'rateLimits' ? { kind } : { metrics, kind }),
+  )
 }

@@ -7,6 +7,7 @@ import {
   providerErrorDescription,
   translateProviderError,
 } from '../errors/translate.js'
+import { elapsedMs } from '../lib/clock.js'
 import { randomId } from '../lib/random.js'
 import { inClientSpan } from '../observability/tracing.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
@@ -177,7 +178,7 @@ export class OidcClient {
   }
 
   /** The provider configuration; throws provider_unavailable while discovery fails. */
-  configuration(now = Date.now()): Promise<oidc.Configuration> {
+  configuration(now = elapsedMs()): Promise<oidc.Configuration> {
     if (!this.#discovery) {
       if (now - this.#failedAt < DISCOVERY_RETRY_MS && this.#failedAt > 0) {
         return Promise.reject(
@@ -191,7 +192,7 @@ export class OidcClient {
         (error) => providerFailure(error, this.#config.issuer),
       ).catch((error: unknown) => {
         this.#discovery = undefined
-        this.#failedAt = Date.now()
+        this.#failedAt = elapsedMs()
         throw (
           issuerMismatch(error, this.#config.issuer) ??
           translateProviderError(error, 'login_failed')
@@ -477,7 +478,7 @@ export class OidcClient {
    * to fix. An answer that tells neither (a 4xx without an error code) is `unverified`. A good
    * or unverifiable answer is kept for the process's life, a refusal for a minute.
    */
-  async checkClient(now = Date.now()): Promise<'ok' | 'unverified'> {
+  async checkClient(now = elapsedMs()): Promise<'ok' | 'unverified'> {
     const known = this.#clientCheck
     if (known && (known.result !== 'rejected' || now - known.at < CLIENT_RECHECK_MS)) {
       if (known.result === 'rejected') throw known.error

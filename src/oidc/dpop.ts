@@ -88,6 +88,7 @@ export class DpopKey {
       jti: base64url(randomBytes(16)),
       htm: method,
       htu: `${origin}${query === -1 ? path : path.slice(0, query)}`,
+      // The system clock, not the injected one: the resource server checks iat against its own.
       iat: Math.floor(Date.now() / 1000),
       ...(accessToken !== undefined && {
         ath: base64url(createHash('sha256').update(accessToken).digest()),

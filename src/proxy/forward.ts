@@ -12,7 +12,7 @@ import type { DpopKey } from '../oidc/dpop.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
-import type { ActiveSession } from '../session/session-service.js'
+import type { ActiveSession } from '../session/types.js'
 import type { BodyBudget } from './body-budget.js'
 import {
   Cancellation,
@@ -114,26 +114,31 @@ function bodyError(body: Readable | null): BffError | undefined {
   return error instanceof BffError ? error : undefined
 }
 
+/** One proxied request under node: the browser's request and answer, what to send, and how. */
+export interface NodeExchange {
+  incoming: IncomingMessage
+  outgoing: ServerResponse
+  request: ProxiedRequest
+  options: NodeForwardOptions
+}
+
 /**
  * The fast path under @hono/node-server: node streams end to end, no fetch objects.
- * `responseHeaders` adds the broker's own headers (security headers) to the answer.
+ * `options.responseHeaders` adds the broker's own headers (security headers) to the answer.
  * Resolves with the status sent, or CLIENT_CLOSED when the browser went away first.
  */
-export function forwardNode(
-  node: { incoming: IncomingMessage; outgoing: ServerResponse },
-  request: ProxiedRequest,
-  options: NodeForwardOptions,
-): Promise<number> {
+export function forwardNode(exchange: NodeExchange): Promise<number> {
   // Not an async function (each await layer costs a turn per request), but it fails the same
   // way: with a rejected promise, never a throw into the caller.
+  const { request, options } = exchange
   const circuit = options.circuit?.(request.match.route.prefix)
   if (circuit && !circuit.allow()) {
     return Promise.reject(new CircuitOpenError('upstream_circuit_open', circuit))
   }
-  const span = upstreamSpan(request.match, node.incoming.method ?? 'GET')
+  const span = upstreamSpan(request.match, exchange.incoming.method ?? 'GET')
   try {
     const traced = span && { span, context: context.active() }
-    const sent = startForwardNode(node, traced ? { ...request, traced } : request, options)
+    const sent = startForwardNode(exchange, traced ? { ...request, traced } : request, options)
     const answered = circuit
       ? judged(circuit, sent, (status) => status !== CLIENT_CLOSED, request.session?.key)
       : sent
@@ -193,7 +198,8 @@ function judged<T>(
   )
 }
 
-type NodeForwardOptions = ForwardOptions & {
+export type NodeForwardOptions = ForwardOptions & {
+  /** The broker's headers on a proxied answer of this content type (lower-case names). */
   responseHeaders: (contentType: string | undefined) => Record<string, string>
 }
 

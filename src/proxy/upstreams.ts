@@ -56,8 +56,9 @@ export interface UpstreamRouteConfig {
 
 /**
  * Where one request goes: scheme, host and port always from configuration, and a path
- * built from the configured base path and the checked remainder. Plain fields, so the proxy
- * hands them to `http.request` without building and re-reading a URL per request.
+ * built from the configured base path and the checked remainder. Plain fields, read once per
+ * route: the proxy sends to `origin` and `path`, a WebSocket handshake (node:http, which undici cannot
+ * upgrade) to `hostname` and `port`, and spans name them.
  */
 export class UpstreamTarget {
   readonly secure: boolean
@@ -97,7 +98,7 @@ function upstreamOrigin(upstream: URL): UpstreamOrigin {
   const secure = upstream.protocol === 'https:'
   return {
     secure,
-    // URL keeps IPv6 hosts bracketed; http.request wants them bare.
+    // URL keeps IPv6 hosts bracketed; node:http (the WebSocket handshake) wants them bare.
     hostname: upstream.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: Number(upstream.port) || (secure ? 443 : 80),
     host: upstream.host,

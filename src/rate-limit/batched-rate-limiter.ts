@@ -1,5 +1,5 @@
+import { storeCall } from '../errors/store-call.js'
 import type { Clock } from '../lib/clock.js'
-import { storeCall } from '../session/session-service.js'
 import {
   assertRateLimit,
   limiterKey,
@@ -43,7 +43,7 @@ interface Window {
 }
 
 /**
- * A per-key limit that counts in batches: the same `check` contract as RateLimiter, but most
+ * A per-key limit that counts in batches: the same `count` contract as RateLimiter, but most
  * requests cost no store round trip. For the /api limit per session, where that round trip is
  * a real share of the proxy's hot path; the brute-force limits stay on RateLimiter.
  *
@@ -107,8 +107,8 @@ export class BatchedRateLimiter implements RequestLimiter {
    * Counts one request of `id`; rejects with `rate_limited` (429 with Retry-After) past the
    * limit. Below half the limit it counts locally and returns nothing: no await on the hot path.
    */
-  check(id: string): Promise<void> | undefined {
-    if (this.countLocally(id)) return undefined
+  count(id: string): Promise<void> | undefined {
+    if (this.countWithoutStore(id)) return undefined
     const now = this.#clock.now()
     // In-process state is kept by id (a session key); only the store sees the hashed key.
     let window = this.#windows.get(id)
@@ -124,9 +124,9 @@ export class BatchedRateLimiter implements RequestLimiter {
   /**
    * Counts one request of `id` on the fast path when it may be (below half the limit in a
    * window the store has answered for, no failed call): true. Otherwise false, and nothing
-   * is counted: the caller must then `check`.
+   * is counted: the caller must then `count`.
    */
-  countLocally(id: string): boolean {
+  countWithoutStore(id: string): boolean {
     const now = this.#clock.now()
     this.#sweep(now)
     const window = this.#windows.get(id)

@@ -1,6 +1,6 @@
 import { BffError } from '../errors/bff-error.js'
+import { storeCall } from '../errors/store-call.js'
 import { sha256 } from '../lib/random.js'
-import { storeCall } from '../session/session-service.js'
 import type { RateCount, RateLimitStore } from './store.js'
 
 export interface RateLimit {
@@ -13,12 +13,12 @@ export interface RateLimit {
  * limiter that decided without I/O may return nothing instead of a settled promise.
  */
 export interface RequestLimiter {
-  check(id: string): Promise<void> | undefined
+  count(id: string): Promise<void> | undefined
   /**
    * Counts one request without I/O when that alone decides it is allowed (true); otherwise
-   * counts nothing (false) and `check` must decide. Limiters without it always need `check`.
+   * counts nothing (false) and `count` must decide. Limiters without it always need `count`.
    */
-  countLocally?(id: string): boolean
+  countWithoutStore?(id: string): boolean
 }
 
 export function assertRateLimit(bucket: string, limit: RateLimit): void {
@@ -60,7 +60,7 @@ export class RateLimiter implements RequestLimiter {
   }
 
   /** Counts one request of `id`; throws `rate_limited` (429 with Retry-After) past the limit. */
-  async check(id: string): Promise<void> {
+  async count(id: string): Promise<void> {
     const answer = await storeCall(`rate limit ${this.#bucket}`, () =>
       this.#store.hit(limiterKey(this.#bucket, id), this.#limit.windowSeconds * 1000),
     )

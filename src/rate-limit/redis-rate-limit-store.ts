@@ -1,4 +1,4 @@
-import type { RedisClient } from '../session/redis-client.js'
+import type { RedisClient } from '../store/redis-client.js'
 import { assertIncrement, type RateCount, type RateLimitStore } from './store.js'
 
 /*

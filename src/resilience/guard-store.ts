@@ -1,3 +1,5 @@
+import { withEachStore } from '../store/each-store.js'
+import type { StoreSet } from '../store/interfaces.js'
 import type { CircuitBreaker } from './circuit-breaker.js'
 import { CircuitOpenError } from './circuit-open-error.js'
 
@@ -59,4 +61,9 @@ export function guardStore<S extends object>(store: S, circuit: CircuitBreaker):
       return wrapped.get(value)
     },
   })
+}
+
+/** Every store of the set behind the store's one circuit (see above). */
+export function guardStores(stores: StoreSet, circuit: CircuitBreaker): StoreSet {
+  return withEachStore(stores, (store) => guardStore(store, circuit))
 }

@@ -8,7 +8,7 @@ import { correlationId } from '../lib/random.js'
 import type { HeaderReader } from '../middleware/csrf.js'
 import { endRequestSpan, startRequestSpan, tracingOn } from '../observability/tracing.js'
 import { forwardNode } from '../proxy/forward.js'
-import { type ApiProxy, holdUntilAnswered } from './api.js'
+import { type ApiProxy, holdUntilAnswered } from './api-proxy.js'
 import type { RouteDeps } from './deps.js'
 
 /**
@@ -94,18 +94,15 @@ export function createApiLane(
         endRequestSpan(traced, { route: `${match.route.prefix}/*`, status, error, requestId })
       }
     }
-    const node = { incoming, outgoing }
-    const proxied = {
-      match,
-      accessToken: tokens?.accessToken,
-      dpop,
-      requestId,
-      session,
-      changesBefore,
+    const exchange = {
+      incoming,
+      outgoing,
+      request: { match, accessToken: tokens?.accessToken, dpop, requestId, session, changesBefore },
+      options: proxy.forward,
     }
     const sent = traced
-      ? context.with(traced.context, forwardNode, undefined, node, proxied, proxy.forward)
-      : forwardNode(node, proxied, proxy.forward)
+      ? context.with(traced.context, forwardNode, undefined, exchange)
+      : forwardNode(exchange)
     sent.then(done, (error: unknown) => {
       const err = toBffError(error)
       reportRequestError(deps.logger, error, requestId)

@@ -26,7 +26,7 @@ import { type Upgraded, upgradeUpstream } from '../proxy/upstream-upgrade.js'
 import { UNMATCHED } from '../proxy/upstreams.js'
 import { WebSocketTunnel } from '../proxy/websocket-tunnel.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
-import type { ApiProxy } from './api.js'
+import type { ApiProxy } from './api-proxy.js'
 import type { RouteDeps } from './deps.js'
 
 /** Node's 'upgrade' event listener: `server.on('upgrade', bff.upgradeListener())`. */

@@ -5,36 +5,16 @@ import { Hono } from 'hono'
 import { Agent } from 'undici'
 import { Admission } from '../api/admission.js'
 import { apiSteps } from '../api/steps.js'
-import { type CsrfOptions, contextHeaders } from '../middleware/csrf.js'
+import { contextHeaders } from '../middleware/csrf.js'
 import { pageCsp, responseSecurityHeaders } from '../middleware/security-headers.js'
 import { BodyBudget } from '../proxy/body-budget.js'
-import { type ForwardOptions, forward, forwardNode } from '../proxy/forward.js'
-import { InFlightLimit, type Release } from '../proxy/in-flight.js'
+import { forward, forwardNode } from '../proxy/forward.js'
+import { InFlightLimit } from '../proxy/in-flight.js'
 import { UNMATCHED, UpstreamTable } from '../proxy/upstreams.js'
 import { createApiLane } from './api-lane.js'
+import { type ApiProxy, holdUntilAnswered } from './api-proxy.js'
 import { createApiUpgrade, type UpgradeListener } from './api-upgrade.js'
 import type { RouteDeps } from './deps.js'
-
-/** What the /api route and its node-level lane share: one table, one pool, one set of headers. */
-export interface ApiProxy {
-  table: UpstreamTable
-  forward: ForwardOptions & {
-    /** The broker's headers on a proxied answer of this content type (lower-case names). */
-    responseHeaders(contentType: string | undefined): Record<string, string>
-  }
-  csrf: CsrfOptions
-  inFlight: InFlightLimit
-}
-
-/**
- * Under node, the session's slot goes back when the answer is done (sent, failed or
- * abandoned: 'close'); at once if the browser left while the request was being admitted.
- */
-export function holdUntilAnswered(release: Release, outgoing: ServerResponse | undefined): void {
-  if (!outgoing) return
-  if (outgoing.destroyed) release()
-  else outgoing.once('close', release)
-}
 
 export interface ApiRoutes {
   app: Hono
@@ -135,7 +115,8 @@ export function apiRoutes(deps: RouteDeps): ApiRoutes {
       // result in a bodiless Response, which @hono/node-server would write a second time.
       if (node?.incoming && node.outgoing && node.incoming.method !== 'HEAD') {
         const { incoming, outgoing } = node
-        c.set('proxiedStatus', await forwardNode({ incoming, outgoing }, proxied, proxy.forward))
+        const exchange = { incoming, outgoing, request: proxied, options: proxy.forward }
+        c.set('proxiedStatus', await forwardNode(exchange))
         return RESPONSE_ALREADY_SENT
       }
       // Under node, 'close' hands the slot back; elsewhere, the end of the answer's body.

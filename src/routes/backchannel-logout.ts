@@ -3,9 +3,9 @@ import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { BffError, toBffError } from '../errors/bff-error.js'
 import { renderJsonError } from '../errors/render.js'
+import { storeCall } from '../errors/store-call.js'
 import { sha256 } from '../lib/random.js'
 import { type LogoutClaims, REPLAY_WINDOW_MS } from '../oidc/logout-token.js'
-import { storeCall } from '../session/session-service.js'
 import type { RouteDeps } from './deps.js'
 
 /** A logout token is a few hundred bytes; anything near this is not one. */
@@ -53,7 +53,7 @@ export function backchannelLogoutRoute(deps: RouteDeps): Hono {
         // §2.6: no token with the same jti received recently. Recorded only once it is proven genuine.
         const replayId = `jti:${sha256(JSON.stringify([claims.iss, claims.jti]))}`
         const first = await storeCall('remember jti', () =>
-          deps.store.rememberOnce(replayId, REPLAY_WINDOW_MS),
+          deps.stores.replayCache.rememberOnce(replayId, REPLAY_WINDOW_MS),
         )
         if (!first) throw new BffError('invalid_token', { detail: 'replayed jti' })
         let deleted: Awaited<ReturnType<typeof deps.sessions.deleteMany>>
@@ -61,7 +61,7 @@ export function backchannelLogoutRoute(deps: RouteDeps): Hono {
           deleted = await deps.sessions.deleteMany(await matchingSessions(claims))
         } catch (error) {
           // Nothing was ended, so the provider's retry of this token must not count as a replay.
-          await deps.store.forget(replayId).catch(() => {})
+          await deps.stores.replayCache.forget(replayId).catch(() => {})
           throw error
         }
         deps.metrics.sessionEnded('backchannel', deleted.length)

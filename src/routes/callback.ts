@@ -2,12 +2,13 @@ import type { Context } from 'hono'
 import { Hono } from 'hono'
 import { BffError, toBffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
+import { storeCall } from '../errors/store-call.js'
 import { providerAnswer } from '../errors/translate.js'
 import { escapeHtml, page } from '../lib/html.js'
 import { safeEqual } from '../lib/random.js'
 import { loginFailureReason } from '../observability/failure-reason.js'
 import type { TokenResponse } from '../oidc/client.js'
-import { sessionKey, storeCall } from '../session/session-service.js'
+import { sessionKey } from '../session/session-key.js'
 import { tokenSetFrom } from '../session/tokens.js'
 import type { LoginTransaction } from '../session/types.js'
 import type { RouteDeps } from './deps.js'
@@ -19,7 +20,7 @@ const MAX_ID_TOKEN_AGE_SECONDS = 600
 /**
  * The first page after sign-in is a same-site navigation from this 200 page: a Strict
  * session cookie set on a response to the provider's cross-site redirect would not be sent
- * on a 302 that follows it (design trap 1).
+ * on a 302 that follows it, so the app's first page would load signed out.
  */
 function continuePage(returnTo: string): string {
   const target = escapeHtml(returnTo)
@@ -79,7 +80,9 @@ export function callbackRoute(deps: RouteDeps): Hono {
     const binding = deps.txCookie.bindingHash(c, state)
     deps.txCookie.clear(c, state)
     // Consumed before any check, so a state can never be used twice, whatever fails next.
-    const tx = await storeCall('take transaction', () => deps.store.takeTransaction(state))
+    const tx = await storeCall('take transaction', () =>
+      deps.stores.transactions.takeTransaction(state),
+    )
     if (!tx) throw new BffError('login_state_mismatch', { detail: 'no live transaction for state' })
     if (!binding || !safeEqual(binding, tx.bindingHash)) {
       throw new BffError('login_state_mismatch', {

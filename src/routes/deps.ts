@@ -11,14 +11,15 @@ import type { Circuits } from '../resilience/circuits.js'
 import type { ClientTokenService } from '../session/client-token.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
 import type { RevocationQueue } from '../session/revocation-queue.js'
-import type { SessionStore } from '../session/store.js'
 import type { TransactionCookie } from '../session/transaction-cookie.js'
+import type { StoreSet } from '../store/interfaces.js'
 
 /** Everything a route needs, built once by createBff. */
 export interface RouteDeps extends SessionDeps {
   config: BffConfig
   publicOrigin: string
-  store: SessionStore
+  /** Every store, behind metrics, spans and the store's circuit. */
+  stores: StoreSet
   oidc: OidcClient
   logoutTokens: LogoutTokenVerifier
   txCookie: TransactionCookie

@@ -13,7 +13,7 @@ export function healthRoutes(deps: RouteDeps): Hono {
   app.get('/readyz', async (c) => {
     c.header('Cache-Control', 'no-store')
     const [store, provider] = await Promise.all([
-      deps.store.ping().then(
+      deps.stores.ping().then(
         () => 'ok',
         () => 'unavailable',
       ),

@@ -2,9 +2,10 @@ import { Hono } from 'hono'
 import * as oidc from 'openid-client'
 import { BffError, toBffError } from '../errors/bff-error.js'
 import { renderErrorPage } from '../errors/render.js'
+import { storeCall } from '../errors/store-call.js'
 import { validateReturnTo } from '../lib/return-to.js'
 import { allowedDemands, loginDemandsFrom } from '../oidc/login-demands.js'
-import { sessionKey, storeCall } from '../session/session-service.js'
+import { sessionKey } from '../session/session-key.js'
 import { TRANSACTION_TTL_SECONDS } from '../session/transaction-cookie.js'
 import type { LoginTransaction } from '../session/types.js'
 import type { RouteDeps } from './deps.js'
@@ -44,7 +45,7 @@ export function loginRoute(deps: RouteDeps): Hono {
         ...(asked && { demands }),
       }
       await storeCall('put transaction', () =>
-        deps.store.putTransaction(state, tx, TRANSACTION_TTL_SECONDS * 1000),
+        deps.stores.transactions.putTransaction(state, tx, TRANSACTION_TTL_SECONDS * 1000),
       )
       deps.txCookie.set(c, state, binding.value)
       deps.metrics.loginsStarted.inc()

@@ -12,7 +12,7 @@ import {
 import { LOGOUT_CLEAR_SITE_DATA } from '../middleware/security-headers.js'
 import { type EndSession, postLogoutRedirectUri } from '../oidc/end-session.js'
 import { LogoutStateCookie } from '../session/logout-state-cookie.js'
-import { sessionKey } from '../session/session-service.js'
+import { sessionKey } from '../session/session-key.js'
 import type { StoredSession } from '../session/types.js'
 import type { RouteDeps } from './deps.js'
 import { endSessionCsp, endSessionPage } from './end-session-page.js'

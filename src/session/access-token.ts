@@ -1,11 +1,11 @@
 import { BffError } from '../errors/bff-error.js'
+import { elapsedMs } from '../lib/clock.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
+import type { LockStore } from '../store/interfaces.js'
 import { Backoff, RefreshLock } from './refresh-lock.js'
-import type { ActiveSession } from './session-service.js'
-import type { SessionStore } from './store.js'
 import { type RefresherDeps, TokenRefresher } from './token-refresher.js'
 import { isUsable, needsRefresh, tokenFor } from './tokens.js'
-import type { AccessToken, StoredSession } from './types.js'
+import type { AccessToken, ActiveSession, StoredSession } from './types.js'
 
 export type { RefreshMetrics, RefreshOutcome } from './token-refresher.js'
 
@@ -21,9 +21,10 @@ interface Flight {
 
 /**
  * Hands out a fresh access token, refreshing it shortly before expiry with single flight
- * on two levels (design trap 4): requests of one session in this process share one
- * attempt, and across instances a store lock lets one holder call the token endpoint while
- * the others wait, then re-read the session and use the new token.
+ * on two levels, because a refresh token sent twice (a provider that rotates them) revokes
+ * the whole grant: requests of one session in this process share one attempt, and across
+ * instances a store lock lets one holder call the token endpoint while the others wait, then
+ * re-read the session and use the new token.
  *
  * With a `resource` (RFC 8707), the same for the session's token for that audience. It is
  * obtained with the session's refresh token, so its token call is under the session's one
@@ -37,11 +38,11 @@ export class AccessTokenService {
   readonly #refresher: TokenRefresher
   readonly #inFlight = new Map<string, Flight>()
 
-  constructor(deps: RefresherDeps & { store: SessionStore }) {
+  constructor(deps: RefresherDeps & { locks: LockStore }) {
     this.#deps = deps
     this.#bufferMs = deps.config.refreshBufferSeconds * 1000
     this.#lock = new RefreshLock(
-      deps.store,
+      deps.locks,
       deps.config.providerTimeoutSeconds * 1000 + LOCK_MARGIN_MS,
     )
     this.#refresher = new TokenRefresher(deps)
@@ -93,7 +94,7 @@ export class AccessTokenService {
       tokenCall,
       tokenCallAt: undefined,
       done: this.#refreshOnce(key, resource, () => {
-        flight.tokenCallAt ??= Date.now()
+        flight.tokenCallAt ??= elapsedMs()
         sent()
       }).finally(() => this.#inFlight.delete(name)),
     }
@@ -115,7 +116,7 @@ export class AccessTokenService {
     const deadline = new Promise<'deadline'>((resolve) => {
       flight.tokenCall.then(() => {
         if (settled) return
-        const left = (flight.tokenCallAt ?? Date.now()) + timeoutMs - Date.now()
+        const left = (flight.tokenCallAt ?? elapsedMs()) + timeoutMs - elapsedMs()
         timer = setTimeout(() => resolve('deadline'), Math.max(0, left))
       })
     })
@@ -162,7 +163,7 @@ export class AccessTokenService {
     resource: string | undefined,
     onTokenCall: () => void,
   ): Promise<StoredSession> {
-    const startedAt = Date.now()
+    const startedAt = elapsedMs()
     const backoff = new Backoff(startedAt + this.#lock.ttlMs + 1000)
     let waited = false
     for (;;) {
@@ -200,7 +201,7 @@ export class AccessTokenService {
     resource: string | undefined,
     onTokenCall: () => void,
   ): Promise<StoredSession> {
-    const backoff = new Backoff(Date.now() + this.#lock.ttlMs + 1000)
+    const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)
     for (;;) {
       const lock = await this.#lock.tryAcquire(key)
       if (lock) {
@@ -221,7 +222,7 @@ export class AccessTokenService {
   #afterWait(record: StoredSession, waited: boolean, startedAt: number): StoredSession {
     if (waited) {
       this.#deps.metrics?.outcome('waited_on_lock')
-      this.#deps.metrics?.lockWaitMs(Date.now() - startedAt)
+      this.#deps.metrics?.lockWaitMs(elapsedMs() - startedAt)
     }
     return record
   }

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino'
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
+import { storeCall } from '../errors/store-call.js'
 import { providerErrorCode } from '../errors/translate.js'
-import type { Clock } from '../lib/clock.js'
+import { type Clock, elapsedMs } from '../lib/clock.js'
 import { sha256 } from '../lib/random.js'
 import type { ClientTokenRequest, OidcClient, TokenResponse } from '../oidc/client.js'
 import { classifyClientTokenFailure } from '../oidc/refresh-policy.js'
+import type { LockStore, SharedTokenStore } from '../store/interfaces.js'
 import { Backoff, RefreshLock } from './refresh-lock.js'
-import { storeCall } from './session-service.js'
-import type { LockStore, SharedTokenStore } from './store.js'
 import type { TokenCipher } from './token-cipher.js'
 import { accessTokenFrom, isUsable, needsRefresh } from './tokens.js'
 import type { AccessToken } from './types.js'
@@ -21,7 +21,8 @@ export interface ClientTokenDeps {
   oidc: OidcClient
   clock: Clock
   logger: Logger
-  store: SharedTokenStore & LockStore
+  sharedTokens: SharedTokenStore
+  locks: LockStore
   /** Encrypts the token in the store (the same keys as the sessions' tokens); null: plain. */
   cipher: TokenCipher | null
 }
@@ -30,9 +31,9 @@ export interface ClientTokenDeps {
  * The broker's own access token (RFC 6749 §4.4 client credentials) for `client` routes, one
  * per (resource, scopes): shared by every instance through the store, encrypted, until it is
  * within the refresh buffer of expiry. Fetched with single flight on two levels, as the
- * sessions' refresh (design trap 4): requests in this process share one attempt; across
- * instances a store lock lets one holder call the token endpoint while the others wait, then
- * read the token it stored.
+ * sessions' refresh, so the token endpoint is called once per token: requests in this process
+ * share one attempt; across instances a store lock lets one holder call the token endpoint
+ * while the others wait, then read the token it stored.
  */
 export class ClientTokenService {
   readonly #deps: ClientTokenDeps
@@ -48,7 +49,7 @@ export class ClientTokenService {
     this.#deps = deps
     this.#bufferMs = deps.config.refreshBufferSeconds * 1000
     this.#lock = new RefreshLock(
-      deps.store,
+      deps.locks,
       deps.config.providerTimeoutSeconds * 1000 + LOCK_MARGIN_MS,
     )
   }
@@ -93,7 +94,7 @@ export class ClientTokenService {
   async #fetchOnce(key: string, request: ClientTokenRequest): Promise<AccessToken> {
     // The store name says nothing about the scopes or resource it stands for.
     const name = `client-token:${sha256(key)}`
-    const backoff = new Backoff(Date.now() + this.#lock.ttlMs + 1000)
+    const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)
     let waited = false
     for (;;) {
       // Re-read every round: another instance may have fetched one meanwhile.
@@ -120,7 +121,9 @@ export class ClientTokenService {
   }
 
   async #read(name: string): Promise<AccessToken | null> {
-    const stored = await storeCall('read client token', () => this.#deps.store.getSharedToken(name))
+    const stored = await storeCall('read client token', () =>
+      this.#deps.sharedTokens.getSharedToken(name),
+    )
     if (!stored || !this.#deps.cipher) return stored
     try {
       return this.#deps.cipher.open(stored, name)
@@ -150,7 +153,11 @@ export class ClientTokenService {
     this.#remember(key, token)
     const sealed = this.#deps.cipher ? this.#deps.cipher.seal(token, name) : token
     await storeCall('store client token', () =>
-      this.#deps.store.putSharedToken(name, sealed, Math.max(1, token.accessTokenExpiresAt - now)),
+      this.#deps.sharedTokens.putSharedToken(
+        name,
+        sealed,
+        Math.max(1, token.accessTokenExpiresAt - now),
+      ),
     )
     logger.info({ event: 'client_token.fetched' }, 'client credentials token obtained')
     return token

@@ -6,7 +6,7 @@ import type { BffConfig } from '../config/schema.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
 import { cookieValue } from '../lib/cookie-header.js'
 import { sha256 } from '../lib/random.js'
-import { sessionKey } from './session-service.js'
+import { sessionKey } from './session-key.js'
 
 interface SealedSession {
   sid: string
@@ -44,17 +44,19 @@ function sealExpiry(seal: string): number {
 /**
  * The session cookie: an iron-session seal of the random session id, nothing else.
  * RFC 6265bis §4.1.3.2: the __Host- prefix requires Secure, Path=/ and no Domain.
- * SameSite=Strict: never sent on cross-site requests (see design trap 1 for the callback).
+ * SameSite=Strict: never sent on cross-site requests, nor on a redirect chain that began on
+ * another site: so the callback answers a 200 page that navigates onward (routes/callback.ts).
  */
 export class SessionCookie {
   readonly name: string
   readonly #passwords: Record<string, string>
   readonly #ttlSeconds: number
-  /** Cookie value → its session id and that id's store key (derived once, not per request). */
   /**
+   * Cookie value → its session id and that id's store key (derived once, not per request).
    * Keyed by a hash of the cookie value, so an entry costs the same whatever the client sent,
    * and bounded by count and bytes: no spelling of a cookie can push others' entries out
-   * faster than genuine seals can.
+   * faster than genuine seals can. Its entries expire on the system clock (Date.now), not the
+   * injected one: iron-session writes and checks a seal's expiry on the system clock.
    */
   readonly #unsealed: BoundedCache<{ sid: string; key: string }>
   readonly #recentHashes = new Map<string, string>()

@@ -3,9 +3,9 @@ import type { Logger } from 'pino'
 import type { Clock } from '../lib/clock.js'
 import { BurstLog } from '../observability/burst-log.js'
 import { CLOSE_CODES, type CloseReason } from '../proxy/websocket-frames.js'
-import type { ActiveSession, SessionService } from './session-service.js'
-import type { SessionChangeFeed } from './store.js'
-import type { StoredSession } from './types.js'
+import type { SessionChangeFeed } from '../store/interfaces.js'
+import type { SessionService } from './session-service.js'
+import type { ActiveSession, StoredSession } from './types.js'
 
 /** Something long-lived a session holds open: a proxied WebSocket, a streamed answer. */
 export interface LiveExchange {

@@ -1,6 +1,7 @@
 import { BffError } from '../errors/bff-error.js'
-import { storeCall } from './session-service.js'
-import type { LockStore } from './store.js'
+import { storeCall } from '../errors/store-call.js'
+import { elapsedMs } from '../lib/clock.js'
+import type { LockStore } from '../store/interfaces.js'
 
 /** A held refresh lock; renews itself until released so a slow provider cannot let a second holder in. */
 export interface HeldLock {
@@ -66,7 +67,7 @@ export class RefreshLock {
   }
 }
 
-/** Waiting for another holder: short sleeps growing to a ceiling, bounded by a deadline. */
+/** Waiting for another holder: short sleeps growing to a ceiling, bounded by a deadline (elapsedMs). */
 export class Backoff {
   #delayMs: number
   readonly #maxMs: number
@@ -79,7 +80,7 @@ export class Backoff {
   }
 
   async wait(): Promise<void> {
-    const remaining = this.#deadline - Date.now()
+    const remaining = this.#deadline - elapsedMs()
     if (remaining <= 0)
       throw new BffError('lock_timeout', { detail: 'waited longer than the refresh lock TTL' })
     await new Promise((resolve) => setTimeout(resolve, Math.min(this.#delayMs, remaining)))

@@ -1,5 +1,5 @@
 import type { Clock } from '../lib/clock.js'
-import type { SessionChangeFeed } from './store.js'
+import type { SessionChangeFeed } from '../store/interfaces.js'
 import type { StoredSession } from './types.js'
 
 /** A read in flight: its answer may be cached only if nothing about its key changed meanwhile. */

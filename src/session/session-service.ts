@@ -1,33 +1,23 @@
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
+import { storeCall } from '../errors/store-call.js'
 import type { Clock } from '../lib/clock.js'
 import { inBatches } from '../lib/in-batches.js'
-import { randomId, sha256 } from '../lib/random.js'
-import { type CacheLookup, type CacheTicket, SessionCache } from './session-cache.js'
+import { randomId } from '../lib/random.js'
 import {
   DELETE_BATCH_SIZE,
   type SessionIndexQuery,
-  type SessionOwner,
-  type SessionStore,
-} from './store.js'
-import { type TokenCipher, TokenDecryptionError } from './token-cipher.js'
-import type { SessionData, StoredSession } from './types.js'
-
-/** Sliding renewal writes only when this share of the idle window has passed since the last one. */
-const RENEWAL_FRACTION = 0.1
-/**
- * Indexes are written a moment before their session, so they get this much extra time: a
- * session must never outlive the index a back-channel logout finds it by.
- */
-const INDEX_SLACK_MS = 5000
-/** Sessions remembered per process at most (the oldest go first). */
-const CACHE_ENTRIES = 10_000
-
-export interface ActiveSession {
-  /** Store key: a hash of the session id, so a store dump reveals no cookie-usable id. */
-  key: string
-  record: StoredSession
-}
+  type SessionRecordStore,
+  type StoreSet,
+} from '../store/interfaces.js'
+import { CachedSessions } from './cached-sessions.js'
+import type { CacheLookup } from './session-cache.js'
+import { SessionExpiry } from './session-expiry.js'
+import { SessionIndexer } from './session-indexer.js'
+import { sessionKey } from './session-key.js'
+import { SessionSealer } from './session-sealer.js'
+import type { TokenCipher } from './token-cipher.js'
+import type { ActiveSession, SessionData, StoredSession } from './types.js'
 
 export type SessionLookup =
   | { status: 'active'; session: ActiveSession }
@@ -35,24 +25,6 @@ export type SessionLookup =
   | { status: 'expired' }
   /** Its tokens do not decrypt (key removed, tampered, or written without encryption). */
   | { status: 'unreadable' }
-
-/** Wraps store failures so every caller answers 503 store_unavailable, never 500. */
-export async function storeCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call()
-  } catch (error) {
-    // Refused by the store's circuit: already the answer (with its Retry-After).
-    if (error instanceof BffError) throw error
-    throw new BffError('store_unavailable', {
-      detail: `${operation}: ${String(error)}`,
-      cause: error,
-    })
-  }
-}
-
-export function sessionKey(sid: string): string {
-  return sha256(sid)
-}
 
 export interface SessionServiceOptions {
   cipher?: TokenCipher | null
@@ -62,55 +34,50 @@ export interface SessionServiceOptions {
 }
 
 /**
- * Creation, lookup with idle and absolute expiry, sliding renewal and deletion of sessions.
- * With a cipher, token fields are encrypted on every write and decrypted on every read here,
- * so every store (Redis or memory) holds only ciphertext.
+ * The life of a session: creation, lookup with idle and absolute expiry (SessionExpiry),
+ * sliding renewal, replacement of its token set, and deletion. Every write goes through the
+ * sealer (tokens encrypted at rest) and the indexer (back-channel logout indexes).
  *
- * Lookups are served from a per-process cache of opened records when the store offers a
- * live change feed (see SessionCache) and SESSION_CACHE_SECONDS is not 0. A cached record
- * is used only while nothing is due: once it needs a sliding renewal or looks expired, the
- * store decides (another instance may have renewed it). Refresh reads (`reload`) always go
- * to the store.
+ * Lookups are served from memory (CachedSessions) when the store offers a live change feed
+ * and SESSION_CACHE_SECONDS is not 0. Refresh reads (`reload`) always go to the store.
  */
 export class SessionService {
-  readonly #store: SessionStore
+  readonly #store: SessionRecordStore
   readonly #clock: Clock
-  readonly #cipher: TokenCipher | null
-  readonly #idleMs: number
-  readonly #absoluteMs: number
-  readonly #cache: SessionCache | null
+  readonly #expiry: SessionExpiry
+  readonly #sealer: SessionSealer
+  readonly #indexer: SessionIndexer
+  readonly #cache: CachedSessions | null
   readonly #options: SessionServiceOptions
 
   constructor(
     config: BffConfig,
-    store: SessionStore,
+    stores: Pick<StoreSet, 'sessions' | 'indexes' | 'changes'>,
     clock: Clock,
     options: SessionServiceOptions = {},
   ) {
     this.#options = options
-    this.#store = store
+    this.#store = stores.sessions
     this.#clock = clock
-    this.#cipher = options.cipher ?? null
-    this.#idleMs = config.sessionIdleTimeoutSeconds * 1000
-    this.#absoluteMs = config.sessionAbsoluteTimeoutSeconds * 1000
-    const feed = config.sessionCacheSeconds > 0 ? store.changes?.() : null
+    this.#expiry = new SessionExpiry(
+      config.sessionIdleTimeoutSeconds * 1000,
+      config.sessionAbsoluteTimeoutSeconds * 1000,
+      clock,
+    )
+    this.#sealer = new SessionSealer(options.cipher ?? null)
+    this.#indexer = new SessionIndexer(stores.indexes)
+    const feed = config.sessionCacheSeconds > 0 ? stores.changes() : null
     this.#cache = feed
-      ? new SessionCache(feed, clock, CACHE_ENTRIES, config.sessionCacheSeconds * 1000)
+      ? new CachedSessions(feed, this.#expiry, clock, config.sessionCacheSeconds * 1000)
       : null
   }
 
   get absoluteTimeoutMs(): number {
-    return this.#absoluteMs
-  }
-
-  /** How long the store should keep a session last renewed at `lastSeenAt`. */
-  ttlMs(record: Pick<StoredSession, 'absoluteExpiresAt'>, lastSeenAt: number): number {
-    const deadline = Math.min(lastSeenAt + this.#idleMs, record.absoluteExpiresAt)
-    return Math.max(1, deadline - this.#clock.now())
+    return this.#expiry.absoluteMs
   }
 
   idleExpiresAt(record: StoredSession): number {
-    return Math.min(record.lastSeenAt + this.#idleMs, record.absoluteExpiresAt)
+    return this.#expiry.idleExpiresAt(record)
   }
 
   /** Mints a new random session id (never reuses one) and stores the session. */
@@ -121,97 +88,74 @@ export class SessionService {
     const record: SessionData = {
       ...data,
       createdAt: now,
-      absoluteExpiresAt: now + this.#absoluteMs,
+      absoluteExpiresAt: now + this.#expiry.absoluteMs,
     }
     const sid = randomId()
     const key = sessionKey(sid)
-    const ttl = this.ttlMs(record, now)
+    const ttl = this.#expiry.ttlMs(record, now)
     // Indexed first: a session that exists is always findable by a back-channel logout.
-    await this.#index(key, record, ttl)
+    await this.#indexer.index(key, record, ttl)
     const created = await storeCall('create session', () =>
-      this.#store.createSession(key, this.#seal(key, record), now, ttl),
+      this.#store.createSession(key, this.#sealer.seal(key, record), now, ttl),
     )
     if (!created) throw new BffError('internal', { detail: 'session id collision' })
     return { sid, session: { key, record: { ...record, version: 1, lastSeenAt: now } } }
   }
 
   /**
-   * The session (by store key) from this instance's cache when it may be served from there;
-   * no I/O, and not counted: a caller that uses it counts it with `countCacheHit`.
+   * The session (by store key) when this instance may serve it from memory; no I/O, and not
+   * counted: a caller that uses it counts it with `countCacheHit`.
    */
-  servable(key: string): ActiveSession | undefined {
-    if (!this.#cache) return undefined
-    const found = this.#fromCache(this.#cache, key)
+  fromMemory(key: string): ActiveSession | undefined {
+    const found = this.#cache?.get(key)
     return typeof found === 'object' ? found : undefined
   }
 
-  /** A `servable` session was used (the session cache metrics). */
+  /** A session `fromMemory` gave was used (the session cache metrics). */
   countCacheHit(): void {
     this.#options.onCacheLookup?.('hit')
   }
 
+  /** The session a cookie's id names: from memory when it may be, else from the store. */
   async lookup(sid: string): Promise<SessionLookup> {
     const key = sessionKey(sid)
-    if (!this.#cache) return this.#lookupInStore(key)
-    const found = this.#fromCache(this.#cache, key)
+    const cache = this.#cache
+    if (!cache) return this.#lookupInStore(key)
+    const found = cache.get(key)
     if (typeof found === 'object') {
       this.#options.onCacheLookup?.('hit')
       return { status: 'active', session: found }
     }
     this.#options.onCacheLookup?.(found)
-    const ticket = this.#cache.startRead(key)
+    const ticket = cache.startRead(key)
     let lookup: SessionLookup | undefined
     try {
       lookup = await this.#lookupInStore(key)
     } finally {
-      this.#settle(ticket, lookup)
+      cache.settle(ticket, lookup?.status === 'active' ? lookup.session.record : undefined)
     }
     return lookup
-  }
-
-  #settle(ticket: CacheTicket, lookup: SessionLookup | undefined): void {
-    if (lookup?.status === 'active') this.#cache?.remember(ticket, lookup.session.record)
-    else this.#cache?.done(ticket)
-  }
-
-  /** A servable cached session, or why the store must answer (not counted here). */
-  #fromCache(cache: SessionCache, key: string): ActiveSession | CacheLookup {
-    const cached = cache.get(key)
-    if (typeof cached !== 'object') return cached
-    if (this.#renewalDue(cached, this.#clock.now())) {
-      cache.forget(key)
-      return 'miss'
-    }
-    return { key, record: cached }
-  }
-
-  /** Expired, or time for a sliding renewal (which also catches expiry). */
-  #renewalDue(record: StoredSession, now: number): boolean {
-    return (
-      now >= this.idleExpiresAt(record) ||
-      now - record.lastSeenAt >= this.#idleMs * RENEWAL_FRACTION
-    )
   }
 
   async #lookupInStore(key: string): Promise<SessionLookup> {
     const stored = await storeCall('get session', () => this.#store.getSession(key))
     if (!stored) return { status: 'missing' }
-    const record = this.#open(key, stored)
+    const record = this.#sealer.open(key, stored)
     if (!record) {
       await storeCall('delete unreadable session', () => this.#store.deleteSession(key))
       return { status: 'unreadable' }
     }
     const now = this.#clock.now()
-    if (now >= this.idleExpiresAt(record)) {
+    if (now >= this.#expiry.idleExpiresAt(record)) {
       await storeCall('delete expired session', () => this.#store.deleteSession(key))
       this.#options.onExpired?.(
         now >= record.absoluteExpiresAt ? 'absolute_timeout' : 'idle_timeout',
       )
       return { status: 'expired' }
     }
-    if (now - record.lastSeenAt >= this.#idleMs * RENEWAL_FRACTION) {
-      const ttl = this.ttlMs(record, now)
-      await this.#index(key, record, ttl)
+    if (this.#expiry.renewalDue(record, now)) {
+      const ttl = this.#expiry.ttlMs(record, now)
+      await this.#indexer.index(key, record, ttl)
       await storeCall('renew session', () => this.#store.touchSession(key, now, ttl))
       record.lastSeenAt = now
     }
@@ -221,25 +165,25 @@ export class SessionService {
   /** The session as stored now; null when it is gone or its tokens do not decrypt. */
   async reload(key: string): Promise<StoredSession | null> {
     const stored = await storeCall('get session', () => this.#store.getSession(key))
-    return stored ? this.#open(key, stored) : null
+    return stored ? this.#sealer.open(key, stored) : null
   }
 
   /** Deletes and returns the session (null when gone or unreadable: nothing to revoke). */
   async delete(key: string): Promise<StoredSession | null> {
     this.#cache?.forget(key)
     const stored = await storeCall('delete session', () => this.#store.deleteSession(key))
-    return stored ? this.#open(key, stored) : null
+    return stored ? this.#sealer.open(key, stored) : null
   }
 
   /** Compare-and-set of a new token set; false when another writer got there first. */
   async replace(session: ActiveSession, data: SessionData): Promise<boolean> {
-    const ttl = this.ttlMs(data, session.record.lastSeenAt)
-    await this.#index(session.key, data, ttl)
+    const ttl = this.#expiry.ttlMs(data, session.record.lastSeenAt)
+    await this.#indexer.index(session.key, data, ttl)
     this.#cache?.forget(session.key)
     return storeCall('replace session', () =>
       this.#store.replaceSession(
         session.key,
-        this.#seal(session.key, data),
+        this.#sealer.seal(session.key, data),
         session.record.version,
         ttl,
       ),
@@ -248,7 +192,7 @@ export class SessionService {
 
   /** Keys of the live sessions in one back-channel logout index. */
   async find(query: SessionIndexQuery): Promise<string[]> {
-    return storeCall('find sessions', () => this.#store.findSessions(query))
+    return this.#indexer.find(query)
   }
 
   /**
@@ -262,31 +206,9 @@ export class SessionService {
       for (const key of batch) this.#cache?.forget(key)
       const deleted = await storeCall('delete sessions', () => this.#store.deleteSessions(batch))
       return deleted.flatMap(({ key, session }) => {
-        const opened = this.#open(key, session)
+        const opened = this.#sealer.open(key, session)
         return opened ? [{ key, session: opened }] : []
       })
     })
-  }
-
-  #seal<T extends SessionData>(key: string, data: T): T {
-    return this.#cipher ? { ...data, tokens: this.#cipher.seal(data.tokens, key) } : data
-  }
-
-  /** The session with readable tokens, or null when they cannot be decrypted. */
-  #open(key: string, stored: StoredSession): StoredSession | null {
-    if (!this.#cipher) return stored
-    try {
-      return { ...stored, tokens: this.#cipher.open(stored.tokens, key) }
-    } catch (error) {
-      if (error instanceof TokenDecryptionError) return null
-      throw error
-    }
-  }
-
-  async #index(key: string, owner: SessionOwner, ttlMs: number): Promise<void> {
-    const { iss, sub, sid } = owner
-    await storeCall('index session', () =>
-      this.#store.indexSession(key, { iss, sub, ...(sid ? { sid } : {}) }, ttlMs + INDEX_SLACK_MS),
-    )
   }
 }

@@ -49,6 +49,13 @@ export interface StoredSession extends SessionData {
   lastSeenAt: number
 }
 
+/** A session of this request: its store key and its record, tokens opened. */
+export interface ActiveSession {
+  /** Store key: a hash of the session id, so a store dump reveals no cookie-usable id. */
+  key: string
+  record: StoredSession
+}
+
 /** What one sign-in asked of the provider beyond configuration (GET /auth/login's parameters). */
 export interface LoginDemands {
   /** acr_values sent: the ID token's acr must be one of them. */

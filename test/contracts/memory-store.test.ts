@@ -1,15 +1,15 @@
-import { MemorySessionStore } from '../../src/session/memory-store.js'
-import { sessionStoreContract } from './session-store.contract.js'
+import { createMemoryStores } from '../../src/store/memory-stores.js'
+import { storeSetContract } from './store-set.contract.js'
 
-sessionStoreContract('memory', async () => {
+storeSetContract('memory', async () => {
   let now = 1_000_000
-  const store = new MemorySessionStore({ now: () => now })
+  const stores = createMemoryStores({ now: () => now })
   return {
-    store,
+    stores,
     advance: async (ms) => {
       now += ms
     },
-    residentKeys: async () => store.residentKeys(),
-    cleanup: () => store.close(),
+    residentKeys: async () => stores.residentKeys(),
+    cleanup: () => stores.close(),
   }
 })

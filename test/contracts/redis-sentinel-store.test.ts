@@ -1,8 +1,9 @@
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { createRedisStores } from '../../src/store/redis-stores.js'
 import { startRedisSentinel, type TestRedisSentinel } from '../support/redis-sentinel.js'
-import { sessionStoreContract } from './session-store.contract.js'
+import { storeSetContract } from './store-set.contract.js'
 
 describe('Redis through Sentinel', () => {
   let sentinel: TestRedisSentinel
@@ -13,17 +14,18 @@ describe('Redis through Sentinel', () => {
     await sentinel?.stop()
   })
 
-  sessionStoreContract('redis sentinel', async () => {
-    const store = new RedisSessionStore({
+  storeSetContract('redis sentinel', async () => {
+    const stores = createRedisStores({
       target: { sentinels: sentinel.sentinels, sentinelName: sentinel.masterName },
       keyPrefix: `sentinel-${randomId(6)}:`,
     })
-    await store.ping(5000)
+    await stores.ping(5000)
+    const { redis, keyPrefix } = stores.connections
     return {
-      store,
+      stores,
       advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      residentKeys: () => (store.redis as import('ioredis').Redis).keys(`${store.keyPrefix}*`),
-      cleanup: () => store.close(),
+      residentKeys: () => (redis as Redis).keys(`${keyPrefix}*`),
+      cleanup: () => stores.close(),
     }
   })
 })

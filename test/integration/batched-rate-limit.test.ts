@@ -6,7 +6,7 @@ import { BatchedRateLimiter, type Schedule } from '../../src/rate-limit/batched-
 import { limiterKey, type RateLimit } from '../../src/rate-limit/rate-limiter.js'
 import { RedisRateLimitStore } from '../../src/rate-limit/redis-rate-limit-store.js'
 import type { RateCount, RateLimitStore } from '../../src/rate-limit/store.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 import { until } from '../support/until.js'
 
@@ -40,7 +40,7 @@ async function twoInstances() {
     })
     /** Resolves to whether the request was admitted; anything but a 429 fails the test. */
     const request = (id: string) =>
-      Promise.resolve(limiter.check(id)).then(
+      Promise.resolve(limiter.count(id)).then(
         () => true,
         (error: unknown) => {
           if (error instanceof BffError && error.code === 'rate_limited') return false
@@ -134,7 +134,7 @@ describe('BatchedRateLimiter on two instances sharing one Redis', () => {
     // Fully closed first: a command issued while the connection is still closing can reach Redis.
     await until(() => a.sessions.redis.status === 'end', 'the connection to close')
     await a.limiter.flush()
-    const refused = await Promise.resolve(a.limiter.check(session)).catch((error: unknown) => error)
+    const refused = await Promise.resolve(a.limiter.count(session)).catch((error: unknown) => error)
     expect(refused).toBeInstanceOf(BffError)
     expect((refused as BffError).code).toBe('store_unavailable')
     expect(await setup.storedCount(session)).toBe(1)

@@ -5,7 +5,7 @@ import { BffError } from '../../src/errors/bff-error.js'
 import { systemClock } from '../../src/lib/clock.js'
 import { randomId } from '../../src/lib/random.js'
 import { createLogger } from '../../src/observability/logger.js'
-import { MemorySessionStore } from '../../src/session/memory-store.js'
+import { MemorySessionStore } from '../../src/store/memory-session-store.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
 /*

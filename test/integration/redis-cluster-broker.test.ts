@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createBff } from '../../src/app.js'
 import { randomId } from '../../src/lib/random.js'
 import { createLogger } from '../../src/observability/logger.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import { laneCount } from '../support/api-lane.js'
 import {
   changeFeedLive,

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import { reserveBrokerUrl, startBroker, type TestBroker } from '../support/broker.js'
 import { type EchoUpstream, startEchoUpstream } from '../support/echo-upstream.js'
 import { HttpBrowser } from '../support/http-browser.js'

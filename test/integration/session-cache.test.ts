@@ -2,7 +2,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
 import type { BffMetrics } from '../../src/observability/metrics.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import {
   reserveBrokerUrl,
   startBroker,

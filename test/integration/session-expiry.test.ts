@@ -1,21 +1,22 @@
 import { describe, expect, inject, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
-import type { SessionStore } from '../../src/session/store.js'
+import type { SessionRecordStore } from '../../src/store/interfaces.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
+import { createRedisStores } from '../../src/store/redis-stores.js'
 import { storedSessionOf } from '../support/broker.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
 /** Counts sliding renewals reaching Redis, around the real store. */
-function countingStore(): { store: SessionStore; touches: () => number } {
-  const inner = new RedisSessionStore({
+function countingStore(): { store: RedisSessionStore; touches: () => number } {
+  const stores = createRedisStores({
     url: inject('redisUrl'),
     keyPrefix: `expiry-${randomId(4)}:`,
   })
   let touches = 0
-  const store = new Proxy(inner, {
+  const sessions = new Proxy(stores.sessions, {
     get(target, prop, receiver) {
       if (prop === 'touchSession') {
-        return (...args: Parameters<SessionStore['touchSession']>) => {
+        return (...args: Parameters<SessionRecordStore['touchSession']>) => {
           touches++
           return target.touchSession(...args)
         }
@@ -24,7 +25,7 @@ function countingStore(): { store: SessionStore; touches: () => number } {
       return typeof value === 'function' ? value.bind(target) : value
     },
   })
-  return { store, touches: () => touches }
+  return { store: new RedisSessionStore({ ...stores, sessions }), touches: () => touches }
 }
 
 describe('idle and absolute session expiry', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import {
   reserveBrokerUrl,
   startBroker,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
 import type { SessionData } from '../../src/session/types.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import { freePort } from '../support/free-port.js'
 import { runCli as cli } from '../support/sessions-cli.js'
 

@@ -1,10 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isPlainApiTarget } from '../../src/routes/api-lane.js'
 import { honoOnly, laneCount, warmLaneSession } from '../support/api-lane.js'
 import { changeFeedLive, type TestBroker } from '../support/broker.js'
-import { type RawAnswer, rawRequest } from '../support/raw-request.js'
+import { type RawAnswer, rawExchange, rawRequest } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 
 /*
@@ -425,11 +424,7 @@ describe('bff.nodeListener', () => {
   const t = useScriptedBroker()
 
   it('answers an HTTP/1.0 request without Host (a load balancer’s health check)', async () => {
-    const { port } = new URL(t.broker.url)
-    const socket = connect(Number(port), '127.0.0.1')
-    socket.end('GET /healthz HTTP/1.0\r\n\r\n')
-    let answer = ''
-    for await (const chunk of socket) answer += chunk
-    expect(answer).toMatch(/^HTTP\/1\.1 200 /)
+    const { text } = await rawExchange(t.broker.url, 'GET /healthz HTTP/1.0\r\n\r\n')
+    expect(text).toMatch(/^HTTP\/1\.1 200 /)
   })
 })

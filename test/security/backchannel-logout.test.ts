@@ -199,7 +199,7 @@ describe('back-channel logout when the provider’s keys cannot be fetched', () 
 })
 
 describe('back-channel logout when Redis fails half-way', () => {
-  const { store, control } = storeFailingAt('deleteSessions')
+  const { store, control } = storeFailingAt('sessions', 'deleteSessions')
   let offset = 0
   const t = useScriptedBroker({}, { store, clock: { now: () => Date.now() + offset } })
 

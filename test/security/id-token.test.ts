@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createBff } from '../../src/app.js'
 import { createLogger } from '../../src/observability/logger.js'
-import { MemorySessionStore } from '../../src/session/memory-store.js'
+import { MemorySessionStore } from '../../src/store/memory-session-store.js'
 import { storedSessionOf, testCookieSecrets } from '../support/broker.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 import {

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { systemClock } from '../../src/lib/clock.js'
 import { randomId } from '../../src/lib/random.js'
 import { SessionService } from '../../src/session/session-service.js'
-import { DELETE_BATCH_SIZE } from '../../src/session/store.js'
 import { TokenCipher } from '../../src/session/token-cipher.js'
+import { DELETE_BATCH_SIZE } from '../../src/store/interfaces.js'
 import { changeFeedLive, storedSessionOf } from '../support/broker.js'
 import { type LoopFigures, watchEventLoop } from '../support/event-loop-watch.js'
 import { forgeLogoutToken, postLogoutToken } from '../support/logout-token.js'
@@ -58,7 +58,7 @@ async function mintSessions(count: number, owner: { iss: string; sub: string }) 
   const { bff, store } = t.broker
   const service = new SessionService(
     { ...bff.config, sessionCacheSeconds: 0 },
-    store,
+    store.stores,
     systemClock,
     {
       cipher: new TokenCipher(bff.config.tokenEncryptionKeys),

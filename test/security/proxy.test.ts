@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { type IncomingMessage, request } from 'node:http'
-import { connect } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { dropKeptAliveConnections, endlessAnswer } from '../support/echo-upstream.js'
-import { rawRequest } from '../support/raw-request.js'
+import { rawExchange, rawRequest } from '../support/raw-request.js'
 import { useScriptedBroker } from '../support/scripted-broker.js'
 import { until } from '../support/until.js'
 
@@ -157,23 +156,6 @@ describe('API proxy trust boundary', () => {
     expect(await down.json()).toMatchObject({ error: 'upstream_unavailable' })
   })
 })
-
-/** Writes bytes to the broker on a raw socket and returns the status line's code and the text. */
-function rawExchange(base: string, bytes: string) {
-  const url = new URL(base)
-  return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port) }, () =>
-      socket.write(bytes),
-    )
-    let text = ''
-    socket.setTimeout(3000, () => socket.destroy(new Error('no answer within 3 s')))
-    socket.on('data', (chunk) => {
-      text += chunk
-    })
-    socket.on('error', reject)
-    socket.on('close', () => resolve({ status: Number(text.split(' ')[1]), text }))
-  })
-}
 
 describe('API proxy request framing and limits', () => {
   const t = useScriptedBroker({ maxBodyBytes: 2048 })

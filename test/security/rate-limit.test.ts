@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import { reserveBrokerUrl, startBroker, type TestBroker } from '../support/broker.js'
 import { HttpBrowser } from '../support/http-browser.js'
 import { forgeLogoutToken, postLogoutToken } from '../support/logout-token.js'

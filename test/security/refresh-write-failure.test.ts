@@ -10,7 +10,7 @@ import { useScriptedBroker } from '../support/scripted-broker.js'
  */
 describe('a refresh whose store write fails', () => {
   let offset = 0
-  const { store, control } = storeFailingAt('replaceSession')
+  const { store, control } = storeFailingAt('sessions', 'replaceSession')
   const t = useScriptedBroker({}, { store, clock: { now: () => Date.now() + offset } })
   const refreshGrants = () =>
     t.provider.tokenRequests.filter((r) => r.grantType === 'refresh_token')

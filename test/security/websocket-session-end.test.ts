@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
 import { parseFrame } from '../../demo/api/websocket.js'
 import type { BffOptions } from '../../src/config/schema.js'
-import { MemorySessionStore } from '../../src/session/memory-store.js'
+import { MemorySessionStore } from '../../src/store/memory-session-store.js'
 import { changeFeedLive, storedSessionOf, type TestBroker } from '../support/broker.js'
 import type { HttpBrowser } from '../support/http-browser.js'
 import { forgeLogoutToken, postLogoutToken } from '../support/logout-token.js'

@@ -3,7 +3,7 @@ import { type DemoApi, startDemoApi } from '../../demo/api/create-demo-api.js'
 import type { BffDeps } from '../../src/app.js'
 import type { BffOptions } from '../../src/config/schema.js'
 import { randomId } from '../../src/lib/random.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import {
   reserveBrokerUrl,
   startBroker,

@@ -1,19 +1,24 @@
 import { inject } from 'vitest'
 import { randomId } from '../../src/lib/random.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
-import type { SessionStore } from '../../src/session/store.js'
+import type { StoreMember } from '../../src/store/each-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
+import { createRedisStores, type RedisStoreSet } from '../../src/store/redis-stores.js'
 
 /**
- * The real Redis store (the run's redis-server, its own key prefix), whose `operation` fails
- * with a connection error while `failing` is set — a Redis that breaks half-way through.
+ * The real Redis stores (the run's redis-server, their own key prefix), whose `member`'s
+ * `operation` fails with a connection error while `failing` is set — a Redis that breaks
+ * half-way through.
  */
-export function storeFailingAt(operation: keyof SessionStore) {
+export function storeFailingAt<M extends StoreMember>(
+  member: M,
+  operation: keyof RedisStoreSet[M],
+) {
   const control = { failing: false }
-  const inner = new RedisSessionStore({
+  const stores = createRedisStores({
     url: inject('redisUrl'),
     keyPrefix: `failing-${randomId(4)}:`,
   })
-  const store = new Proxy(inner, {
+  const failing = new Proxy(stores[member], {
     get(target, prop, receiver) {
       if (prop === operation && control.failing)
         return () => Promise.reject(new Error('connection lost'))
@@ -21,5 +26,6 @@ export function storeFailingAt(operation: keyof SessionStore) {
       return typeof value === 'function' ? value.bind(target) : value
     },
   })
+  const store = new RedisSessionStore({ ...stores, [member]: failing } as RedisStoreSet)
   return { store, control }
 }

@@ -37,6 +37,52 @@ export function rawRequest(
   })
 }
 
+/** What `rawExchange` read: the first answer's status and headers, and everything after them. */
+export interface RawExchangeAnswer extends RawAnswer {
+  /** Everything the server sent, as it sent it. */
+  text: string
+}
+
+/**
+ * Bytes written to `base` exactly as given (pipelined requests, repeated or malformed header
+ * lines), and everything the server sent once it closed the connection; rejects when it has not
+ * closed within `timeoutMs`.
+ */
+export async function rawExchange(
+  base: string,
+  bytes: string,
+  timeoutMs = 5000,
+): Promise<RawExchangeAnswer> {
+  const connection = rawConnection(base, bytes)
+  let timer: NodeJS.Timeout | undefined
+  const closedInTime = await Promise.race([
+    connection.closed.then(() => true),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs)
+    }),
+  ])
+  clearTimeout(timer)
+  if (!closedInTime) {
+    connection.leave()
+    throw new Error(`the server did not close the connection within ${timeoutMs} ms`)
+  }
+  // Read as bytes (latin1); the answer's text is UTF-8.
+  const text = Buffer.from(await connection.received(0), 'latin1').toString('utf8')
+  const [head = '', ...rest] = text.split('\r\n\r\n')
+  const [statusLine = '', ...lines] = head.split('\r\n')
+  const headers: Record<string, string> = {}
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  return {
+    status: Number(statusLine.split(' ')[1]),
+    headers,
+    body: rest.join('\r\n\r\n'),
+    text,
+  }
+}
+
 export interface RawConnection {
   socket: Socket
   /** Writes more bytes (a body's next piece); ignored once the connection is closed. */
@@ -45,12 +91,15 @@ export interface RawConnection {
   received(ms?: number): Promise<string>
   /** The status code of the first answer, once its status line arrived (0: closed without one). */
   status(): Promise<number>
+  /** Closes the connection at once, whatever it still had to read: a browser going away. */
+  leave(): void
   closed: Promise<void>
 }
 
 /**
- * A connection to `base` that has written `head` (a request head, exactly as given) and stays
- * open: for clients that send slowly, never finish, or hold their connection.
+ * A connection to `base` that has written `head` (one or more requests, exactly as given) and
+ * stays open, reading everything: for clients that send slowly, never finish, hold their
+ * connection, pipeline, or leave.
  */
 export function rawConnection(base: string, head: string): RawConnection {
   const url = new URL(base)
@@ -83,6 +132,9 @@ export function rawConnection(base: string, head: string): RawConnection {
         await new Promise<void>((resolve) => waiters.push(resolve))
       }
       return Number(statusOf() ?? 0)
+    },
+    leave() {
+      socket.destroy()
     },
   }
 }

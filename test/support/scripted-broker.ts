@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, inject } from 'vitest'
 import type { BffDeps } from '../../src/app.js'
 import type { BffOptions } from '../../src/config/schema.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import { reserveBrokerUrl, startBroker, type TestBroker } from './broker.js'
 import { type EchoUpstream, startEchoUpstream } from './echo-upstream.js'
 import { HttpBrowser } from './http-browser.js'

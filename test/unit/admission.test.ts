@@ -7,8 +7,7 @@ import {
 } from '../../src/api/admission.js'
 import { BffError } from '../../src/errors/bff-error.js'
 import type { UpstreamMatch } from '../../src/proxy/upstreams.js'
-import type { ActiveSession } from '../../src/session/session-service.js'
-import type { TokenSet } from '../../src/session/types.js'
+import type { ActiveSession, TokenSet } from '../../src/session/types.js'
 
 const request = { method: 'GET', path: '/api/x', search: '', header: () => undefined, cookie: 'c' }
 const io = { clearCookie: () => {} }

@@ -82,7 +82,7 @@ function setup(limit: RateLimit = { limit: 10, windowSeconds: 60 }) {
     async checks(id: string, n: number): Promise<number> {
       let admitted = 0
       for (let i = 0; i < n; i++) {
-        await Promise.resolve(limiter.check(id)).then(
+        await Promise.resolve(limiter.count(id)).then(
           () => admitted++,
           (error: unknown) => {
             if (!(error instanceof BffError && error.code === 'rate_limited')) throw error
@@ -106,7 +106,7 @@ async function refusal(promise: Promise<void>): Promise<BffError> {
 describe('BatchedRateLimiter', () => {
   it('takes the exact path on the first request of a session, under a hashed key', async () => {
     const t = setup()
-    await Promise.resolve(t.limiter.check('session-key'))
+    await Promise.resolve(t.limiter.count('session-key'))
     expect(t.store.calls).toEqual([
       { key: limiterKey('api', 'session-key'), increment: 1, count: 1 },
     ])
@@ -116,29 +116,29 @@ describe('BatchedRateLimiter', () => {
 
   it('counts the next requests locally: no store call, one flush scheduled', async () => {
     const t = setup()
-    await Promise.resolve(t.limiter.check('s'))
+    await Promise.resolve(t.limiter.count('s'))
     expect(t.timer.scheduled).toEqual([])
-    for (let i = 0; i < 3; i++) await Promise.resolve(t.limiter.check('s'))
+    for (let i = 0; i < 3; i++) await Promise.resolve(t.limiter.count('s'))
     expect(t.store.calls).toHaveLength(1)
     expect(t.timer.scheduled).toEqual([100])
   })
 
-  it('countLocally refuses, counting nothing, wherever check would ask the store', async () => {
+  it('countWithoutStore refuses, counting nothing, wherever count would ask the store', async () => {
     const t = setup({ limit: 6, windowSeconds: 60 })
     // No window known yet: refused, and nothing created or scheduled.
-    expect(t.limiter.countLocally('s')).toBe(false)
+    expect(t.limiter.countWithoutStore('s')).toBe(false)
     expect(t.limiter.trackedKeys).toBe(0)
     expect(t.timer.armed).toBe(false)
-    await Promise.resolve(t.limiter.check('s')) // exact: the store counts 1
-    expect(t.limiter.countLocally('s')).toBe(true) // 1 + 1 pending < 3
-    expect(t.limiter.countLocally('s')).toBe(true) // 1 + 2 pending < 3 → 3 now
-    expect(t.limiter.countLocally('s')).toBe(false) // at half the limit
+    await Promise.resolve(t.limiter.count('s')) // exact: the store counts 1
+    expect(t.limiter.countWithoutStore('s')).toBe(true) // 1 + 1 pending < 3
+    expect(t.limiter.countWithoutStore('s')).toBe(true) // 1 + 2 pending < 3 → 3 now
+    expect(t.limiter.countWithoutStore('s')).toBe(false) // at half the limit
     // The refusal counted nothing: the next check sends the two pending hits plus itself.
-    await Promise.resolve(t.limiter.check('s'))
+    await Promise.resolve(t.limiter.count('s'))
     expect(t.store.increments()).toEqual([1, 3])
     // An ended window is refused too (check starts a new one with the store).
     t.advance(60_000)
-    expect(t.limiter.countLocally('s')).toBe(false)
+    expect(t.limiter.countWithoutStore('s')).toBe(false)
     expect(t.store.calls).toHaveLength(2)
   })
 
@@ -153,7 +153,7 @@ describe('BatchedRateLimiter', () => {
       { key: limiterKey('api', 'b'), increment: 2, count: 3 },
     ])
     expect(t.timer.armed).toBe(false)
-    await Promise.resolve(t.limiter.check('a'))
+    await Promise.resolve(t.limiter.count('a'))
     expect(t.store.calls).toHaveLength(4)
   })
 
@@ -177,14 +177,14 @@ describe('BatchedRateLimiter', () => {
       },
     )
     await t.checks('s', 2) // 1 exact, 1 local
-    for (let i = 0; i < 4; i++) await other.check('s') // 1 exact, 3 local
+    for (let i = 0; i < 4; i++) await other.count('s') // 1 exact, 3 local
     await other.flush()
     expect(t.store.increments()).toEqual([1, 1, 3])
-    await Promise.resolve(t.limiter.check('s')) // this instance still counts 1 + 2: local
+    await Promise.resolve(t.limiter.count('s')) // this instance still counts 1 + 2: local
     expect(t.store.calls).toHaveLength(3)
     await t.limiter.flush()
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 2, count: 7 })
-    await Promise.resolve(t.limiter.check('s'))
+    await Promise.resolve(t.limiter.count('s'))
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 1, count: 8 })
   })
 
@@ -197,8 +197,8 @@ describe('BatchedRateLimiter', () => {
     })
     t.store.beforeHit = () => gate
     const flushing = t.limiter.flush()
-    await Promise.resolve(t.limiter.check('s')) // 1 known + 3 on the wire + 1: local
-    const exact = Promise.resolve(t.limiter.check('s')) // 5 of 10: to the store
+    await Promise.resolve(t.limiter.count('s')) // 1 known + 3 on the wire + 1: local
+    const exact = Promise.resolve(t.limiter.count('s')) // 5 of 10: to the store
     expect(t.store.increments()).toEqual([1, 3, 2])
     open()
     await Promise.all([flushing, exact])
@@ -209,7 +209,7 @@ describe('BatchedRateLimiter', () => {
     const t = setup({ limit: 10, windowSeconds: 60 })
     expect(await t.checks('s', 10)).toBe(10)
     t.advance(30_500)
-    const error = await refusal(Promise.resolve(t.limiter.check('s')))
+    const error = await refusal(Promise.resolve(t.limiter.count('s')))
     expect(error.code).toBe('rate_limited')
     expect(error.status).toBe(429)
     expect(error.retryAfterSeconds).toBe(30)
@@ -234,7 +234,7 @@ describe('BatchedRateLimiter', () => {
     await t.checks('s', 3)
     t.advance(60_000)
     await t.limiter.flush()
-    await Promise.resolve(t.limiter.check('s'))
+    await Promise.resolve(t.limiter.count('s'))
     expect(t.store.calls.slice(1)).toEqual([
       { key: limiterKey('api', 's'), increment: 1, count: 1 },
     ])
@@ -245,13 +245,13 @@ describe('BatchedRateLimiter', () => {
     t.store.beforeHit = () => new Promise((resolve) => setImmediate(resolve))
     let admitted = 0
     const count = (p: Promise<void>) => p.then(() => admitted++).catch(() => {})
-    await count(Promise.resolve(t.limiter.check('s')))
+    await count(Promise.resolve(t.limiter.count('s')))
     for (let round = 0; round < 8; round++) {
       // The flush leaves first, so these requests run while its hits are on the wire.
       const flushing = t.limiter.flush()
       await Promise.all([
         flushing,
-        ...Array.from({ length: 3 }, () => count(Promise.resolve(t.limiter.check('s')))),
+        ...Array.from({ length: 3 }, () => count(Promise.resolve(t.limiter.count('s')))),
       ])
     }
     await t.limiter.flush()
@@ -266,7 +266,7 @@ describe('BatchedRateLimiter', () => {
     t.store.down = true
     await t.limiter.flush()
     t.store.down = false
-    await Promise.resolve(t.limiter.check('s'))
+    await Promise.resolve(t.limiter.count('s'))
     expect(t.store.calls.slice(1)).toEqual([
       { key: limiterKey('api', 's'), increment: 3 },
       { key: limiterKey('api', 's'), increment: 4, count: 5 },
@@ -287,17 +287,17 @@ describe('BatchedRateLimiter', () => {
   it('answers 503 store_unavailable while the store is down, first request or after a failed flush', async () => {
     const t = setup()
     t.store.down = true
-    const first = await refusal(Promise.resolve(t.limiter.check('s')))
+    const first = await refusal(Promise.resolve(t.limiter.count('s')))
     expect([first.code, first.status]).toEqual(['store_unavailable', 503])
     t.store.down = false
     await t.checks('s', 3)
     t.store.down = true
     await t.limiter.flush()
-    const later = await refusal(Promise.resolve(t.limiter.check('s')))
+    const later = await refusal(Promise.resolve(t.limiter.count('s')))
     expect([later.code, later.status]).toEqual(['store_unavailable', 503])
     expect(t.store.calls.at(-1)?.increment).toBe(3)
     t.store.down = false
-    await Promise.resolve(t.limiter.check('s'))
+    await Promise.resolve(t.limiter.count('s'))
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 3, count: 4 })
   })
 
@@ -321,7 +321,7 @@ describe('BatchedRateLimiter', () => {
     for (let i = 0; i < 50; i++) await t.checks(`s${i}`, 2)
     expect(t.limiter.trackedKeys).toBe(50)
     t.advance(60_000)
-    await Promise.resolve(t.limiter.check('fresh'))
+    await Promise.resolve(t.limiter.count('fresh'))
     expect(t.limiter.trackedKeys).toBe(1)
     const calls = t.store.calls.length
     await t.limiter.flush()
@@ -334,10 +334,10 @@ describe('BatchedRateLimiter', () => {
     t.advance(59_950)
     // The request leaves in the old window and reaches the store in the next one.
     t.store.beforeHit = () => t.advance(100)
-    await Promise.resolve(t.limiter.check('s'))
+    await Promise.resolve(t.limiter.count('s'))
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 1, count: 1 })
     t.store.beforeHit = () => {}
-    await Promise.resolve(t.limiter.check('s')) // 1 of 10 in the new window: local again
+    await Promise.resolve(t.limiter.count('s')) // 1 of 10 in the new window: local again
     expect(t.store.calls).toHaveLength(5)
   })
 
@@ -347,7 +347,7 @@ describe('BatchedRateLimiter', () => {
     await t.limiter.close()
     expect(t.timer.cancelled).toBe(1)
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 2, count: 3 })
-    await Promise.resolve(t.limiter.check('s'))
+    await Promise.resolve(t.limiter.count('s'))
     expect(t.store.calls.at(-1)).toMatchObject({ increment: 1, count: 4 })
     expect(t.timer.armed).toBe(false)
   })

@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createLogger } from '../../src/observability/logger.js'
 import type { CloseReason } from '../../src/proxy/websocket-frames.js'
 import { LiveExchanges } from '../../src/session/live-exchanges.js'
-import type { SessionChangeFeed } from '../../src/session/store.js'
 import type { StoredSession } from '../../src/session/types.js'
+import type { SessionChangeFeed } from '../../src/store/interfaces.js'
 
 const IDLE_MS = 60_000
 

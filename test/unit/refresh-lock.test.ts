@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { MemorySessionStore } from '../../src/session/memory-store.js'
+import { elapsedMs } from '../../src/lib/clock.js'
 import { Backoff, RefreshLock } from '../../src/session/refresh-lock.js'
+import { MemorySessionStore } from '../../src/store/memory-session-store.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -32,7 +33,7 @@ describe('RefreshLock', () => {
 
 describe('Backoff', () => {
   it('gives up with lock_timeout at its deadline instead of waiting forever', async () => {
-    const backoff = new Backoff(Date.now() + 100, 10, 40)
+    const backoff = new Backoff(elapsedMs() + 100, 10, 40)
     const startedAt = Date.now()
     await expect(
       (async () => {

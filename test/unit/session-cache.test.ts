@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { SessionCache } from '../../src/session/session-cache.js'
-import type { SessionChangeFeed } from '../../src/session/store.js'
 import type { StoredSession } from '../../src/session/types.js'
+import type { SessionChangeFeed } from '../../src/store/interfaces.js'
 
 /** A change feed the test drives by hand (the Redis one is covered by the integration tests). */
 function manualFeed() {

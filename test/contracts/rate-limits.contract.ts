@@ -1,23 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { RateLimitStore } from '../../src/rate-limit/store.js'
+import { describe, expect, it } from 'vitest'
+import { type MakeStores, useStores } from './stores-under-test.js'
 
-export interface RateStoreUnderTest {
-  store: RateLimitStore
-  /** Moves the store's time forward (memory) or waits real time (Redis). */
-  advance(ms: number): Promise<void>
-  cleanup(): Promise<void>
-}
-
-/** What every rate-limit store must do; run against memory and real Redis. */
-export function rateLimitStoreContract(name: string, make: () => Promise<RateStoreUnderTest>) {
-  describe(`rate-limit store contract: ${name}`, () => {
-    let t: RateStoreUnderTest
-    beforeEach(async () => {
-      t = await make()
-    })
-    afterEach(async () => {
-      await t.cleanup()
-    })
+/** What every set's rate-limit counters (RateLimitStore) must do. */
+export function rateLimitsContract(make: MakeStores) {
+  describe('rate limits (RateLimitStore)', () => {
+    const stores = useStores(make)
+    const t = {
+      get store() {
+        return stores().stores.rateLimits
+      },
+      advance: (ms: number) => stores().advance(ms),
+    }
 
     it('counts the hits of one key within a window', async () => {
       const counts = []

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino'
 import type { BffConfig } from '../config/schema.js'
 import type { Clock } from '../lib/clock.js'
-import { MemorySessionStore } from './memory-store.js'
+import type { StoreSet } from './interfaces.js'
+import { createMemoryStores } from './memory-stores.js'
 import type { RedisTarget } from './redis-client.js'
-import { RedisSessionStore } from './redis-store.js'
-import type { SessionStore } from './store.js'
+import { createRedisStores } from './redis-stores.js'
 
 function redisTarget(config: BffConfig): RedisTarget | undefined {
   const password = config.redisPassword ? { password: config.redisPassword } : {}
@@ -16,10 +16,10 @@ function redisTarget(config: BffConfig): RedisTarget | undefined {
 }
 
 /** Redis when configured; otherwise the in-process store, loudly (it is for local demos only). */
-export function createStore(config: BffConfig, clock: Clock, logger: Logger): SessionStore {
+export function createStores(config: BffConfig, clock: Clock, logger: Logger): StoreSet {
   const target = redisTarget(config)
   if (target) {
-    return new RedisSessionStore({
+    return createRedisStores({
       target,
       keyPrefix: config.redisKeyPrefix,
       commandTimeoutMs: config.redisCommandTimeoutMs,
@@ -30,5 +30,5 @@ export function createStore(config: BffConfig, clock: Clock, logger: Logger): Se
     { event: 'store.memory' },
     'No Redis configured (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): using the in-process session store. Sessions are lost on restart and not shared between instances — for local development only.',
   )
-  return new MemorySessionStore(clock)
+  return createMemoryStores(clock)
 }

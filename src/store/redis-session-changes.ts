@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
-import type { SessionChangeFeed } from './store.js'
+import { elapsedMs } from '../lib/clock.js'
+import type { SessionChangeFeed } from './interfaces.js'
 
 /** How often the subscriber connection is PINGed, and how late an answer may be. */
 const HEARTBEAT_MS = 250
@@ -20,7 +21,7 @@ export class RedisSessionChanges implements SessionChangeFeed {
   readonly #listeners: Array<(key: string | null) => void> = []
   readonly #heartbeat: NodeJS.Timeout
   #subscribed = false
-  #lastPongAt = 0
+  #lastPongAt = Number.NEGATIVE_INFINITY
   #pingInFlight = false
 
   constructor(client: Redis, channel: string) {
@@ -37,7 +38,7 @@ export class RedisSessionChanges implements SessionChangeFeed {
       if (channel === this.#channel) this.#emit(key)
     })
     this.#subscriber.on('close', () => {
-      this.#lastPongAt = 0
+      this.#lastPongAt = Number.NEGATIVE_INFINITY
       this.#emit(null)
     })
     this.#subscriber.subscribe(channel).then(
@@ -54,7 +55,7 @@ export class RedisSessionChanges implements SessionChangeFeed {
     return (
       this.#subscribed &&
       this.#subscriber.status === 'ready' &&
-      Date.now() - this.#lastPongAt < HEARTBEAT_DEADLINE_MS
+      elapsedMs() - this.#lastPongAt < HEARTBEAT_DEADLINE_MS
     )
   }
 
@@ -70,7 +71,7 @@ export class RedisSessionChanges implements SessionChangeFeed {
   #ping(): void {
     if (this.#pingInFlight || !this.#subscribed || this.#subscriber.status !== 'ready') return
     this.#pingInFlight = true
-    const sentAt = Date.now()
+    const sentAt = elapsedMs()
     this.#subscriber.ping().then(
       () => {
         this.#pingInFlight = false

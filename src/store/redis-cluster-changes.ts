@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
+import { elapsedMs } from '../lib/clock.js'
 import { randomId } from '../lib/random.js'
-import type { SessionChangeFeed } from './store.js'
+import type { SessionChangeFeed } from './interfaces.js'
 
 /** How often a heartbeat is published through each master, and how late it may arrive. */
 const HEARTBEAT_MS = 250
@@ -37,7 +38,7 @@ export class RedisClusterSessionChanges implements SessionChangeFeed {
   #subscriber: Redis | undefined
   #subscribed = false
   #sequence = 0
-  #droppedAt = 0
+  #droppedAt = Number.NEGATIVE_INFINITY
   #closed = false
 
   constructor(cluster: Cluster, channel: string) {
@@ -51,9 +52,10 @@ export class RedisClusterSessionChanges implements SessionChangeFeed {
     if (!this.#subscribed || this.#subscriber?.status !== 'ready') return false
     const masters = this.#cluster.nodes('master')
     if (masters.length === 0) return false
-    const now = Date.now()
+    const now = elapsedMs()
     return masters.every(
-      (node) => now - (this.#arrived.get(nameOf(node)) ?? 0) < HEARTBEAT_DEADLINE_MS,
+      (node) =>
+        now - (this.#arrived.get(nameOf(node)) ?? Number.NEGATIVE_INFINITY) < HEARTBEAT_DEADLINE_MS,
     )
   }
 
@@ -76,10 +78,10 @@ export class RedisClusterSessionChanges implements SessionChangeFeed {
       const name = nameOf(node)
       const pending = this.#sent.get(name) ?? new Map<number, number>()
       this.#sent.set(name, pending)
-      pending.set(sequence, Date.now())
+      pending.set(sequence, elapsedMs())
       // Heartbeats older than the deadline can no longer make the feed live: forget them.
       for (const [old, at] of pending)
-        if (Date.now() - at > HEARTBEAT_DEADLINE_MS) pending.delete(old)
+        if (elapsedMs() - at > HEARTBEAT_DEADLINE_MS) pending.delete(old)
       node
         .publish(this.#channel, `${HEARTBEAT_PREFIX}${this.#instance}:${name}:${sequence}`)
         .catch(() => {})
@@ -90,7 +92,7 @@ export class RedisClusterSessionChanges implements SessionChangeFeed {
   #ensureSubscriber(): void {
     const current = this.#subscriber
     if (current && current.status !== 'end') {
-      if (current.status === 'ready' || Date.now() - this.#droppedAt < MOVE_AFTER_MS) return
+      if (current.status === 'ready' || elapsedMs() - this.#droppedAt < MOVE_AFTER_MS) return
     }
     const nodes = this.#cluster.nodes('master')
     if (nodes.length === 0) return
@@ -109,14 +111,14 @@ export class RedisClusterSessionChanges implements SessionChangeFeed {
     })
     this.#subscriber = subscriber
     this.#subscribed = false
-    this.#droppedAt = Date.now()
+    this.#droppedAt = elapsedMs()
     subscriber.on('error', () => {})
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.#channel && subscriber === this.#subscriber) this.#receive(message)
     })
     subscriber.on('close', () => {
       if (subscriber !== this.#subscriber) return
-      this.#droppedAt = Date.now()
+      this.#droppedAt = elapsedMs()
       this.#arrived.clear()
       this.#emit(null)
     })
@@ -142,7 +144,8 @@ export class RedisClusterSessionChanges implements SessionChangeFeed {
     const sentAt = pending?.get(sequence)
     if (sentAt === undefined) return
     pending?.delete(sequence)
-    if (sentAt > (this.#arrived.get(node) ?? 0)) this.#arrived.set(node, sentAt)
+    if (sentAt > (this.#arrived.get(node) ?? Number.NEGATIVE_INFINITY))
+      this.#arrived.set(node, sentAt)
   }
 
   #emit(key: string | null): void {

@@ -1,5 +1,5 @@
 import { sha256 } from '../lib/random.js'
-import type { SessionIndexQuery, SessionOwner } from './store.js'
+import type { SessionIndexQuery, SessionOwner } from './interfaces.js'
 
 /*
  * Names of the back-channel logout indexes, shared by every store. The issuer and the id are
