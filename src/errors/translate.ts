@@ -71,6 +71,11 @@ export function providerAnswer(error: unknown): {
  */
 const CLIENT_REFUSED = new Set(['invalid_client', 'unauthorized_client'])
 
+/** Whether a token endpoint refusal names the broker's own client, not a user's grant. */
+export function clientRefused(error: unknown): boolean {
+  return CLIENT_REFUSED.has(providerErrorCode(error) ?? '')
+}
+
 /**
  * Turns a failure of a protocol call into a coded error. `fallback` is the code for a
  * response that arrived but could not be accepted (a validation failure).
@@ -82,7 +87,7 @@ export function translateProviderError(
   if (error instanceof BffError) return error
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   if (isNetworkFailure(error)) return new BffError('provider_unavailable', { detail, cause: error })
-  if (CLIENT_REFUSED.has(providerErrorCode(error) ?? '')) {
+  if (clientRefused(error)) {
     return new BffError('provider_rejected_client', { detail, cause: error })
   }
   const status = providerStatus(error)

@@ -3,6 +3,7 @@ import * as oidc from 'openid-client'
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
 import {
+  clientRefused,
   providerErrorCode,
   providerErrorDescription,
   translateProviderError,
@@ -500,7 +501,7 @@ export class OidcClient {
       )
     } catch (error) {
       const code = providerErrorCode(error)
-      if (code === 'invalid_client' || code === 'unauthorized_client') {
+      if (clientRefused(error)) {
         const described = providerErrorDescription(error)
         const rejected = new BffError('provider_rejected_client', {
           detail: `${this.#credentialSetting()}: the provider refused the client ${this.#config.clientId} (${code}${described ? `: ${described.slice(0, 200)}` : ''})`,

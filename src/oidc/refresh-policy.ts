@@ -1,13 +1,6 @@
-import { providerErrorCode, providerStatus } from '../errors/translate.js'
+import { clientRefused, providerErrorCode, providerStatus } from '../errors/translate.js'
 
 export type RefreshFailure = 'fatal' | 'transient' | 'client_rejected'
-
-/**
- * RFC 6749 §5.2: the provider refused the broker's own client (its credentials, or its right to
- * the grant) before looking at the user's grant. The refresh token is not spent, and the fault
- * is the broker's registration: every session would be ended by it, so none is.
- */
-const CLIENT_CODES = new Set(['invalid_client', 'unauthorized_client'])
 
 /**
  * OAuth error codes after which retrying the same refresh token can never succeed. Among them
@@ -45,7 +38,9 @@ function validationCode(error: unknown): string | undefined {
  */
 export function classifyRefreshFailure(error: unknown): RefreshFailure {
   const code = providerErrorCode(error)
-  if (code !== undefined && CLIENT_CODES.has(code)) return 'client_rejected'
+  // RFC 6749 §5.2: the broker's own client was refused before the user's grant was looked at.
+  // The refresh token is not spent, and every session would be ended for a registration fault.
+  if (clientRefused(error)) return 'client_rejected'
   if (code !== undefined) return FATAL_CODES.has(code) ? 'fatal' : 'transient'
   const status = providerStatus(error)
   // A refused ID token, unless the failure was fetching the keys from a provider in trouble.

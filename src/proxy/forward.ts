@@ -92,7 +92,7 @@ function upstreamHeaders(
   return headers
 }
 
-/** Sends a request through sentWithNonce: a DPoP proof is made again for a retry. */
+/** Sends a request; a DPoP-bound one through sentWithNonce, which makes a new proof to retry. */
 function sendAuthorized<T>(
   { match, accessToken, dpop }: ProxiedRequest,
   method: string,
@@ -100,6 +100,7 @@ function sendAuthorized<T>(
   body: Readable | Buffer | null,
   send: (retryIf: RetryIf | undefined) => Promise<T>,
 ): Promise<T> {
+  if (!dpop) return send(undefined)
   const reauthorize = () => {
     if (accessToken !== undefined) authorize(headers, method, match.target, accessToken, dpop)
   }

@@ -41,13 +41,12 @@ export type RetryIf = (status: number, headers: IncomingHttpHeaders) => boolean
  * (none, or read completely); a streamed one gets the refusal, and the next request the nonce.
  */
 export function sentWithNonce<T>(
-  dpop: DpopKey | undefined,
+  dpop: DpopKey,
   target: UpstreamTarget,
   replayable: boolean,
   reauthorize: () => void,
-  send: (retryIf: RetryIf | undefined) => Promise<T>,
+  send: (retryIf: RetryIf) => Promise<T>,
 ): Promise<T> {
-  if (!dpop) return send(undefined)
   const learn: RetryIf = (_status, headers) => {
     const nonce = headers['dpop-nonce']
     if (typeof nonce === 'string') dpop.learnNonce(target.origin, nonce)

@@ -127,7 +127,7 @@ describe('loadConfigFromEnv', () => {
     expect(issues.some((line) => line.startsWith(`${variable}: expected`))).toBe(true)
   })
 
-  it.each(['cookie', 'authorization', 'x-csrf', 'x-forwarded-user', 'connection', 'host'])(
+  it.each(['cookie', 'authorization', 'dpop', 'x-csrf', 'x-forwarded-user', 'connection', 'host'])(
     'refuses a route that would forward %s, naming the route',
     (name) => {
       const issues = issuesOf({
