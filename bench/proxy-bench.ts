@@ -32,7 +32,7 @@ import { ensureWrk, onPath } from './lib/system-packages.js'
 import { type LoadResult, runWrk } from './lib/wrk.js'
 import type { BrokerTargetSettings } from './targets/broker.js'
 import type { PeerTargetSettings } from './targets/peer.js'
-import { UPSTREAM_BODY } from './targets/upstream-body.js'
+import { BEARER_LENGTH_PATH, UPSTREAM_BODY } from './targets/upstream-body.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3)
@@ -364,9 +364,7 @@ async function main() {
     lane: LANE,
     ...more,
   })
-  const [undici, bare, brokerProcess, peerProcess] = await Promise.all([
-    startTarget('undici', 'bench/targets/undici-proxy.ts', { upstreamUrl }, onCore),
-    startTarget('bare', 'bench/targets/bare-proxy.ts', { upstreamUrl }, onCore),
+  const [brokerProcess, peerProcess] = await Promise.all([
     startTarget(
       'broker',
       'bench/targets/broker.ts',
@@ -390,7 +388,7 @@ async function main() {
       onCore,
     ),
   ])
-  stoppers.push(undici.stop, bare.stop, brokerProcess.stop, peerProcess.stop)
+  stoppers.push(brokerProcess.stop, peerProcess.stop)
   // The broker as another commit builds it, and this one traced: same Redis, same settings.
   const extraBrokers: Array<{ name: Target['name']; url: string; process: BenchProcess }> = []
   const extraBroker = async (
@@ -432,25 +430,38 @@ async function main() {
     ? await login(new HttpBrowser(), clusterBrokerUrl, provider, 200)
     : ''
 
+  // The bare proxies get the very request the broker gets, and send the upstream a bearer as
+  // long as the broker's real one (learnt from the upstream once the broker has sent it), so
+  // that the ratios compare the work of the hop, not the bytes on the wire.
+  const brokerRequest = { cookie: brokerCookie, 'x-csrf': '1' }
+  const brokerTargetEntry: Target = {
+    name: 'broker',
+    process: brokerProcess,
+    url: brokerUrl,
+    headers: brokerRequest,
+  }
+  await check(brokerTargetEntry)
+  const bearerLength = Number(await (await fetch(`${upstreamUrl}${BEARER_LENGTH_PATH}`)).text())
+  const [undici, bare] = await Promise.all([
+    startTarget('undici', 'bench/targets/undici-proxy.ts', { upstreamUrl, bearerLength }, onCore),
+    startTarget('bare', 'bench/targets/bare-proxy.ts', { upstreamUrl, bearerLength }, onCore),
+  ])
+  stoppers.push(undici.stop, bare.stop)
+
   const targets: Target[] = [
     {
       name: 'undici',
       process: undici,
       url: `http://127.0.0.1:${undici.info.port as number}`,
-      headers: {},
+      headers: brokerRequest,
     },
     {
       name: 'bare',
       process: bare,
       url: `http://127.0.0.1:${bare.info.port as number}`,
-      headers: {},
+      headers: brokerRequest,
     },
-    {
-      name: 'broker',
-      process: brokerProcess,
-      url: brokerUrl,
-      headers: { cookie: brokerCookie, 'x-csrf': '1' },
-    },
+    brokerTargetEntry,
     ...(await Promise.all(
       extraBrokers.map(async ({ name, url, process }) => ({
         name,
@@ -480,7 +491,7 @@ async function main() {
   const measured = ONLY ? targets.filter((t) => ONLY.includes(t.name)) : targets
 
   console.log(
-    `proxy bench: GET ${PATH}, ${CONNECTIONS} connections, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s per target, ${ROUNDS} round(s), wrk -t1; ` +
+    `proxy bench: GET ${PATH} (every target gets the broker's request; bearer ${bearerLength} chars), ${CONNECTIONS} connections, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s per target, ${ROUNDS} round(s), wrk -t1; ` +
       (PIN
         ? `pinning: yes (taskset; servers under test on core ${PIN.target}; upstream, redis, provider and wrk on core ${PIN.rest})`
         : `pinning: no (${process.env.BENCH_PIN === '0' ? 'BENCH_PIN=0' : 'taskset missing or fewer than 2 cores'})`),

@@ -1,21 +1,22 @@
 /**
- * (a) The baseline: a bare node:http reverse proxy. Forwards method, path and headers
- * (less hop-by-hop ones) to the upstream over a keep-alive agent, adds a fixed
- * Authorization header, streams the answer back. No session, no checks.
+ * (a) For reference: a bare node:http reverse proxy. It gets the broker's request and
+ * forwards method, path and headers (less hop-by-hop ones and the cookie) to the upstream
+ * over a keep-alive agent, with a fixed Authorization header as long as the broker's real
+ * bearer, and streams the answer back. No session, no checks.
  */
 import http from 'node:http'
 import { serveOnLoopback, settings } from '../lib/child.js'
+import { fixedBearer, HOP_BY_HOP, NOT_FORWARDED } from './bare-forwarding.js'
 
-const { upstreamUrl } = settings<{ upstreamUrl: string }>()
+const { upstreamUrl, bearerLength } = settings<{ upstreamUrl: string; bearerLength: number }>()
 const upstream = new URL(upstreamUrl)
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
-const AUTHORIZATION = `Bearer bare-proxy-fixed-token-${'x'.repeat(32)}`
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'host'])
+const AUTHORIZATION = fixedBearer('bare-proxy', bearerLength)
 
 const server = http.createServer((req, res) => {
   const headers: http.OutgoingHttpHeaders = {}
   for (const [name, value] of Object.entries(req.headers)) {
-    if (!HOP_BY_HOP.has(name)) headers[name] = value
+    if (!NOT_FORWARDED.has(name)) headers[name] = value
   }
   headers.authorization = AUTHORIZATION
   const proxied = http.request(

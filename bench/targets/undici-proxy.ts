@@ -1,23 +1,25 @@
 /**
  * (a') The real limit for a Node hop: a bare reverse proxy on undici, as the broker forwards
  * (an Agent's kept-alive pool, the answer written straight into the response by a dispatch
- * handler, upstream paused while the socket is full). Forwards method, path and headers (less
- * hop-by-hop ones), adds a fixed Authorization header. No session, no checks.
+ * handler, upstream paused while the socket is full). It gets the broker's request (cookie
+ * and CSRF header included) and forwards method, path and headers, less hop-by-hop ones and
+ * the cookie (as a BFF must), with a fixed Authorization header as long as the broker's real
+ * bearer. No session, no checks.
  */
 import http from 'node:http'
 import { Agent, type Dispatcher } from 'undici'
 import { serveOnLoopback, settings } from '../lib/child.js'
+import { fixedBearer, HOP_BY_HOP, NOT_FORWARDED } from './bare-forwarding.js'
 
-const { upstreamUrl } = settings<{ upstreamUrl: string }>()
+const { upstreamUrl, bearerLength } = settings<{ upstreamUrl: string; bearerLength: number }>()
 const origin = new URL(upstreamUrl).origin
 const agent = new Agent({ connections: 256, keepAliveTimeout: 4000 })
-const AUTHORIZATION = `Bearer undici-proxy-fixed-token-${'x'.repeat(32)}`
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'host'])
+const AUTHORIZATION = fixedBearer('undici-proxy', bearerLength)
 
 const server = http.createServer((req, res) => {
   const headers: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value
+    if (value !== undefined && !NOT_FORWARDED.has(name)) headers[name] = value
   }
   headers.authorization = AUTHORIZATION
   const bodiless = req.method === 'GET' || req.method === 'HEAD'

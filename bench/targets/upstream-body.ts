@@ -4,3 +4,6 @@ export const UPSTREAM_BODY = JSON.stringify({
   service: 'bench-upstream',
   items: [1, 2, 3],
 })
+
+/** The upstream's report of the longest Authorization header it answered (not under /api). */
+export const BEARER_LENGTH_PATH = '/__bench/bearer-length'

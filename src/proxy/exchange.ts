@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events'
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
@@ -21,20 +20,46 @@ export interface ExchangeOptions {
 /** The deadline passed, the browser left or stopped reading, or the session ended (LiveExchanges). */
 export type CancelReason = 'timeout' | 'client' | 'stalled' | 'ended'
 
+type CancelListener = () => void
+
 /**
  * Ends an exchange from outside: the deadline passed, or the browser went away. undici takes
- * an EventEmitter with `aborted` as its signal, which costs far less per request than an
- * AbortController (an EventTarget).
+ * anything with `on`/`removeListener` for 'abort' as its signal; this minimal one costs far
+ * less per request than an AbortController (an EventTarget) or an EventEmitter. It fires
+ * once, so `once` is `on`.
  */
-export class Cancellation extends EventEmitter {
+export class Cancellation {
   aborted = false
   why: CancelReason | undefined
+  #listeners: CancelListener[] | undefined
+
+  on(_event: 'abort', listener: CancelListener): this {
+    if (!this.aborted) (this.#listeners ??= []).push(listener)
+    return this
+  }
+
+  once(event: 'abort', listener: CancelListener): this {
+    return this.on(event, listener)
+  }
+
+  off(_event: 'abort', listener: CancelListener): this {
+    const listeners = this.#listeners
+    const at = listeners ? listeners.indexOf(listener) : -1
+    if (at !== -1) listeners?.splice(at, 1)
+    return this
+  }
+
+  removeListener(event: 'abort', listener: CancelListener): this {
+    return this.off(event, listener)
+  }
 
   cancel(why: CancelReason): void {
     if (this.aborted) return
     this.aborted = true
     this.why = why
-    this.emit('abort')
+    const listeners = this.#listeners
+    this.#listeners = undefined
+    if (listeners) for (const listener of listeners) listener()
   }
 }
 
@@ -103,7 +128,11 @@ export async function exchange(
     onAbort = () => reject(new Error(`cancelled: ${signal.why}`))
     signal.once('abort', onAbort)
   })
-  const pending = options.dispatcher.request({ ...requestOptions(request, options), signal })
+  const pending = options.dispatcher.request({
+    ...requestOptions(request, options),
+    // undici only calls on/once/removeListener('abort') and reads `aborted` (api/abort-signal.js).
+    signal: signal as unknown as NonNullable<Dispatcher.RequestOptions['signal']>,
+  })
   let answer: UpstreamAnswer
   try {
     answer = (await Promise.race([pending, abandoned])) as unknown as UpstreamAnswer
@@ -155,7 +184,9 @@ export function exchangeInto(
       reject(upstreamError(new Error(`cancelled while queued: ${signal.why}`), target, signal))
     }
     let stall: NodeJS.Timeout | undefined
+    let paused = false
     const resume = () => {
+      paused = false
       clearTimeout(stall)
       controller?.resume()
     }
@@ -166,7 +197,7 @@ export function exchangeInto(
       clearTimeout(timer)
       clearTimeout(stall)
       signal.off('abort', cancel)
-      outgoing.off('drain', resume)
+      if (paused) outgoing.off('drain', resume)
     }
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(current) {
@@ -193,7 +224,6 @@ export function exchangeInto(
           return reject(error)
         }
         started = true
-        outgoing.on('drain', resume)
         resolve(statusCode)
       },
       onResponseData(current, chunk) {
@@ -204,6 +234,10 @@ export function exchangeInto(
         // one that does not drain in time ends the exchange (see stallTimeoutMs).
         if (outgoing.destroyed) return signal.cancel('client')
         current.pause()
+        if (!paused) {
+          paused = true
+          outgoing.once('drain', resume)
+        }
         clearTimeout(stall)
         stall = setTimeout(() => {
           // undici may hold the abort's error back while the exchange is paused: close the

@@ -329,7 +329,8 @@ function exchangeWhileConnected(
   const onClose = () => {
     if (!outgoing.writableFinished) signal.cancel('client')
   }
-  outgoing.once('close', onClose)
+  // 'on', not 'once': a response closes once, and once() wraps the listener per request.
+  outgoing.on('close', onClose)
   return run(signal).catch((error: unknown) => {
     outgoing.off('close', onClose)
     if (signal.why === 'client') return CLIENT_CLOSED

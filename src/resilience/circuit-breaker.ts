@@ -70,6 +70,8 @@ export class CircuitBreaker {
   }
 
   success(): void {
+    // The usual case, once per proxied answer: nothing to reset.
+    if (this.#state === 'closed' && this.#failures === 0) return
     this.#failures = 0
     this.#failedBy.clear()
     this.#moveTo('closed')

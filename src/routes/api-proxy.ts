@@ -19,5 +19,6 @@ export interface ApiProxy {
 export function holdUntilAnswered(release: Release, outgoing: ServerResponse | undefined): void {
   if (!outgoing) return
   if (outgoing.destroyed) release()
-  else outgoing.once('close', release)
+  // 'on', not 'once': a response closes once, and once() wraps the listener per request.
+  else outgoing.on('close', release)
 }
