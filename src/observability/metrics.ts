@@ -86,21 +86,36 @@ export class BffMetrics implements RefreshMetrics, RevocationMetrics {
   readonly sessionsEnded = this.#counter('bff_sessions_ended_total', 'Sessions ended, by reason', [
     'reason',
   ])
-  readonly sessionCache = this.#counter(
-    'bff_session_cache_lookups_total',
-    'Session lookups by use of the per-instance cache: hit, miss, or off (feed not live)',
-    ['result'],
-  )
-  /** Pre-bound children: the lookup runs on every proxied request. */
-  readonly #sessionCacheResults = {
-    hit: this.sessionCache.labels('hit'),
-    miss: this.sessionCache.labels('miss'),
-    off: this.sessionCache.labels('off'),
-  }
-  readonly proxyLane = this.#counter(
-    'bff_proxy_lane_requests_total',
-    'Proxied /api requests served by the node-level lane (session cached, token fresh, rate limit counted locally); the rest took the full route',
-  )
+  /**
+   * Counted in plain numbers on every proxied request (a prom-client `inc` costs a label hash
+   * and a map write), added to their counters when scraped.
+   */
+  readonly #pendingCacheLookups: Record<CacheLookup, number> = { hit: 0, miss: 0, off: 0 }
+  #pendingLaneRequests = 0
+  readonly sessionCache = new Counter({
+    name: 'bff_session_cache_lookups_total',
+    help: 'Session lookups by use of the per-instance cache: hit, miss, or off (feed not live)',
+    labelNames: ['result'],
+    registers: [this.registry],
+    collect: () => {
+      const pending = this.#pendingCacheLookups
+      for (const result of ['hit', 'miss', 'off'] as const) {
+        if (pending[result] === 0) continue
+        this.sessionCache.inc({ result }, pending[result])
+        pending[result] = 0
+      }
+    },
+  })
+  readonly proxyLane = new Counter({
+    name: 'bff_proxy_lane_requests_total',
+    help: 'Proxied /api requests served by the node-level lane (session cached, token fresh, rate limit counted locally); the rest took the full route',
+    registers: [this.registry],
+    collect: () => {
+      if (this.#pendingLaneRequests === 0) return
+      this.proxyLane.inc(this.#pendingLaneRequests)
+      this.#pendingLaneRequests = 0
+    },
+  })
   readonly tokenRevocations = this.#counter(
     'bff_token_revocations_total',
     'Token revocations (RFC 7009) by outcome: revoked, not_supported, failed, provider_unreachable, or dropped (backlog full, or still waiting at shutdown)',
@@ -187,7 +202,12 @@ export class BffMetrics implements RefreshMetrics, RevocationMetrics {
   }
 
   sessionCacheLookup(result: CacheLookup): void {
-    this.#sessionCacheResults[result].inc()
+    this.#pendingCacheLookups[result] += 1
+  }
+
+  /** One proxied request served by the node-level /api lane. */
+  laneServed(): void {
+    this.#pendingLaneRequests += 1
   }
 
   revocation(outcome: RevocationJobOutcome, count = 1): void {

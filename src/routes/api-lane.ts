@@ -83,7 +83,7 @@ export function createApiLane(
     const { match, session, tokens, dpop, release } = admitted
     holdUntilAnswered(release, outgoing)
 
-    deps.metrics.proxyLane.inc()
+    deps.metrics.laneServed()
     const requestId = correlationId()
     const traced = tracingOn()
       ? startRequestSpan({ method: 'GET', path, headers, startTime: startedAt })
