@@ -25,6 +25,8 @@ interface Faults {
   refuseSubject: number
   /** Exchanges are answered 503 (an outage). */
   down: boolean
+  /** Exchanges are answered 200 with a refresh token instead of an access token. */
+  wrongType: boolean
 }
 
 function exchangeFaults(faults: Faults): NonNullable<BffDeps['providerFetch']> {
@@ -35,6 +37,15 @@ function exchangeFaults(faults: Faults): NonNullable<BffDeps['providerFetch']> {
     if (exchange && faults.down) {
       return Promise.resolve(
         new Response('{"error":"temporarily_unavailable"}', { status: 503, headers: json }),
+      )
+    }
+    if (exchange && faults.wrongType) {
+      const issued = 'urn:ietf:params:oauth:token-type:refresh_token'
+      return Promise.resolve(
+        new Response(
+          JSON.stringify({ access_token: 'r-1', token_type: 'Bearer', issued_token_type: issued }),
+          { status: 200, headers: json },
+        ),
       )
     }
     if (exchange && faults.refuseSubject > 0) {
@@ -56,7 +67,7 @@ function exchangeFaults(faults: Faults): NonNullable<BffDeps['providerFetch']> {
  * verify the JWT they get, audience included.
  */
 describe('token exchange routes across two instances', { timeout: 120_000 }, () => {
-  const faults: Faults = { refuseSubject: 0, down: false }
+  const faults: Faults = { refuseSubject: 0, down: false, wrongType: false }
   let cluster: BrokerCluster
 
   beforeAll(async () => {
@@ -233,6 +244,21 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     expect((await response.json()).error).toBe('session_expired')
     expect(response.headers.get('set-cookie')).toContain('__Host-bff-session=;')
     expect((await apiCallTo(instance(0), cookie, '/api/demo/gone')).status).toBe(401)
+  })
+
+  it('refuses an answer that is not an access token: 502 token_exchange_refused, nothing forwarded', async () => {
+    const cookie = await cluster.signIn('alice')
+    const forwarded = cluster.apis[LEDGER]?.requests().length
+    faults.wrongType = true
+    try {
+      const response = await apiCallTo(instance(0), cookie, '/api/ledger/wrong-type')
+      expect(response.status).toBe(502)
+      expect((await response.json()).error).toBe('token_exchange_refused')
+    } finally {
+      faults.wrongType = false
+    }
+    expect(cluster.apis[LEDGER]?.requests().length).toBe(forwarded)
+    expect((await apiCallTo(instance(0), cookie, '/api/ledger/right-type')).status).toBe(200)
   })
 
   it('keeps an exchanged token to its own route: each upstream gets a token for its audience only', async () => {
