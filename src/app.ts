@@ -48,6 +48,7 @@ import { LiveExchanges } from './session/live-exchanges.js'
 import { RevocationQueue } from './session/revocation-queue.js'
 import { SessionService } from './session/session-service.js'
 import { TokenCipher } from './session/token-cipher.js'
+import { TokenExchangeService } from './session/token-exchange.js'
 import { TransactionCookie } from './session/transaction-cookie.js'
 import { createStores } from './store/create-stores.js'
 import { type StoreMember, withEachStore } from './store/each-store.js'
@@ -238,6 +239,15 @@ export function createBff(options: BffOptions | BffConfig, deps: BffDeps = {}): 
       sharedTokens: stores.sharedTokens,
       locks: stores.locks,
       cipher,
+    }),
+    exchanges: new TokenExchangeService({
+      config,
+      sessions,
+      oidc,
+      clock,
+      logger,
+      locks: stores.locks,
+      tokens,
     }),
     live: new LiveExchanges({ sessions, feed: () => stores.changes(), clock, logger }),
     circuits,

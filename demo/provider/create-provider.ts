@@ -3,10 +3,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https'
 import Provider from 'oidc-provider'
 import { listen } from '../listen.js'
+import { registerDevTokenExchange } from './dev-token-exchange.js'
 import { type DevUsers, defaultDevUsers } from './dev-users.js'
 import { createInteractionRoutes, type InteractionRoutes } from './interactions.js'
 import { type ProviderCounts, type ProviderEvent, recordActivity } from './provider-activity.js'
-import { buildConfiguration, type DevClient, type RefreshTokenPolicy } from './provider-config.js'
+import {
+  buildConfiguration,
+  type DevClient,
+  devResourceServer,
+  type RefreshTokenPolicy,
+} from './provider-config.js'
 import { createSigningJwk, type SigningAlg } from './signing-key.js'
 
 export type { DevUser, DevUsers } from './dev-users.js'
@@ -36,6 +42,14 @@ export interface DevProviderOptions {
   moreAudiences?: string[]
   /** Whether clients may use the client_credentials grant (default true). */
   clientCredentials?: boolean
+  /**
+   * Whether clients may use the dev-only RFC 8693 token exchange (default true): an access token
+   * this provider issued to the client, exchanged for one for `apiAudience`, a `moreAudiences`
+   * one or an `exchangeAudiences` name (see dev-token-exchange.ts).
+   */
+  tokenExchange?: boolean
+  /** Logical audience names (RFC 8693 §2.1 `audience`) tokens may be exchanged for. */
+  exchangeAudiences?: string[]
   requirePar?: boolean
   /**
    * 'always' (default): every client allowed the refresh_token grant gets one, as with
@@ -95,16 +109,22 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
   const scheme = options.tls ? 'https' : 'http'
   const issuer = `${scheme}://${options.publicHost ?? '127.0.0.1'}:${port}${issuerPath}`
 
+  const signingJwk = await createSigningJwk(alg)
+  const accessTokenTtlSeconds = options.accessTokenTtlSeconds ?? 60
+  const apiAudience = options.apiAudience ?? 'http://localhost:4020'
+  const moreAudiences = options.moreAudiences ?? ['http://localhost:4021']
+  const tokenExchange = options.tokenExchange ?? true
   const configuration = buildConfiguration({
     issuerPath,
     alg,
-    signingJwk: await createSigningJwk(alg),
+    signingJwk,
     clients: options.clients,
     users,
-    accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 60,
-    apiAudience: options.apiAudience ?? 'http://localhost:4020',
-    moreAudiences: options.moreAudiences ?? ['http://localhost:4021'],
+    accessTokenTtlSeconds,
+    apiAudience,
+    moreAudiences,
     clientCredentials: options.clientCredentials ?? true,
+    tokenExchange,
     requirePar: options.requirePar ?? false,
     refreshTokenPolicy: options.refreshTokenPolicy ?? 'always',
     cookieKeys: [randomBytes(32).toString('base64url')],
@@ -112,6 +132,15 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
     dpopNonces: options.dpopNonces ?? false,
   })
   const provider = new Provider(issuer, configuration)
+  if (tokenExchange) {
+    registerDevTokenExchange(provider, {
+      audiences: new Set([apiAudience, ...moreAudiences, ...(options.exchangeAudiences ?? [])]),
+      resourceServer: (audience) => devResourceServer(audience, alg, accessTokenTtlSeconds),
+      signingJwk,
+      alg,
+      users,
+    })
+  }
   const activity = recordActivity(provider)
   const interactions = createInteractionRoutes(provider, issuerPath, users)
   handler = mountedHandler(provider, issuerPath, interactions)

@@ -8,6 +8,8 @@ export interface ProviderEvent {
   grantType?: string
   /** The RFC 8707 resource indicator a token request named. */
   resource?: string
+  /** The RFC 8693 audience a token exchange named. */
+  audience?: string
   error?: string
   sid?: string
   accountId?: string
@@ -42,6 +44,11 @@ function resourceOf(ctx: KoaContextWithOIDC): string | undefined {
   return typeof value === 'string' ? value : undefined
 }
 
+function audienceOf(ctx: KoaContextWithOIDC): string | undefined {
+  const value = ctx.oidc?.params?.audience
+  return typeof value === 'string' ? value : undefined
+}
+
 function errorCode(error: unknown): string {
   if (error && typeof error === 'object' && 'error' in error) return String(error.error)
   return error instanceof Error ? error.message : String(error)
@@ -55,13 +62,15 @@ export function recordActivity(provider: Provider): ProviderActivity {
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     const clientId = ctx.oidc.client?.clientId
     const resource = resourceOf(ctx)
-    log({ type: 'grant.success', grantType: grantTypeOf(ctx), clientId, resource })
+    const audience = audienceOf(ctx)
+    log({ type: 'grant.success', grantType: grantTypeOf(ctx), clientId, resource, audience })
   })
   provider.on('grant.error', (ctx: KoaContextWithOIDC, error: unknown) => {
     const clientId = ctx.oidc?.client?.clientId
     const resource = resourceOf(ctx)
     const grantType = grantTypeOf(ctx)
-    log({ type: 'grant.error', grantType, clientId, resource, error: errorCode(error) })
+    const audience = audienceOf(ctx)
+    log({ type: 'grant.error', grantType, clientId, resource, audience, error: errorCode(error) })
   })
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
     // accountId: whether the provider saw the user's session (else it ended an empty one).

@@ -7,6 +7,7 @@ import type {
   ResourceServer,
 } from 'oidc-provider'
 import { errors, interactionPolicy } from 'oidc-provider'
+import { DEV_TOKEN_EXCHANGE_GRANT } from './dev-token-exchange.js'
 import { createFindAccount, type DevUsers } from './dev-users.js'
 import { interactionPath } from './interactions.js'
 import { errorPage, logoutPage, postLogoutPage } from './pages.js'
@@ -43,6 +44,8 @@ export interface ConfigInput {
   moreAudiences: string[]
   /** Whether clients may use the client_credentials grant. */
   clientCredentials: boolean
+  /** Whether clients may use the dev-only RFC 8693 token exchange (dev-token-exchange.ts). */
+  tokenExchange: boolean
   requirePar: boolean
   refreshTokenPolicy: RefreshTokenPolicy
   cookieKeys: string[]
@@ -82,18 +85,30 @@ function interactionPolicyWithStepUp(): ReturnType<typeof interactionPolicy.base
 export const CLIENT_SCOPE = 'openid profile email offline_access api:read'
 export const API_SCOPE = 'api:read'
 
-export function buildConfiguration(input: ConfigInput): Configuration {
-  const { alg, apiAudience, accessTokenTtlSeconds } = input
-  const audiences = new Set([apiAudience, ...input.moreAudiences])
-  const resourceServer = (audience: string): ResourceServer => ({
+/** A JWT access token for `audience`, as the demo API verifies it. */
+export function devResourceServer(
+  audience: string,
+  alg: SigningAlg,
+  accessTokenTtlSeconds: number,
+): ResourceServer {
+  return {
     scope: API_SCOPE,
     audience,
     accessTokenFormat: 'jwt',
     accessTokenTTL: accessTokenTtlSeconds,
     jwt: { sign: { alg } },
-  })
+  }
+}
+
+export function buildConfiguration(input: ConfigInput): Configuration {
+  const { alg, apiAudience, accessTokenTtlSeconds } = input
+  const audiences = new Set([apiAudience, ...input.moreAudiences])
+  const resourceServer = (audience: string) =>
+    devResourceServer(audience, alg, accessTokenTtlSeconds)
   const grantTypes = ['authorization_code', 'refresh_token']
   if (input.clientCredentials) grantTypes.push('client_credentials')
+  // Registered by registerDevTokenExchange right after the provider is built.
+  if (input.tokenExchange) grantTypes.push(DEV_TOKEN_EXCHANGE_GRANT)
 
   return {
     clients: input.clients.map((client) => ({

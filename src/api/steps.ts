@@ -9,9 +9,11 @@ import {
 import { type DpopKeys, isDpopBound } from '../oidc/dpop.js'
 import { meetsDemand, stepUpRequired } from '../oidc/login-demands.js'
 import type { InFlightLimit } from '../proxy/in-flight.js'
-import type { UpstreamTable } from '../proxy/upstreams.js'
+import type { UpstreamRoute, UpstreamTable } from '../proxy/upstreams.js'
 import type { RequestLimiter } from '../rate-limit/rate-limiter.js'
 import type { ClientTokenService } from '../session/client-token.js'
+import type { TokenExchangeService } from '../session/token-exchange.js'
+import type { AccessToken, ActiveSession } from '../session/types.js'
 import { type AdmissionState, type AdmissionStep, NEEDS_IO } from './admission.js'
 
 const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
@@ -26,6 +28,8 @@ export interface StepDeps extends SessionDeps {
   grantedScopes: readonly string[]
   /** The broker's own client-credentials tokens (`client` routes). */
   clientTokens: ClientTokenService
+  /** The session's exchanged tokens (`token_exchange` routes, RFC 8693). */
+  exchanges: TokenExchangeService
   clock: Clock
   /** Sessions' DPoP keys (a DPoP-bound token goes upstream with a proof). */
   dpopKeys: DpopKeys
@@ -161,14 +165,15 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       // The token the upstream gets. `client`: the broker's own, shared by every instance (the
       // session step has already required a signed-in user: the broker's machine identity is
       // never anyone's from the internet). Otherwise the session's: its own, or with the
-      // route's `resource` its token for that audience (RFC 8707); none without a session.
+      // route's `resource` its token for that audience (RFC 8707), or on a `token_exchange`
+      // route one exchanged for the route's audience (RFC 8693); none without a session.
       name: 'token',
       now(state) {
         const { route } = needs(state, 'match')
         const token =
           route.token === 'client'
             ? deps.clientTokens.withoutFetch(route)
-            : state.session && deps.tokens.withoutRefresh(state.session, route.resource)
+            : state.session && sessionTokenWithoutIo(deps, state.session, route)
         if (token !== undefined) {
           state.tokens = token
           bindProof(state, deps.dpopKeys)
@@ -181,7 +186,7 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
         state.tokens =
           route.token === 'client'
             ? await deps.clientTokens.fetched(route)
-            : await deps.tokens.refreshed(needs(state, 'session'), route.resource)
+            : await sessionToken(deps, needs(state, 'session'), route)
         bindProof(state, deps.dpopKeys)
       },
     },
@@ -194,6 +199,28 @@ export function apiSteps(deps: StepDeps): AdmissionStep[] {
       },
     },
   ]
+}
+
+/** The session's token for the route when it needs no provider call, else undefined. */
+function sessionTokenWithoutIo(
+  deps: StepDeps,
+  session: ActiveSession,
+  route: UpstreamRoute,
+): AccessToken | undefined {
+  return route.grant === 'token_exchange'
+    ? deps.exchanges.withoutExchange(session, route)
+    : deps.tokens.withoutRefresh(session, route.resource)
+}
+
+/** The session's token for the route, refreshed or exchanged. */
+function sessionToken(
+  deps: StepDeps,
+  session: ActiveSession,
+  route: UpstreamRoute,
+): Promise<AccessToken> {
+  return route.grant === 'token_exchange'
+    ? deps.exchanges.exchanged(session, route)
+    : deps.tokens.refreshed(session, route.resource)
 }
 
 /** A DPoP-bound token (RFC 9449) goes upstream with a proof of the session's key. */

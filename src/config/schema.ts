@@ -4,7 +4,7 @@ import { decodeKey } from '../lib/encryption-key.js'
 import { validateReturnTo } from '../lib/return-to.js'
 import { DPOP_MODES } from '../oidc/dpop.js'
 import { neverForwarded } from '../proxy/headers.js'
-import { API_TOKEN_KINDS } from '../proxy/upstreams.js'
+import { API_TOKEN_KINDS, type RouteGrant } from '../proxy/upstreams.js'
 
 /** Asymmetric JWS algorithms openid-client can verify; symmetric ones are never allowed. */
 export const ID_TOKEN_ALGORITHMS = [
@@ -64,6 +64,8 @@ const ROUTE_OPTIONS = [
   'token',
   'clientScopes',
   'resource',
+  'grant',
+  'audience',
   'scopes',
   'claims',
   'timeoutSeconds',
@@ -71,6 +73,20 @@ const ROUTE_OPTIONS = [
   'acr',
   'authMaxAgeSeconds',
 ]
+
+/** How a user route's token for another audience is obtained (see session/token-exchange.ts). */
+export const ROUTE_GRANTS = [
+  'refresh_token',
+  'token_exchange',
+] as const satisfies readonly RouteGrant[]
+
+/** RFC 8693 §2.1 `audience`: a logical name of the target service, one form parameter value. */
+const audienceName = z
+  .string()
+  .regex(
+    /^[\x21-\x7e]{1,256}$/,
+    'expected an audience name without spaces (RFC 8693 §2.1), such as reports-api',
+  )
 
 /** An acr value (OIDC Core §2): a string without spaces, since acr_values is space-separated. */
 const acrValue = z
@@ -110,6 +126,14 @@ const apiRoute = z.strictObject(
      * obtained with the session's refresh token; or, on a `client` route, the broker's).
      */
     resource: resourceUri.optional(),
+    /**
+     * How a user route's token for `resource`/`audience` is obtained: with the session's refresh
+     * token naming the resource (`refresh_token`, RFC 8707), or by exchanging the user's own
+     * fresh access token for one (`token_exchange`, RFC 8693).
+     */
+    grant: oneOf(ROUTE_GRANTS).default('refresh_token'),
+    /** RFC 8693 §2.1 logical audience of the exchanged token (only with `token_exchange`). */
+    audience: audienceName.optional(),
     /** Scopes the token the upstream gets must have been granted, else 403 forbidden. */
     scopes: scopeList.default([]),
     /**
@@ -454,8 +478,12 @@ export const optionsSchema = z
     if (o.maxBufferedBodyBytes < o.maxBodyBytes) {
       issue('maxBufferedBodyBytes', 'expected at least MAX_BODY_BYTES')
     }
+    // An exchanged token's audience is not asked for at sign-in (the exchange names it).
     const userResource = o.apiRoutes.find(
-      (r) => r.resource !== undefined && (r.token === 'user' || r.token === 'user-optional'),
+      (r) =>
+        r.resource !== undefined &&
+        r.grant === 'refresh_token' &&
+        (r.token === 'user' || r.token === 'user-optional'),
     )
     if (userResource && o.resource === undefined) {
       issue(
@@ -487,6 +515,24 @@ export const optionsSchema = z
           'apiRoutes',
           `${route.prefix}: expected token user, user-optional or client with resource`,
         )
+      }
+      if (route.audience !== undefined && route.grant !== 'token_exchange') {
+        issue('apiRoutes', `${route.prefix}: expected grant token_exchange with audience`)
+      }
+      if (route.grant === 'token_exchange') {
+        if (route.token !== 'user' && route.token !== 'user-optional') {
+          // A client route's token is the broker's own (client credentials, which can name the
+          // resource itself); a none route has no token. Neither has a user token to exchange.
+          issue(
+            'apiRoutes',
+            `${route.prefix}: expected token user or user-optional with grant token_exchange (it exchanges the user's token)`,
+          )
+        } else if (route.resource === undefined && route.audience === undefined) {
+          issue(
+            'apiRoutes',
+            `${route.prefix}: expected resource or audience with grant token_exchange`,
+          )
+        }
       }
       if (
         route.token !== 'client' &&

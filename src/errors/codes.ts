@@ -33,6 +33,10 @@ export const errorCodes = {
   },
   csrf_failed: { status: 403, message: 'Cross-site request refused.' },
   forbidden: { status: 403, message: 'This account may not use this API.' },
+  token_exchange_forbidden: {
+    status: 403,
+    message: 'The identity provider refused a token for this API to this account.',
+  },
   websocket_disabled: {
     status: 403,
     message: 'This API route does not accept WebSocket connections.',
@@ -55,6 +59,11 @@ export const errorCodes = {
   store_unavailable: {
     status: 503,
     message: 'The session store is unavailable. Try again shortly.',
+  },
+  token_exchange_refused: {
+    status: 502,
+    message:
+      'The identity provider refused to exchange a token for this API. The application’s setup at the provider needs fixing; signing in again will not help.',
   },
   provider_rejected_client: {
     status: 502,

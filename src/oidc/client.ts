@@ -27,6 +27,22 @@ export interface ClientTokenRequest {
   resource: string | undefined
 }
 
+/** RFC 8693 §2.1: a token exchange's request, the subject being the user's own access token. */
+export interface ExchangeRequest {
+  /** The session's own access token, fresh (RFC 8693 `subject_token`). */
+  subjectToken: string
+  /** RFC 8707 resource indicator of the token asked for. */
+  resource: string | undefined
+  /** RFC 8693 §2.1 logical audience of the token asked for. */
+  audience: string | undefined
+  /** The session's DPoP key: the request carries a proof of it, as every token request does. */
+  dpopKey: string | undefined
+}
+
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+/** RFC 8693 §3: token type identifier of an OAuth access token. */
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+
 export interface AuthorizationRequest {
   state: string
   nonce: string
@@ -156,8 +172,10 @@ export class OidcClient {
     this.#config = config
     this.#fetch = customFetch
     this.tokenCircuit = tokenCircuit
+    // An exchanged token's audience is the exchange's to name, not the user's grant's.
     const routeResources = config.apiRoutes
       .filter((route) => route.token === 'user' || route.token === 'user-optional')
+      .filter((route) => route.grant === 'refresh_token')
       .map((route) => route.resource)
     this.#signInResources = [
       ...new Set([config.resource, ...routeResources].filter((r): r is string => Boolean(r))),
@@ -389,6 +407,39 @@ export class OidcClient {
           refreshToken,
           { ...this.#config.refreshParams, ...(audience ? { resource: audience } : {}) },
           await this.#dpopOptions(configuration, dpopKey),
+        )
+      }),
+    )
+  }
+
+  /**
+   * RFC 8693 token exchange of the user's access token for one for another audience, through
+   * openid-client's generic grant (client authentication, DPoP, error responses as for every
+   * grant). Raw: callers classify failures with refresh-policy.ts. Refused without a call when
+   * discovery lists the grant types and the exchange is not among them. It spends nothing, so it
+   * waits OIDC_TIMEOUT_SECONDS like any other call, not the refresh's longer wait.
+   */
+  exchange(request: ExchangeRequest): Promise<TokenResponse> {
+    return this.#throughCircuit(() =>
+      this.#traced('token_exchange', async () => {
+        const configuration = await this.configuration()
+        if (this.#grantTypes && !this.#grantTypes.includes(TOKEN_EXCHANGE_GRANT)) {
+          throw new BffError('token_exchange_refused', {
+            detail: `the provider does not offer ${TOKEN_EXCHANGE_GRANT} (grant_types_supported)`,
+          })
+        }
+        const params: Record<string, string> = {
+          subject_token: request.subjectToken,
+          subject_token_type: ACCESS_TOKEN_TYPE,
+          requested_token_type: ACCESS_TOKEN_TYPE,
+        }
+        if (request.resource !== undefined) params.resource = request.resource
+        if (request.audience !== undefined) params.audience = request.audience
+        return oidc.genericGrantRequest(
+          configuration,
+          TOKEN_EXCHANGE_GRANT,
+          params,
+          await this.#dpopOptions(configuration, request.dpopKey),
         )
       }),
     )

@@ -18,6 +18,10 @@ export interface UpstreamRoute {
   clientScopes: readonly string[]
   /** RFC 8707: the audience of the token the upstream gets, when not the default one. */
   resource: string | undefined
+  /** How a user route's token for `resource`/`audience` is obtained (see config/schema.ts). */
+  grant: RouteGrant
+  /** RFC 8693 §2.1 logical audience of an exchanged token (`token_exchange` routes). */
+  audience: string | undefined
   /** Granted scopes the token the upstream gets must have. */
   scopes: readonly string[]
   /** ID token claims the session must have: a value, or any of several. */
@@ -36,6 +40,7 @@ export const UNMATCHED = 'unmatched'
 /** Which access token a route's upstream gets (see config/schema.ts). */
 export const API_TOKEN_KINDS = ['user', 'user-optional', 'client', 'none'] as const
 export type ApiTokenKind = (typeof API_TOKEN_KINDS)[number]
+export type RouteGrant = 'refresh_token' | 'token_exchange'
 
 /** A route as configured (see config/schema.ts). */
 export interface UpstreamRouteConfig {
@@ -46,6 +51,8 @@ export interface UpstreamRouteConfig {
   token?: ApiTokenKind
   clientScopes?: readonly string[]
   resource?: string | undefined
+  grant?: RouteGrant
+  audience?: string | undefined
   scopes?: readonly string[]
   claims?: Readonly<Record<string, string | readonly string[]>>
   timeoutSeconds?: number | undefined
@@ -138,6 +145,8 @@ export class UpstreamTable {
           token: r.token ?? 'user',
           clientScopes: r.clientScopes ?? [],
           resource: r.resource,
+          grant: r.grant ?? 'refresh_token',
+          audience: r.audience,
           scopes: r.scopes ?? [],
           claims: r.claims ?? {},
           timeoutMs: r.timeoutSeconds === undefined ? undefined : r.timeoutSeconds * 1000,

@@ -11,6 +11,7 @@ import type { Circuits } from '../resilience/circuits.js'
 import type { ClientTokenService } from '../session/client-token.js'
 import type { LiveExchanges } from '../session/live-exchanges.js'
 import type { RevocationQueue } from '../session/revocation-queue.js'
+import type { TokenExchangeService } from '../session/token-exchange.js'
 import type { TransactionCookie } from '../session/transaction-cookie.js'
 import type { StoreSet } from '../store/interfaces.js'
 
@@ -33,6 +34,8 @@ export interface RouteDeps extends SessionDeps {
   apiRateLimit: RequestLimiter | null
   /** The broker's own client-credentials tokens (`client` routes). */
   clientTokens: ClientTokenService
+  /** The sessions' exchanged tokens (`token_exchange` routes, RFC 8693). */
+  exchanges: TokenExchangeService
   /** Open WebSockets and streamed answers by session, ended when their session ends. */
   live: LiveExchanges
   /** Circuit breakers of the store, the provider and each upstream. */

@@ -69,15 +69,24 @@ export class AccessTokenService {
    * was sent; then it gets the still-valid token or 503, while the refresh goes on (its answer
    * is still taken and stored, see OidcClient.refresh) under the lock it holds.
    */
-  async refreshed(session: ActiveSession, resource?: string): Promise<AccessToken> {
+  async refreshed(
+    session: ActiveSession,
+    resource?: string,
+    /**
+     * `replacing`: an access token the provider has refused (a token exchange's invalid_grant):
+     * it counts as due even before its expiry, so the session's token is refreshed unless
+     * another request has replaced it already.
+     */
+    options: { replacing?: string } = {},
+  ): Promise<AccessToken> {
     const name = resource === undefined ? session.key : `${session.key} ${resource}`
     let flight = this.#inFlight.get(name)
     if (flight) {
       this.#deps.metrics?.outcome('coalesced_in_process')
     } else {
-      flight = this.#start(name, session.key, resource)
+      flight = this.#start(name, session.key, resource, options.replacing)
     }
-    const record = await this.#withinDeadline(flight, session, resource)
+    const record = await this.#withinDeadline(flight, session, resource, options.replacing)
     session.record = record
     const token = tokenFor(record.tokens, resource)
     // Only when a write raced this refresh (another holder's record won): try again shortly.
@@ -85,7 +94,12 @@ export class AccessTokenService {
     return token
   }
 
-  #start(name: string, key: string, resource: string | undefined): Flight {
+  #start(
+    name: string,
+    key: string,
+    resource: string | undefined,
+    replacing: string | undefined,
+  ): Flight {
     let sent = () => {}
     const tokenCall = new Promise<void>((resolve) => {
       sent = resolve
@@ -93,7 +107,7 @@ export class AccessTokenService {
     const flight: Flight = {
       tokenCall,
       tokenCallAt: undefined,
-      done: this.#refreshOnce(key, resource, () => {
+      done: this.#refreshOnce(key, resource, replacing, () => {
         flight.tokenCallAt ??= elapsedMs()
         sent()
       }).finally(() => this.#inFlight.delete(name)),
@@ -109,6 +123,7 @@ export class AccessTokenService {
     flight: Flight,
     session: ActiveSession,
     resource: string | undefined,
+    replacing: string | undefined,
   ): Promise<StoredSession> {
     const timeoutMs = this.#deps.config.providerTimeoutSeconds * 1000
     let timer: NodeJS.Timeout | undefined
@@ -127,22 +142,33 @@ export class AccessTokenService {
       settled = true
       clearTimeout(timer)
     }
-    if (this.#usable(session.record, resource)) return session.record
+    if (this.#usable(session.record, resource, replacing)) return session.record
     throw new BffError('provider_unavailable', {
       detail: 'the token request is still unanswered; it goes on without this request',
       retryAfterSeconds: this.#deps.oidc.tokenCircuit?.retryAfterSeconds,
     })
   }
 
-  /** Whether the session's token (for `resource`) is missing or due for a refresh. */
-  #due(record: StoredSession, resource: string | undefined): boolean {
+  /**
+   * Whether the session's token (for `resource`) is missing or due for a refresh, or is the one
+   * being replaced (refused by the provider).
+   */
+  #due(record: StoredSession, resource: string | undefined, replacing?: string): boolean {
     const token = tokenFor(record.tokens, resource)
-    return token === undefined || needsRefresh(token, this.#deps.clock.now(), this.#bufferMs)
+    return (
+      token === undefined ||
+      token.accessToken === replacing ||
+      needsRefresh(token, this.#deps.clock.now(), this.#bufferMs)
+    )
   }
 
-  #usable(record: StoredSession, resource: string | undefined): boolean {
+  #usable(record: StoredSession, resource: string | undefined, replacing?: string): boolean {
     const token = tokenFor(record.tokens, resource)
-    return token !== undefined && isUsable(token, this.#deps.clock.now())
+    return (
+      token !== undefined &&
+      token.accessToken !== replacing &&
+      isUsable(token, this.#deps.clock.now())
+    )
   }
 
   async #reload(key: string): Promise<StoredSession> {
@@ -161,6 +187,7 @@ export class AccessTokenService {
   async #refreshOnce(
     key: string,
     resource: string | undefined,
+    replacing: string | undefined,
     onTokenCall: () => void,
   ): Promise<StoredSession> {
     const startedAt = elapsedMs()
@@ -169,8 +196,10 @@ export class AccessTokenService {
     for (;;) {
       // Re-read every round: another request or instance may have refreshed meanwhile.
       const current = await this.#reload(key)
-      if (!this.#due(current, resource)) return this.#afterWait(current, waited, startedAt)
-      if (waited && this.#usable(current, resource)) {
+      if (!this.#due(current, resource, replacing)) {
+        return this.#afterWait(current, waited, startedAt)
+      }
+      if (waited && this.#usable(current, resource, replacing)) {
         // The holder failed transiently; the current token still works, so use it rather
         // than sending the same refresh token again from here.
         return this.#afterWait(current, waited, startedAt)
@@ -179,13 +208,15 @@ export class AccessTokenService {
       // rather than taking the lock (or waiting for it) only to be refused.
       const circuit = this.#deps.oidc.tokenCircuit
       if (circuit?.refusing) {
-        if (this.#usable(current, resource)) return this.#afterWait(current, waited, startedAt)
+        if (this.#usable(current, resource, replacing)) {
+          return this.#afterWait(current, waited, startedAt)
+        }
         throw new CircuitOpenError('provider_unavailable', circuit)
       }
       const own = await this.#lock.tryAcquire(`${key}#${resource ?? ''}`)
       if (own) {
         try {
-          return await this.#refreshHolding(key, resource, onTokenCall)
+          return await this.#refreshHolding(key, resource, replacing, onTokenCall)
         } finally {
           await own.release()
         }
@@ -199,6 +230,7 @@ export class AccessTokenService {
   async #refreshHolding(
     key: string,
     resource: string | undefined,
+    replacing: string | undefined,
     onTokenCall: () => void,
   ): Promise<StoredSession> {
     const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)
@@ -208,7 +240,7 @@ export class AccessTokenService {
         try {
           // Reload after taking the lock, in case it was changed underneath us.
           const latest = await this.#reload(key)
-          if (!this.#due(latest, resource)) return latest
+          if (!this.#due(latest, resource, replacing)) return latest
           return await this.#refresher.refresh(key, latest, lock, resource, onTokenCall)
         } finally {
           await lock.release()

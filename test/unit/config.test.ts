@@ -32,6 +32,7 @@ describe('loadConfigFromEnv', () => {
         stream: false,
         token: 'user',
         clientScopes: [],
+        grant: 'refresh_token',
         scopes: [],
         claims: {},
         websocket: false,
@@ -43,6 +44,7 @@ describe('loadConfigFromEnv', () => {
         stream: false,
         token: 'user',
         clientScopes: [],
+        grant: 'refresh_token',
         scopes: [],
         claims: {},
         websocket: false,
@@ -179,6 +181,24 @@ describe('loadConfigFromEnv', () => {
     [{ acr: ['urn:"quoted"'] }, 'expected acr values without spaces, quotes or backslashes'],
     [{ acr: [] }, 'API_ROUTES'],
     [{ authMaxAgeSeconds: 2.5 }, 'expected'],
+    [{ grant: 'exchange' }, 'expected one of refresh_token, token_exchange'],
+    [{ audience: 'reports-api' }, '/api/x: expected grant token_exchange with audience'],
+    [
+      { grant: 'token_exchange' },
+      '/api/x: expected resource or audience with grant token_exchange',
+    ],
+    [
+      { grant: 'token_exchange', token: 'client', resource: 'https://r.internal' },
+      "/api/x: expected token user or user-optional with grant token_exchange (it exchanges the user's token)",
+    ],
+    [
+      { grant: 'token_exchange', token: 'none', audience: 'reports-api' },
+      "/api/x: expected token user or user-optional with grant token_exchange (it exchanges the user's token)",
+    ],
+    [
+      { grant: 'token_exchange', audience: 'two words' },
+      'expected an audience name without spaces (RFC 8693 §2.1), such as reports-api',
+    ],
   ])('refuses the route options %j', (route, message) => {
     const issues = issuesOf({
       ...valid,
@@ -246,6 +266,34 @@ describe('loadConfigFromEnv', () => {
       'OIDC_AUTH_PARAMS: expected max_age as whole seconds (it is enforced on sign-in)',
     ])
     expect(issuesOf({ ...valid, OIDC_AUTH_PARAMS: 'max_age=600&prompt=login' })).toEqual([])
+  })
+
+  it('reads token exchange routes, which need no OIDC_RESOURCE and are not asked for at sign-in', () => {
+    const config = loadConfigFromEnv({
+      ...valid,
+      API_ROUTES: JSON.stringify([
+        {
+          prefix: '/api/reports',
+          upstream: 'https://r.internal',
+          resource: 'https://r.internal',
+          grant: 'token_exchange',
+        },
+        {
+          prefix: '/api/ledger',
+          upstream: 'https://l.internal',
+          token: 'user-optional',
+          audience: 'ledger-api',
+          grant: 'token_exchange',
+        },
+        { prefix: '/api/x', upstream: 'https://x.internal' },
+      ]),
+    })
+    expect(config.resource).toBeUndefined()
+    expect(config.apiRoutes).toMatchObject([
+      { grant: 'token_exchange', resource: 'https://r.internal' },
+      { grant: 'token_exchange', audience: 'ledger-api', token: 'user-optional' },
+      { grant: 'refresh_token' },
+    ])
   })
 
   it('wants OIDC_RESOURCE once a user route names a resource, in one line', () => {

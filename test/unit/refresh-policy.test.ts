@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client'
 import { describe, expect, it } from 'vitest'
-import { classifyRefreshFailure } from '../../src/oidc/refresh-policy.js'
+import { classifyExchangeFailure, classifyRefreshFailure } from '../../src/oidc/refresh-policy.js'
 
 function bodyError(status: number, error: string) {
   const response = new Response(JSON.stringify({ error }), { status })
@@ -54,5 +54,38 @@ describe('classifyRefreshFailure', () => {
       { code: 'OAUTH_INVALID_RESPONSE' },
     )
     expect(classifyRefreshFailure(error)).toBe('transient')
+  })
+})
+
+describe('classifyExchangeFailure', () => {
+  it.each([
+    [400, 'invalid_grant', 'subject_refused'],
+    [400, 'invalid_target', 'forbidden'],
+    [403, 'access_denied', 'forbidden'],
+    [401, 'invalid_client', 'client_rejected'],
+    [400, 'unauthorized_client', 'client_rejected'],
+    [400, 'invalid_request', 'refused'],
+    [400, 'unsupported_grant_type', 'refused'],
+    [400, 'invalid_scope', 'refused'],
+    [400, 'unsupported_token_type', 'refused'],
+    [503, 'temporarily_unavailable', 'transient'],
+    [500, 'server_error', 'transient'],
+    [429, 'slow_down', 'transient'],
+  ])('treats %s %s as %s: no refusal ends the session by itself', (status, code, kind) => {
+    expect(classifyExchangeFailure(bodyError(status, code))).toBe(kind)
+  })
+
+  it('treats a network failure and a timeout as transient', () => {
+    expect(
+      classifyExchangeFailure(new TypeError('fetch failed', { cause: new Error('ECONNREFUSED') })),
+    ).toBe('transient')
+    expect(classifyExchangeFailure(new DOMException('timed out', 'TimeoutError'))).toBe('transient')
+  })
+
+  it('treats an answer that is no usable token response as refused (nothing was spent)', () => {
+    const invalid = Object.assign(new oidc.ClientError('refused'), {
+      code: 'OAUTH_INVALID_RESPONSE',
+    })
+    expect(classifyExchangeFailure(invalid)).toBe('refused')
   })
 })
