@@ -15,12 +15,17 @@ export interface TokenRevocation {
 
 /**
  * The tokens of a session to revoke, refresh token first. Revoking the refresh token should
- * end the grant's access tokens too (RFC 7009 §2.1 "may"), so the access token goes as well.
+ * end the grant's access tokens too (RFC 7009 §2.1 "may"), so the access tokens go as well:
+ * the user's own and each one the session holds for another audience (a refresh grant's for a
+ * resource, or one from a token exchange, which at many providers is a grant of its own).
  */
 export function revocableTokens(tokens: TokenSet): Array<{ token: string; hint: TokenHint }> {
   const list: Array<{ token: string; hint: TokenHint }> = []
   if (tokens.refreshToken) list.push({ token: tokens.refreshToken, hint: 'refresh_token' })
   if (tokens.accessToken) list.push({ token: tokens.accessToken, hint: 'access_token' })
+  for (const other of Object.values(tokens.resources ?? {})) {
+    if (other.accessToken) list.push({ token: other.accessToken, hint: 'access_token' })
+  }
   return list
 }
 

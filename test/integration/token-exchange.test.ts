@@ -29,9 +29,16 @@ interface Faults {
   wrongType: boolean
 }
 
-function exchangeFaults(faults: Faults): NonNullable<BffDeps['providerFetch']> {
+/**
+ * Provider answers injected at the network, for exchanges only; every token the broker asks
+ * the provider to revoke (RFC 7009) is noted in `revoked`.
+ */
+function exchangeFaults(faults: Faults, revoked: string[]): NonNullable<BffDeps['providerFetch']> {
   return (url, options) => {
     const body = String((options as { body?: unknown }).body ?? '')
+    if (String(url).includes('/revocation')) {
+      revoked.push(new URLSearchParams(body).get('token') ?? '')
+    }
     const exchange = body.includes(`grant_type=${encodeURIComponent(DEV_TOKEN_EXCHANGE_GRANT)}`)
     const json = { 'content-type': 'application/json' }
     if (exchange && faults.down) {
@@ -68,6 +75,7 @@ function exchangeFaults(faults: Faults): NonNullable<BffDeps['providerFetch']> {
  */
 describe('token exchange routes across two instances', { timeout: 120_000 }, () => {
   const faults: Faults = { refuseSubject: 0, down: false, wrongType: false }
+  const revoked: string[] = []
   let cluster: BrokerCluster
 
   beforeAll(async () => {
@@ -103,7 +111,7 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
           },
         ],
       }),
-      { audiences: [REPORTS, LEDGER], providerFetch: exchangeFaults(faults) },
+      { audiences: [REPORTS, LEDGER], providerFetch: exchangeFaults(faults, revoked) },
     )
     startupEvents = cluster.provider.events.length
   })
@@ -310,6 +318,27 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     const raw = (await store.redis.hget(store.redisKeyOfSession(key), 'd')) ?? ''
     expect(raw).not.toContain(bearer.split('.')[1])
     expect(raw).toContain('v1.1.')
+  })
+
+  it('signing out revokes every token the session holds: its own, and each for another audience', async () => {
+    const cookie = await cluster.signIn('alice')
+    for (const path of ['/api/reports/mine', '/api/ledger/mine', '/api/reports-refreshed/mine']) {
+      expect((await apiCallTo(instance(1), cookie, path)).status, path).toBe(200)
+    }
+    const sealed = /__Host-bff-session=([^;]+)/.exec(cookie)?.[1]
+    const { session } = await storedSessionOf(instance(0), sealed)
+    const others = Object.values(session?.tokens.resources ?? {}).map((t) => t.accessToken)
+    expect(others).toHaveLength(3)
+    revoked.length = 0
+    const logout = await fetch(`${instance(0).url}/auth/logout`, {
+      method: 'POST',
+      headers: { cookie, origin: cluster.publicUrl, 'sec-fetch-site': 'same-origin' },
+      redirect: 'manual',
+    })
+    expect(logout.status).toBeLessThan(400)
+    expect(revoked.sort()).toEqual(
+      [session?.tokens.refreshToken, session?.tokens.accessToken, ...others].sort(),
+    )
   })
 
   // Last: a 503 opens the provider's circuit for the cluster.
