@@ -34,7 +34,9 @@ export class Cancellation {
   #listeners: CancelListener[] | undefined
 
   on(_event: 'abort', listener: CancelListener): this {
-    if (!this.aborted) (this.#listeners ??= []).push(listener)
+    if (this.aborted) return this
+    if (this.#listeners) this.#listeners.push(listener)
+    else this.#listeners = [listener]
     return this
   }
 
