@@ -294,6 +294,10 @@ async function main() {
   const redis: TestRedis = await startRedis() // inherits this process's core
   stoppers.push(() => redis.stop())
 
+  // The Redis Cluster first: each node also binds its bus port (its port + 10000), which could
+  // be a port reserved below but not yet bound.
+  const cluster = CLUSTER ? await startRedisCluster() : undefined
+  if (cluster) stoppers.push(() => cluster.stop())
   const brokerPort = await freePort()
   const baselinePort = await freePort()
   const tracedPort = await freePort()
@@ -411,9 +415,7 @@ async function main() {
   if (TRACED) await extraBroker('broker-traced', tracedPort, { tracing: true })
   // The same broker on a real 3-master Redis Cluster (its servers on the other core).
   let clusterBroker: BenchProcess | undefined
-  if (CLUSTER) {
-    const cluster = await startRedisCluster()
-    stoppers.push(() => cluster.stop())
+  if (cluster) {
     clusterBroker = await startTarget(
       'broker-cluster',
       'bench/targets/broker.ts',
