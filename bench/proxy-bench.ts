@@ -6,8 +6,8 @@
  *
  *   npm run bench
  *   BENCH_SECONDS=5 BENCH_WARMUP_SECONDS=2 BENCH_CONNECTIONS=50 npm run bench
- *   BENCH_ROUNDS=5 npm run bench        (targets interleaved; medians, and the ratios from
- *                                        each target's fastest round)
+ *   BENCH_ROUNDS=5 npm run bench        (targets interleaved, medians reported; the ratios
+ *                                        of each target's fastest round beside them)
  *   BENCH_PROFILE=1 npm run bench       (CPU profile of the broker while measured, top self
  *                                        time printed, .cpuprofile kept in bench/.profiles/)
  *   BENCH_PROFILE=all npm run bench     (the same for every target)
@@ -518,9 +518,9 @@ async function main() {
   const results = measured.map((t) => combine(rounds.get(t.name) ?? []))
   if (ROUNDS > 1) console.log(`medians of ${ROUNDS} rounds:`)
   for (const m of results) console.log(report(m))
-  // This VM's speed swings by up to 2x for seconds at a time, whatever runs; interference only
-  // ever slows a target down, so each target's fastest round is the best estimate of what it
-  // costs on an undisturbed core. The ratios below are taken from those rounds.
+  // This VM's speed swings by up to 2x for seconds at a time, whatever runs. Each target's
+  // fastest round is shown too, for information: which target a fast or slow phase lands on
+  // moves any one statistic of a few rounds, so the ratios are read from the medians.
   const fastest = measured.map((t) => fastestRound(rounds.get(t.name) ?? []))
   if (ROUNDS > 1) {
     console.log(`fastest of ${ROUNDS} rounds, for each target:`)
@@ -564,16 +564,15 @@ async function main() {
     ['undici', 'bare', 'broker', 'peer'].some((n) => !results.some((m) => m.target.name === n))
   )
     throw new Error('a target was not measured')
-  const medianRatios = ratiosOf(results)
-  if (ROUNDS > 1) console.log(`medians: ${finalLine(medianRatios)}`)
+  if (ROUNDS > 1) console.log(`fastest rounds (for information): ${finalLine(ratiosOf(fastest))}`)
   const { ratioVsUndici, p99RatioVsUndici, ratioVsBare, ratioVsPeer, clusterShare } =
-    ratiosOf(fastest)
-  const by = (name: Target['name']) => fastest.find((m) => m.target.name === name)?.result
+    ratiosOf(results)
+  const by = (name: Target['name']) => results.find((m) => m.target.name === name)?.result
   const k = by('broker')
   const ratio = (x: number | undefined, y: number | undefined) =>
     x === undefined || y === undefined ? Number.NaN : x / y
   const cost = (name: Target['name']) => {
-    const m = fastest.find((x) => x.target.name === name)
+    const m = results.find((x) => x.target.name === name)
     return m ? cpuPerRequestUs(m) : Number.NaN
   }
   // Informational: the same ratios from CPU cost per request, which other load on the
