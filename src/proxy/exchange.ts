@@ -24,9 +24,9 @@ type CancelListener = () => void
 
 /**
  * Ends an exchange from outside: the deadline passed, or the browser went away. undici takes
- * anything with `on`/`removeListener` for 'abort' as its signal; this minimal one costs far
- * less per request than an AbortController (an EventTarget) or an EventEmitter. It fires
- * once, so `once` is `on`.
+ * anything with `on`/`removeListener` for 'abort' as its signal; this minimal one holds no
+ * EventTarget (AbortController) or EventEmitter state per request. It fires once, so `once`
+ * is `on`.
  */
 export class Cancellation {
   aborted = false
