@@ -569,8 +569,6 @@ async function main() {
     ratiosOf(results)
   const by = (name: Target['name']) => results.find((m) => m.target.name === name)?.result
   const k = by('broker')
-  const ratio = (x: number | undefined, y: number | undefined) =>
-    x === undefined || y === undefined ? Number.NaN : x / y
   const cost = (name: Target['name']) => {
     const m = results.find((x) => x.target.name === name)
     return m ? cpuPerRequestUs(m) : Number.NaN
@@ -611,6 +609,10 @@ async function main() {
   return failed.length === 0 ? 0 : 1
 }
 
+function ratio(x: number | undefined, y: number | undefined): number {
+  return x === undefined || y === undefined ? Number.NaN : x / y
+}
+
 interface Ratios {
   ratioVsUndici: number
   p99RatioVsUndici: number
@@ -624,8 +626,6 @@ interface Ratios {
 function ratiosOf(figures: Measured[]): Ratios {
   const by = (name: Target['name']) => figures.find((m) => m.target.name === name)?.result
   const [u, b, k, p, c] = [by('undici'), by('bare'), by('broker'), by('peer'), by('broker-cluster')]
-  const ratio = (x: number | undefined, y: number | undefined) =>
-    x === undefined || y === undefined ? Number.NaN : x / y
   return {
     ratioVsUndici: ratio(k?.rps, u?.rps),
     p99RatioVsUndici: ratio(k?.p99Ms, u?.p99Ms),
