@@ -117,6 +117,7 @@ async function verifySubject(
   publicKey: KeyObject,
   options: DevTokenExchangeOptions,
 ): Promise<Subject> {
+  // RFC 8693 §2.2.2: a subject token invalid for any reason is answered invalid_request.
   const { provider, client } = ctx.oidc
   let subject: Subject & { clientId: unknown; bound: boolean }
   if (looksLikeJwt(value)) {
@@ -126,7 +127,7 @@ async function verifySubject(
       typ: 'at+jwt',
       requiredClaims: ['sub', 'exp', 'client_id'],
     }).catch(() => {
-      throw new errors.InvalidGrant('subject token invalid or expired')
+      throw new errors.InvalidRequest('subject token invalid or expired')
     })
     subject = {
       accountId: String(payload.sub),
@@ -138,7 +139,7 @@ async function verifySubject(
   } else {
     const stored = await provider.AccessToken.find(value)
     if (!stored || stored.isExpired || !(await provider.Grant.find(stored.grantId))) {
-      throw new errors.InvalidGrant('subject token invalid, expired or revoked')
+      throw new errors.InvalidRequest('subject token invalid, expired or revoked')
     }
     subject = {
       accountId: stored.accountId,
@@ -151,12 +152,12 @@ async function verifySubject(
   // RFC 8693 §5: whom a token may be exchanged by is the provider's policy; this one lets a
   // client exchange only the tokens it was itself issued.
   if (subject.clientId !== client.clientId) {
-    throw new errors.InvalidGrant('subject token was issued to another client')
+    throw new errors.InvalidRequest('subject token was issued to another client')
   }
   if (subject.bound) {
     throw new errors.InvalidRequest('dev provider: DPoP-bound subject tokens are not exchanged')
   }
-  if (!options.users[subject.accountId]) throw new errors.InvalidGrant('unknown subject')
+  if (!options.users[subject.accountId]) throw new errors.InvalidRequest('unknown subject')
   return subject
 }
 

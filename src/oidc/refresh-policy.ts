@@ -65,14 +65,17 @@ export function classifyClientTokenFailure(error: unknown): RefreshFailure {
  * What a refused token exchange (RFC 8693) means. An exchange spends nothing (its subject token
  * is the user's access token, which stays valid), so no refusal ends the session by itself:
  * - `client_rejected`: the broker's own client (RFC 6749 §5.2 invalid_client, unauthorized_client).
- * - `subject_refused`: invalid_grant, the subject token (RFC 8693 §2.2.2): it may have been
- *   revoked before its expiry. Refresh the user's token and exchange once more; a refresh that is
- *   refused ends the session by the refresh rules above, a fresh token refused again is `forbidden`.
+ * - `subject_refused`: invalid_request, which RFC 8693 §2.2.2 prescribes for a subject token that
+ *   is invalid for any reason (and for a malformed request), or invalid_grant, which providers
+ *   also send: the subject token may have been revoked before its expiry. Refresh the user's
+ *   token and exchange once more; a refresh that is refused ends the session by the refresh
+ *   rules above, a fresh token refused again is `forbidden` (invalid_grant) or `refused`
+ *   (invalid_request: the request itself, or the provider's policy).
  * - `forbidden`: the provider will not give this user a token for that audience (invalid_target,
  *   access_denied): a 403, the user's session and other routes are fine.
- * - `refused`: the provider refuses the exchange itself, whoever asks (invalid_request,
- *   unsupported_grant_type, invalid_scope, a 4xx without a code, an answer that is not a usable
- *   token response): a setup to fix, 502.
+ * - `refused`: the provider refuses the exchange itself, whoever asks (unsupported_grant_type,
+ *   invalid_scope, a 4xx without a code, an answer that is not a usable token response): a
+ *   setup to fix, 502.
  * - `transient`: network, timeout, 429, 5xx: keep the session, use the exchanged token while it
  *   is valid, else 503.
  */
@@ -89,7 +92,7 @@ export function classifyExchangeFailure(error: unknown): ExchangeFailure {
   if (clientRefused(error)) return 'client_rejected'
   const code = providerErrorCode(error)
   const status = providerStatus(error)
-  if (code === 'invalid_grant') return 'subject_refused'
+  if (code === 'invalid_grant' || code === 'invalid_request') return 'subject_refused'
   if (code !== undefined && EXCHANGE_FORBIDDEN_CODES.has(code)) return 'forbidden'
   if (code === 'temporarily_unavailable' || code === 'server_error') return 'transient'
   if (status !== undefined && (status >= 500 || status === 408 || status === 429)) {

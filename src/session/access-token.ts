@@ -91,6 +91,14 @@ export class AccessTokenService {
     const token = tokenFor(record.tokens, resource)
     // Only when a write raced this refresh (another holder's record won): try again shortly.
     if (!token) throw new BffError('provider_unavailable', { detail: 'no token for the resource' })
+    // The refresh failed for now and the session still holds the refused token (an outage, or
+    // a flight this request joined that found nothing due): never hand the refused one back.
+    if (token.accessToken === options.replacing) {
+      throw new BffError('provider_unavailable', {
+        detail: 'the refused access token could not be replaced yet',
+        retryAfterSeconds: this.#deps.oidc.tokenCircuit?.retryAfterSeconds,
+      })
+    }
     return token
   }
 

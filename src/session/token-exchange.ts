@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import type { BffConfig } from '../config/schema.js'
 import { BffError } from '../errors/bff-error.js'
-import { providerAnswer } from '../errors/translate.js'
+import { providerAnswer, providerErrorCode } from '../errors/translate.js'
 import { type Clock, elapsedMs } from '../lib/clock.js'
 import { ACCESS_TOKEN_TYPE, type OidcClient, type TokenResponse } from '../oidc/client.js'
 import { classifyExchangeFailure } from '../oidc/refresh-policy.js'
@@ -16,6 +16,12 @@ import type { AccessToken, ActiveSession, StoredSession } from './types.js'
 
 /** Margin above the provider timeouts: the lock must outlive the calls it guards. */
 const LOCK_MARGIN_MS = 2000
+/**
+ * A subject token this young that the provider refuses is not refreshed to retry (it was just
+ * obtained, not revoked since): so a provider that refuses every exchange costs at most one
+ * forced refresh per session this often, not one per request.
+ */
+export const FRESH_SUBJECT_MS = 10_000
 
 /** What a token_exchange route needs: its audience (RFC 8707 resource and/or RFC 8693 audience). */
 export type ExchangeRoute = Pick<UpstreamRoute, 'prefix' | 'resource' | 'audience'>
@@ -206,9 +212,12 @@ export class TokenExchangeService {
           }),
         )
       } catch (error) {
-        if (error instanceof BffError || error instanceof CircuitOpenError) throw error
+        if (error instanceof BffError) throw error
         const kind = classifyExchangeFailure(error)
-        if (kind === 'subject_refused' && attempt === 1) {
+        if (kind !== 'subject_refused') throw this.#refusal(route, error, kind)
+        const age = this.#deps.clock.now() - subject.obtainedAt
+        const renewable = session.record.tokens.refreshToken !== undefined
+        if (attempt === 1 && renewable && age >= FRESH_SUBJECT_MS) {
           // RFC 8693 §2.2.2: the subject token may be revoked before it expires. A refresh
           // refused in turn ends the session (session_expired, by the refresh rules).
           subject = await this.#deps.tokens.refreshed(session, undefined, {
@@ -216,7 +225,10 @@ export class TokenExchangeService {
           })
           continue
         }
-        throw this.#refusal(route, error, kind)
+        // A fresh (or irreplaceable) subject token refused: this user may not have the token
+        // (invalid_grant), or the request or the provider's policy is refused (invalid_request).
+        const refusal = providerErrorCode(error) === 'invalid_request'
+        throw this.#refusal(route, error, refusal ? 'refused' : 'forbidden')
       }
     }
   }

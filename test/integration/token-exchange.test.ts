@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_TOKEN_EXCHANGE_GRANT } from '../../demo/provider/dev-token-exchange.js'
 import type { BffDeps } from '../../src/app.js'
 import { errorCodes } from '../../src/errors/codes.js'
-import { exchangeKey } from '../../src/session/token-exchange.js'
+import { exchangeKey, FRESH_SUBJECT_MS } from '../../src/session/token-exchange.js'
 import { storedSessionOf, type TestBroker } from '../support/broker.js'
 import {
   apiCallTo,
@@ -18,11 +18,16 @@ const LEDGER = 'ledger-api'
 const CONCURRENT = 30
 /** The provider's tokens live 60 s; with the 60 s buffer they are due at half life. */
 const PAST_HALF_LIFE = 40_000
+/** Past FRESH_SUBJECT_MS, still before half life: a refused subject token is refreshed to retry. */
+const SUBJECT_AGED = FRESH_SUBJECT_MS + 5_000
 
 /** Provider answers injected at the network, for exchanges only (everything else is real). */
 interface Faults {
-  /** The next this many exchanges are answered 400 invalid_grant. */
+  /** The next this many exchanges are answered 400 with `refuseWith` (a refused subject token). */
   refuseSubject: number
+  refuseWith: 'invalid_grant' | 'invalid_request'
+  /** Refresh-token grants are answered 429 (throttled: transient, and not against the circuit). */
+  refreshDown: boolean
   /** Exchanges are answered 503 (an outage). */
   down: boolean
   /** Exchanges are answered 200 with a refresh token instead of an access token. */
@@ -41,6 +46,9 @@ function exchangeFaults(faults: Faults, revoked: string[]): NonNullable<BffDeps[
     }
     const exchange = body.includes(`grant_type=${encodeURIComponent(DEV_TOKEN_EXCHANGE_GRANT)}`)
     const json = { 'content-type': 'application/json' }
+    if (faults.refreshDown && body.includes('grant_type=refresh_token')) {
+      return Promise.resolve(new Response('{"error":"slow_down"}', { status: 429, headers: json }))
+    }
     if (exchange && faults.down) {
       return Promise.resolve(
         new Response('{"error":"temporarily_unavailable"}', { status: 503, headers: json }),
@@ -58,10 +66,10 @@ function exchangeFaults(faults: Faults, revoked: string[]): NonNullable<BffDeps[
     if (exchange && faults.refuseSubject > 0) {
       faults.refuseSubject--
       return Promise.resolve(
-        new Response('{"error":"invalid_grant","error_description":"subject token revoked"}', {
-          status: 400,
-          headers: json,
-        }),
+        new Response(
+          JSON.stringify({ error: faults.refuseWith, error_description: 'subject token revoked' }),
+          { status: 400, headers: json },
+        ),
       )
     }
     return fetch(url, options as RequestInit)
@@ -74,7 +82,13 @@ function exchangeFaults(faults: Faults, revoked: string[]): NonNullable<BffDeps[
  * verify the JWT they get, audience included.
  */
 describe('token exchange routes across two instances', { timeout: 120_000 }, () => {
-  const faults: Faults = { refuseSubject: 0, down: false, wrongType: false }
+  const faults: Faults = {
+    refuseSubject: 0,
+    refuseWith: 'invalid_grant',
+    refreshDown: false,
+    down: false,
+    wrongType: false,
+  }
   const revoked: string[] = []
   let cluster: BrokerCluster
 
@@ -217,6 +231,7 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
 
   it('a refused subject token (invalid_grant) is refreshed once and exchanged again', async () => {
     const cookie = await cluster.signIn('alice')
+    cluster.advance(SUBJECT_AGED)
     const refreshes = grants('refresh_token')
     const before = exchanges(REPORTS)
     faults.refuseSubject = 1
@@ -228,6 +243,7 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
 
   it('a just-refreshed subject token refused again: 403, session kept', async () => {
     const cookie = await cluster.signIn('alice')
+    cluster.advance(SUBJECT_AGED)
     faults.refuseSubject = 2
     const response = await apiCallTo(instance(0), cookie, '/api/reports/refused')
     expect(response.status).toBe(403)
@@ -246,12 +262,41 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     )
     expect(refresh).toBeDefined()
     await (await cluster.provider.provider.Grant.find(refresh?.grantId ?? ''))?.destroy()
+    cluster.advance(SUBJECT_AGED)
     faults.refuseSubject = 1
     const response = await apiCallTo(instance(1), cookie, '/api/reports/dead')
     expect(response.status).toBe(401)
     expect((await response.json()).error).toBe('session_expired')
     expect(response.headers.get('set-cookie')).toContain('__Host-bff-session=;')
     expect((await apiCallTo(instance(0), cookie, '/api/demo/gone')).status).toBe(401)
+  })
+
+  it('RFC 8693 invalid_request for the subject token: refreshed once; a fresh one refused again is 502 token_exchange_refused', async () => {
+    const cookie = await cluster.signIn('bob')
+    cluster.advance(SUBJECT_AGED)
+    const refreshes = grants('refresh_token')
+    faults.refuseWith = 'invalid_request'
+    faults.refuseSubject = 2
+    try {
+      const response = await apiCallTo(instance(0), cookie, '/api/reports/invalid-request')
+      expect(response.status).toBe(502)
+      expect((await response.json()).error).toBe('token_exchange_refused')
+    } finally {
+      faults.refuseWith = 'invalid_grant'
+    }
+    expect(faults.refuseSubject).toBe(0)
+    expect(grants('refresh_token') - refreshes).toBe(1)
+    expect((await apiCallTo(instance(1), cookie, '/api/demo/still')).status).toBe(200)
+  })
+
+  it('a just-obtained subject token refused is not refreshed to retry: 403, no refresh', async () => {
+    const cookie = await cluster.signIn('alice')
+    const refreshes = grants('refresh_token')
+    faults.refuseSubject = 1
+    const response = await apiCallTo(instance(0), cookie, '/api/reports/young')
+    expect(response.status).toBe(403)
+    expect(faults.refuseSubject).toBe(0)
+    expect(grants('refresh_token')).toBe(refreshes)
   })
 
   it('refuses an answer that is not an access token: 502 token_exchange_refused, nothing forwarded', async () => {
@@ -339,6 +384,24 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     expect(revoked.sort()).toEqual(
       [session?.tokens.refreshToken, session?.tokens.accessToken, ...others].sort(),
     )
+  })
+
+  it('a refused subject token whose refresh fails for now: 503, the refused token never sent again, session kept', async () => {
+    const cookie = await cluster.signIn('bob')
+    cluster.advance(SUBJECT_AGED)
+    const before = exchanges(REPORTS)
+    faults.refuseSubject = 1
+    faults.refreshDown = true
+    try {
+      const response = await apiCallTo(instance(0), cookie, '/api/reports/blip')
+      expect(response.status).toBe(503)
+      expect((await response.json()).error).toBe('provider_unavailable')
+      expect(response.headers.get('set-cookie')).toBeNull()
+    } finally {
+      faults.refreshDown = false
+    }
+    expect(faults.refuseSubject).toBe(0)
+    expect(exchanges(REPORTS)).toBe(before)
   })
 
   // Last: a 503 opens the provider's circuit for the cluster.

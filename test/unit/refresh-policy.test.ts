@@ -64,7 +64,7 @@ describe('classifyExchangeFailure', () => {
     [403, 'access_denied', 'forbidden'],
     [401, 'invalid_client', 'client_rejected'],
     [400, 'unauthorized_client', 'client_rejected'],
-    [400, 'invalid_request', 'refused'],
+    [400, 'invalid_request', 'subject_refused'],
     [400, 'unsupported_grant_type', 'refused'],
     [400, 'invalid_scope', 'refused'],
     [400, 'unsupported_token_type', 'refused'],
