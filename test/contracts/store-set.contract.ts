@@ -35,8 +35,9 @@ export function storeSetContract(name: string, make: MakeStores) {
         await stores.sessions.createSession('x', sessionData(owner), 1, 60_000)
         await stores.indexes.indexSession('x', owner, 60_000)
         await stores.transactions.putTransaction('x', transaction, 60_000)
-        await stores.replayCache.rememberOnce('x', 60_000)
-        await stores.locks.acquireLock('x', 60_000)
+        // Each store's first use of the id succeeds: none of them found another's key there.
+        expect(await stores.replayCache.rememberOnce('x', 60_000)).toBe(true)
+        expect(await stores.locks.acquireLock('x', 60_000)).toBeTruthy()
         await stores.sharedTokens.putSharedToken('x', sessionData().tokens, 60_000)
         expect(await stores.sessions.getSession('x')).toMatchObject({ sub: 'x' })
         expect(await stores.indexes.findSessions({ iss: owner.iss, sid: 'x' })).toEqual(['x'])

@@ -221,7 +221,7 @@ describe('tracing: a span per request, provider, store and upstream spans under 
         })
         expect(response.status).toBe(200)
         await response.body?.cancel()
-        // Revocation runs after the answer, off the request path.
+        // The session's own revocation is awaited before the answer; its span may end a moment later.
         await until(
           () => exporter.getFinishedSpans().some((s) => s.name === 'oidc.revocation'),
           'the revocation span',

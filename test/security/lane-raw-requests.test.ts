@@ -182,6 +182,7 @@ describe('raw requests the lane and the route read alike', () => {
     })
     expect(errorOf(lane)).toBe(errorOf(route))
     if (row.status === 200) {
+      expect(t.upstream.requests).toHaveLength(2)
       const [viaLane, viaRoute] = t.upstream.requests
       expect(viaLane?.url).toBe(viaRoute?.url)
       if (row.upstreamPath) expect(viaLane?.url).toBe(row.upstreamPath)

@@ -128,7 +128,8 @@ describe('no upstream exchange is left open for a browser that left', () => {
       )
     }
     await sleep(1500)
-    expect({ started, stillOpen: started - closed }).toEqual({ started, stillOpen: 0 })
+    // Whether a forward began depends on timing; none may be left open.
+    expect(started - closed).toBe(0)
   })
 
   it('control: a browser that leaves after the forward started stops the upstream', async () => {

@@ -5,7 +5,7 @@ export type SignedOutReason = 'unauthenticated' | 'session_expired'
 
 let signedOutHandler: (reason: SignedOutReason) => void = () => {}
 
-/** Register what the app does when the broker says the session is gone (any 401). */
+/** Register what the app does when the broker says the session is gone (a 401 but step_up_required). */
 export function onSignedOut(handler: (reason: SignedOutReason) => void): void {
   signedOutHandler = handler
 }
