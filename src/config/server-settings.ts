@@ -11,6 +11,19 @@ const otlpProtocol = z.enum(['http/json'], {
     'expected http/json (the broker sends OTLP over HTTP as JSON; grpc and http/protobuf are not supported)',
 })
 
+/**
+ * OTEL_TRACES_SAMPLER values the broker takes. Whichever is set, the broker decides for each
+ * request itself (observability/tracing-sdk.ts): the parentbased_ variants name the default.
+ */
+const TRACES_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const
+
 /** The standard OpenTelemetry variables the broker reads (see tracingFrom). */
 const tracingSchema = z.object({
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none'], { error: 'expected otlp or none' }).optional(),
@@ -19,6 +32,14 @@ const tracingSchema = z.object({
   OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol.optional(),
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional(),
   OTEL_SERVICE_NAME: z.string().min(1).max(256).default('session-broker'),
+  OTEL_TRACES_SAMPLER: z
+    .enum(TRACES_SAMPLERS, { error: `expected one of ${TRACES_SAMPLERS.join(', ')}` })
+    .default('parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce
+    .number({ error: 'expected a sampling ratio from 0 to 1' })
+    .min(0, 'expected a sampling ratio from 0 to 1')
+    .max(1, 'expected a sampling ratio from 0 to 1')
+    .optional(),
 })
 
 /** Where traces go, when the standalone server exports them (observability/tracing-sdk.ts). */
@@ -26,6 +47,8 @@ export interface TracingSettings {
   /** The OTLP/HTTP traces URL (…/v1/traces). */
   url: string
   serviceName: string
+  /** The share of requests whose spans are recorded, from 0 to 1 (OTEL_TRACES_SAMPLER[_ARG]). */
+  sampleRatio: number
 }
 
 /** OTLP/HTTP's default traces URL (OTel exporter specification). */
@@ -46,7 +69,13 @@ function tracingFrom(s: z.output<typeof tracingSchema>): TracingSettings | undef
   }
   const url =
     traces ?? (base === undefined ? DEFAULT_TRACES_URL : `${base.replace(/\/$/, '')}/v1/traces`)
-  return { url, serviceName: s.OTEL_SERVICE_NAME }
+  return { url, serviceName: s.OTEL_SERVICE_NAME, sampleRatio: sampleRatio(s) }
+}
+
+function sampleRatio(s: z.output<typeof tracingSchema>): number {
+  if (s.OTEL_TRACES_SAMPLER.endsWith('always_off')) return 0
+  if (s.OTEL_TRACES_SAMPLER.endsWith('traceidratio')) return s.OTEL_TRACES_SAMPLER_ARG ?? 1
+  return 1
 }
 
 const serverSchema = z.object({

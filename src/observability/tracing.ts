@@ -71,11 +71,13 @@ export interface RequestStart<Carrier> {
 }
 
 export function startRequestSpan<Carrier>(request: RequestStart<Carrier>): RequestSpan {
-  const parent = propagation.extract(
-    ROOT_CONTEXT,
-    request.headers,
-    request.getter ?? (defaultTextMapGetter as TextMapGetter<Carrier>),
-  )
+  const getter = request.getter ?? (defaultTextMapGetter as TextMapGetter<Carrier>)
+  // The browser's trace id and parent span continue; its tracestate (vendor data the upstream
+  // would trust as the broker's) does not.
+  const parent = propagation.extract(ROOT_CONTEXT, request.headers, {
+    keys: (carrier) => getter.keys(carrier).filter((key) => key !== 'tracestate'),
+    get: (carrier, key) => (key === 'tracestate' ? undefined : getter.get(carrier, key)),
+  })
   const method = KNOWN_METHODS.has(request.method) ? request.method : '_OTHER'
   const span = tracer().startSpan(
     method === '_OTHER' ? 'HTTP' : method,

@@ -343,6 +343,14 @@ describe('tracing: a span per request, provider, store and upstream spans under 
     expect(flags).toBe('01')
   })
 
+  it('drops the browser’s tracestate: neither the request’s span nor the upstream carries it', () => {
+    const [request] = serverSpans(steps.lane ?? [])
+    expect(traceOf(request as ReadableSpan)).toBe(BROWSER_TRACE)
+    expect(request?.spanContext().traceState).toBeUndefined()
+    expect(echoed.lane?.traceparent).toBeDefined()
+    expect(echoed.lane?.tracestate).toBeUndefined()
+  })
+
   it('traces a WebSocket handshake: its span, the upstream handshake’s, its traceparent', () => {
     const spans = steps.webSocket ?? []
     const [request] = serverSpans(spans)
