@@ -4,7 +4,7 @@ import { decodeKey } from '../lib/encryption-key.js'
 import { validateReturnTo } from '../lib/return-to.js'
 import { DPOP_MODES } from '../oidc/dpop.js'
 import { neverForwarded } from '../proxy/headers.js'
-import { API_TOKEN_KINDS, type RouteGrant } from '../proxy/upstreams.js'
+import { API_TOKEN_KINDS, type RouteGrant, signInAsksFor } from '../proxy/upstreams.js'
 
 /** Asymmetric JWS algorithms openid-client can verify; symmetric ones are never allowed. */
 export const ID_TOKEN_ALGORITHMS = [
@@ -159,7 +159,7 @@ const apiRoute = z.strictObject(
       .transform((v) => (typeof v === 'string' ? [v] : v))
       .optional(),
     /** Step-up: the user must have authenticated at most this long ago (auth_time), else as acr. */
-    authMaxAgeSeconds: seconds(0)
+    authMaxAgeSeconds: seconds(1)
       .max(366 * 86_400)
       .optional(),
   },
@@ -478,13 +478,7 @@ export const optionsSchema = z
     if (o.maxBufferedBodyBytes < o.maxBodyBytes) {
       issue('maxBufferedBodyBytes', 'expected at least MAX_BODY_BYTES')
     }
-    // An exchanged token's audience is not asked for at sign-in (the exchange names it).
-    const userResource = o.apiRoutes.find(
-      (r) =>
-        r.resource !== undefined &&
-        r.grant === 'refresh_token' &&
-        (r.token === 'user' || r.token === 'user-optional'),
-    )
+    const userResource = o.apiRoutes.find(signInAsksFor)
     if (userResource && o.resource === undefined) {
       issue(
         'resource',

@@ -66,8 +66,6 @@ export interface RequestStart<Carrier> {
   /** The request's headers: a valid W3C `traceparent` among them continues that trace. */
   headers: Carrier
   getter?: TextMapGetter<Carrier>
-  /** When the request began (performance.now()), if before the span starts. */
-  startTime?: number
 }
 
 export function startRequestSpan<Carrier>(request: RequestStart<Carrier>): RequestSpan {
@@ -84,7 +82,6 @@ export function startRequestSpan<Carrier>(request: RequestStart<Carrier>): Reque
     {
       kind: SpanKind.SERVER,
       attributes: { 'http.request.method': method, 'url.path': request.path },
-      ...(request.startTime !== undefined && { startTime: request.startTime }),
     },
     parent,
   )

@@ -11,6 +11,7 @@ import {
 import { elapsedMs } from '../lib/clock.js'
 import { randomId } from '../lib/random.js'
 import { inClientSpan } from '../observability/tracing.js'
+import { signInAsksFor } from '../proxy/upstreams.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LoginDemands } from '../session/types.js'
@@ -172,11 +173,7 @@ export class OidcClient {
     this.#config = config
     this.#fetch = customFetch
     this.tokenCircuit = tokenCircuit
-    // An exchanged token's audience is the exchange's to name, not the user's grant's.
-    const routeResources = config.apiRoutes
-      .filter((route) => route.token === 'user' || route.token === 'user-optional')
-      .filter((route) => route.grant === 'refresh_token')
-      .map((route) => route.resource)
+    const routeResources = config.apiRoutes.filter(signInAsksFor).map((route) => route.resource)
     this.#signInResources = [
       ...new Set([config.resource, ...routeResources].filter((r): r is string => Boolean(r))),
     ]
@@ -419,15 +416,17 @@ export class OidcClient {
    * discovery lists the grant types and the exchange is not among them. It spends nothing, so it
    * waits OIDC_TIMEOUT_SECONDS like any other call, not the refresh's longer wait.
    */
-  exchange(request: ExchangeRequest): Promise<TokenResponse> {
+  async exchange(request: ExchangeRequest): Promise<TokenResponse> {
+    // Decided before the circuit: a refusal without a call says nothing of the provider's health.
+    await this.configuration()
+    if (this.#grantTypes && !this.#grantTypes.includes(TOKEN_EXCHANGE_GRANT)) {
+      throw new BffError('token_exchange_refused', {
+        detail: `the provider does not offer ${TOKEN_EXCHANGE_GRANT} (grant_types_supported)`,
+      })
+    }
     return this.#throughCircuit(() =>
       this.#traced('token_exchange', async () => {
         const configuration = await this.configuration()
-        if (this.#grantTypes && !this.#grantTypes.includes(TOKEN_EXCHANGE_GRANT)) {
-          throw new BffError('token_exchange_refused', {
-            detail: `the provider does not offer ${TOKEN_EXCHANGE_GRANT} (grant_types_supported)`,
-          })
-        }
         const params: Record<string, string> = {
           subject_token: request.subjectToken,
           subject_token_type: ACCESS_TOKEN_TYPE,

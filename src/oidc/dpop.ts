@@ -14,7 +14,6 @@ import { BoundedCache } from '../lib/bounded-cache.js'
 
 /** RFC 9449: whether sessions get a DPoP key (config: OIDC_DPOP). */
 export const DPOP_MODES = ['off', 'auto', 'always'] as const
-export type DpopMode = (typeof DPOP_MODES)[number]
 
 /** The one algorithm the broker signs proofs with (P-256 keys: small, fast, everywhere). */
 export const DPOP_ALG = 'ES256'
@@ -62,7 +61,7 @@ export class DpopKey {
   readonly #publicJwk: JsonWebKey
   readonly #header: string
   readonly #nonces: DpopNonces
-  #handle: { configuration: oidc.Configuration; handle: Promise<oidc.DPoPHandle> } | undefined
+  #handle: Promise<oidc.DPoPHandle> | undefined
 
   constructor(privateJwk: string, nonces = new DpopNonces()) {
     this.#nonces = nonces
@@ -113,10 +112,8 @@ export class DpopKey {
    * provider gave at the code exchange or a refresh is used on the next refresh.
    */
   handle(configuration: oidc.Configuration): Promise<oidc.DPoPHandle> {
-    if (!this.#handle) {
-      this.#handle = { configuration, handle: this.#newHandle(configuration) }
-    }
-    return this.#handle.handle
+    this.#handle ??= this.#newHandle(configuration)
+    return this.#handle
   }
 
   async #newHandle(configuration: oidc.Configuration): Promise<oidc.DPoPHandle> {

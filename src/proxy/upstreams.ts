@@ -42,6 +42,22 @@ export const API_TOKEN_KINDS = ['user', 'user-optional', 'client', 'none'] as co
 export type ApiTokenKind = (typeof API_TOKEN_KINDS)[number]
 export type RouteGrant = 'refresh_token' | 'token_exchange'
 
+/**
+ * Whether the sign-in asks for this route's resource (RFC 8707 §2.1): a user route's, whose
+ * token comes from the session's refresh token. An exchanged token's audience is the exchange's
+ * to name; a client route's token is the broker's own.
+ */
+export function signInAsksFor(
+  route: Pick<UpstreamRouteConfig, 'token' | 'grant' | 'resource'>,
+): boolean {
+  const token = route.token ?? 'user'
+  return (
+    route.resource !== undefined &&
+    (route.grant ?? 'refresh_token') === 'refresh_token' &&
+    (token === 'user' || token === 'user-optional')
+  )
+}
+
 /** A route as configured (see config/schema.ts). */
 export interface UpstreamRouteConfig {
   prefix: string

@@ -85,9 +85,7 @@ export function createApiLane(
 
     deps.metrics.laneServed()
     const requestId = correlationId()
-    const traced = tracingOn()
-      ? startRequestSpan({ method: 'GET', path, headers, startTime: startedAt })
-      : undefined
+    const traced = tracingOn() ? startRequestSpan({ method: 'GET', path, headers }) : undefined
     const done = (status: number, error?: string) => {
       deps.metrics.proxied(match.route.prefix, status, (performance.now() - startedAt) / 1000)
       if (traced) {

@@ -79,7 +79,6 @@ export function createApiUpgrade(
           method: req.method ?? 'GET',
           path: target.split('?', 1)[0] ?? '',
           headers: req.headers,
-          startTime: startedAt,
         })
       : undefined
     const done = (status: number, error?: string) => {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { BffConfig } from '../config/schema.js'
-import { BffError } from '../errors/bff-error.js'
+import { BffError, toBffError } from '../errors/bff-error.js'
 import { providerAnswer, providerErrorCode } from '../errors/translate.js'
 import { type Clock, elapsedMs } from '../lib/clock.js'
 import { ACCESS_TOKEN_TYPE, type OidcClient, type TokenResponse } from '../oidc/client.js'
@@ -83,8 +83,7 @@ export class TokenExchangeService {
 
   /** The route's exchanged token when the session holds one not yet due; undefined otherwise. */
   withoutExchange(session: ActiveSession, route: ExchangeRoute): AccessToken | undefined {
-    const token = tokenFor(session.record.tokens, this.#keyOf(route))
-    return token && !this.#due(token) ? token : undefined
+    return this.#fresh(session.record, this.#keyOf(route))
   }
 
   /** A fresh exchanged token for the route: stored by another holder, or exchanged now. */
@@ -187,7 +186,15 @@ export class TokenExchangeService {
       this.#deps.clock.now(),
       this.#deps.config.defaultAccessTokenLifetimeSeconds,
     )
-    await this.#store(sessionKey, key, token)
+    await this.#store(sessionKey, key, token).catch((error: unknown) => {
+      // The session is gone: nothing may be forwarded for it. Anything else (the store down, the
+      // lock not free in time): the token was spent on nothing, so it is used for this request.
+      if (error instanceof BffError && error.code === 'session_expired') throw error
+      this.#deps.logger.warn(
+        { event: 'token_exchange.not_stored', reason: toBffError(error).code },
+        'exchanged token not stored; used once',
+      )
+    })
     this.#deps.logger.info(
       { event: 'token_exchange.succeeded', route: route.prefix },
       'access token for a route obtained by token exchange',
@@ -272,7 +279,7 @@ export class TokenExchangeService {
 
   /**
    * Stores the token under the session's refresh lock (see the class), merged into the token set
-   * as it is then. Nothing was spent for it, so should that fail the token is still used.
+   * as it is then.
    */
   async #store(sessionKey: string, key: string, token: AccessToken): Promise<void> {
     const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)

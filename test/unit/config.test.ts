@@ -181,6 +181,8 @@ describe('loadConfigFromEnv', () => {
     [{ acr: ['urn:"quoted"'] }, 'expected acr values without spaces, quotes or backslashes'],
     [{ acr: [] }, 'API_ROUTES'],
     [{ authMaxAgeSeconds: 2.5 }, 'expected'],
+    // 0 could never be met: the step-up sign-in takes longer than no time at all.
+    [{ authMaxAgeSeconds: 0 }, 'API_ROUTES'],
     [{ grant: 'exchange' }, 'expected one of refresh_token, token_exchange'],
     [{ audience: 'reports-api' }, '/api/x: expected grant token_exchange with audience'],
     [
