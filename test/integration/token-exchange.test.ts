@@ -4,7 +4,6 @@ import { DEV_TOKEN_EXCHANGE_GRANT } from '../../demo/provider/dev-token-exchange
 import type { BffDeps } from '../../src/app.js'
 import { errorCodes } from '../../src/errors/codes.js'
 import { exchangeKey, FRESH_SUBJECT_MS } from '../../src/session/token-exchange.js'
-import { storedSessionOf, type TestBroker } from '../support/broker.js'
 import {
   apiCallTo,
   type BrokerCluster,
@@ -134,15 +133,9 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
   })
 
   let startupEvents = 0
-  const instance = (i: number) => cluster.instances[i % cluster.instances.length] as TestBroker
+  const instance = (i: number) => cluster.instance(i)
   const events = () => cluster.provider.events.slice(startupEvents)
-  const grants = (grantType: string, target?: string) =>
-    events().filter(
-      (e) =>
-        e.type === 'grant.success' &&
-        e.grantType === grantType &&
-        (target === undefined || e.resource === target || e.audience === target),
-    ).length
+  const grants = (grantType: string, target?: string) => cluster.grants(grantType, target)
   const exchanges = (target?: string) => grants(DEV_TOKEN_EXCHANGE_GRANT, target)
   const grantErrors = () => events().filter((e) => e.type === 'grant.error')
   const bearerAt = (audience: string) => cluster.apis[audience]?.lastBearer() ?? ''
@@ -255,8 +248,7 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
   it('a refused subject token whose refresh is refused too ends the session: 401 session_expired', async () => {
     const cookie = await cluster.signIn('bob')
     // The user's grant is revoked at the provider (an admin, a logout elsewhere).
-    const sealed = /__Host-bff-session=([^;]+)/.exec(cookie)?.[1]
-    const { session } = await storedSessionOf(instance(0), sealed)
+    const { session } = await cluster.storedSession(cookie)
     const refresh = await cluster.provider.provider.RefreshToken.find(
       session?.tokens.refreshToken ?? '',
     )
@@ -339,8 +331,7 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     // The refresh-grant route got a token of its own (by a refresh naming the resource), not
     // the exchanged one for the same resource.
     expect(grants('refresh_token', REPORTS) - refreshedBefore).toBe(1)
-    const sealed = /__Host-bff-session=([^;]+)/.exec(cookie)?.[1]
-    const { session } = await storedSessionOf(instance(0), sealed)
+    const { session } = await cluster.storedSession(cookie)
     const held = session?.tokens.resources ?? {}
     expect(Object.keys(held).sort()).toEqual(
       [
@@ -358,8 +349,7 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     const cookie = await cluster.signIn('alice')
     expect((await apiCallTo(instance(0), cookie, '/api/ledger/secret')).status).toBe(200)
     const bearer = bearerAt(LEDGER)
-    const sealed = /__Host-bff-session=([^;]+)/.exec(cookie)?.[1]
-    const { key } = await storedSessionOf(instance(0), sealed)
+    const { key } = await cluster.storedSession(cookie)
     const store = instance(0).store
     const raw = (await store.redis.hget(store.redisKeyOfSession(key), 'd')) ?? ''
     expect(raw).not.toContain(bearer.split('.')[1])
@@ -371,8 +361,7 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     for (const path of ['/api/reports/mine', '/api/ledger/mine', '/api/reports-refreshed/mine']) {
       expect((await apiCallTo(instance(1), cookie, path)).status, path).toBe(200)
     }
-    const sealed = /__Host-bff-session=([^;]+)/.exec(cookie)?.[1]
-    const { session } = await storedSessionOf(instance(0), sealed)
+    const { session } = await cluster.storedSession(cookie)
     const others = Object.values(session?.tokens.resources ?? {}).map((t) => t.accessToken)
     expect(others).toHaveLength(3)
     revoked.length = 0

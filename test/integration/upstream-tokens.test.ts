@@ -1,6 +1,5 @@
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { storedSessionOf, type TestBroker } from '../support/broker.js'
 import {
   apiCallTo,
   type BrokerCluster,
@@ -46,14 +45,8 @@ describe('upstream tokens across two instances', { timeout: 120_000 }, () => {
     await cluster?.stop()
   })
 
-  const instance = (i: number) => cluster.instances[i % cluster.instances.length] as TestBroker
-  const grants = (grantType: string, resource?: string) =>
-    cluster.provider.events.filter(
-      (e) =>
-        e.type === 'grant.success' &&
-        e.grantType === grantType &&
-        (resource === undefined || e.resource === resource),
-    ).length
+  const instance = (i: number) => cluster.instance(i)
+  const grants = (grantType: string, resource?: string) => cluster.grants(grantType, resource)
   /** Grant errors after the instances started (each makes one client check: an invalid_grant). */
   let startupEvents = 0
   const grantErrors = () =>
@@ -69,8 +62,7 @@ describe('upstream tokens across two instances', { timeout: 120_000 }, () => {
   }
 
   async function storedRaw(cookie: string) {
-    const sealed = /__Host-bff-session=([^;]+)/.exec(cookie)?.[1]
-    const { key } = await storedSessionOf(instance(0), sealed)
+    const { key } = await cluster.storedSession(cookie)
     const store = instance(0).store
     return { key, raw: (await store.redis.hget(store.redisKeyOfSession(key), 'd')) ?? '' }
   }
@@ -188,8 +180,7 @@ describe('upstream tokens across two instances', { timeout: 120_000 }, () => {
       }
       expect(stored.tokens.resources[REPORTS]?.accessToken).toMatch(/^v1\.1\./)
       // Readable only with the key, and bound to this session: it opens to the bearer sent.
-      const sealed = /__Host-bff-session=([^;]+)/.exec(cookie)?.[1]
-      const opened = await storedSessionOf(instance(0), sealed)
+      const opened = await cluster.storedSession(cookie)
       expect(opened.session?.tokens.resources?.[REPORTS]?.accessToken).toBe(bearer)
     })
   })

@@ -7,6 +7,7 @@ import { RedisSessionStore } from '../../src/store/redis-session-store.js'
 import {
   reserveBrokerUrl,
   startBroker,
+  storedSessionOf,
   type TestBroker,
   testCookieSecrets,
   testTokenKeys,
@@ -40,6 +41,15 @@ export interface BrokerCluster {
   advance(ms: number): void
   /** Signs a user in through instance 0 and returns the cookie header for all instances. */
   signIn(username?: string): Promise<string>
+  /** The i-th instance, round robin. */
+  instance(i: number): TestBroker
+  /**
+   * Successful grants of a type at the provider since the cluster started, optionally only those
+   * for a target (their resource or audience).
+   */
+  grants(grantType: string, target?: string): number
+  /** The stored session a cookie header (from signIn) names, and its store key. */
+  storedSession(cookie: string): ReturnType<typeof storedSessionOf>
   stop(): Promise<void>
 }
 
@@ -136,6 +146,16 @@ export async function startBrokerCluster(
         throw new Error(`sign-in failed: ${callbackResponse.status}`)
       return browser.cookieHeaderFor(publicUrl)
     },
+    instance: (i) => instances[i % instances.length] as TestBroker,
+    grants: (grantType, target) =>
+      provider.events.filter(
+        (e) =>
+          e.type === 'grant.success' &&
+          e.grantType === grantType &&
+          (target === undefined || e.resource === target || e.audience === target),
+      ).length,
+    storedSession: (cookie) =>
+      storedSessionOf(instances[0] as TestBroker, /__Host-bff-session=([^;]+)/.exec(cookie)?.[1]),
     async stop() {
       await Promise.all(instances.map((i) => i.stop()))
       await Promise.all([api, ...Object.values(apis)].map((a) => a.stop()))
