@@ -6,8 +6,8 @@
  *
  *   npm run bench
  *   BENCH_SECONDS=5 BENCH_WARMUP_SECONDS=2 BENCH_CONNECTIONS=50 npm run bench
- *   BENCH_ROUNDS=5 npm run bench        (targets interleaved, medians reported; the ratios
- *                                        of each target's fastest round beside them)
+ *   BENCH_ROUNDS=5 npm run bench        (targets interleaved, each round's order the reverse of
+ *                                        the last; the ratios are medians of each round's)
  *   BENCH_PROFILE=1 npm run bench       (CPU profile of the broker while measured, top self
  *                                        time printed, .cpuprofile kept in bench/.profiles/)
  *   BENCH_PROFILE=all npm run bench     (the same for every target)
@@ -451,17 +451,19 @@ async function main() {
   ])
   stoppers.push(undici.stop, bare.stop)
 
+  // In this order, each round (reversed every other round): the broker right after undici and
+  // right before its own variants, so that each ratio compares two neighbouring measurements.
   const targets: Target[] = [
-    {
-      name: 'undici',
-      process: undici,
-      url: `http://127.0.0.1:${undici.info.port as number}`,
-      headers: brokerRequest,
-    },
     {
       name: 'bare',
       process: bare,
       url: `http://127.0.0.1:${bare.info.port as number}`,
+      headers: brokerRequest,
+    },
+    {
+      name: 'undici',
+      process: undici,
+      url: `http://127.0.0.1:${undici.info.port as number}`,
       headers: brokerRequest,
     },
     brokerTargetEntry,
@@ -504,7 +506,7 @@ async function main() {
   if (PROFILE) mkdirSync(PROFILE_DIR, { recursive: true })
   const rounds = new Map<Target['name'], Measured[]>(measured.map((t) => [t.name, []]))
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const target of measured) {
+    for (const target of round % 2 ? measured : [...measured].reverse()) {
       const profileFile =
         round === ROUNDS && profiled(target.name)
           ? join(PROFILE_DIR, `${target.name}-${stamp}.cpuprofile`)
@@ -518,9 +520,9 @@ async function main() {
   const results = measured.map((t) => combine(rounds.get(t.name) ?? []))
   if (ROUNDS > 1) console.log(`medians of ${ROUNDS} rounds:`)
   for (const m of results) console.log(report(m))
-  // This VM's speed swings by up to 2x for seconds at a time, whatever runs. Each target's
-  // fastest round is shown too, for information: which target a fast or slow phase lands on
-  // moves any one statistic of a few rounds, so the ratios are read from the medians.
+  // This VM's speed swings by up to 2x for seconds at a time, whatever runs. So the ratios,
+  // the targets and the last line are medians of each round's ratios (pairedRatios); the
+  // ratios of the medians and of each target's fastest round are shown for information.
   const fastest = measured.map((t) => fastestRound(rounds.get(t.name) ?? []))
   if (ROUNDS > 1) {
     console.log(`fastest of ${ROUNDS} rounds, for each target:`)
@@ -564,9 +566,13 @@ async function main() {
     ['undici', 'bare', 'broker', 'peer'].some((n) => !results.some((m) => m.target.name === n))
   )
     throw new Error('a target was not measured')
-  if (ROUNDS > 1) console.log(`fastest rounds (for information): ${finalLine(ratiosOf(fastest))}`)
-  const { ratioVsUndici, p99RatioVsUndici, ratioVsBare, ratioVsPeer, clusterShare } =
-    ratiosOf(results)
+  if (ROUNDS > 1) {
+    console.log(`fastest rounds (for information): ${finalLine(ratiosOf(fastest))}`)
+    console.log(`ratios of the medians (for information): ${finalLine(ratiosOf(results))}`)
+  }
+  const { ratioVsUndici, p99RatioVsUndici, ratioVsBare, ratioVsPeer, clusterShare } = pairedRatios(
+    measured.map((t) => rounds.get(t.name) ?? []),
+  )
   const by = (name: Target['name']) => results.find((m) => m.target.name === name)?.result
   const k = by('broker')
   const cost = (name: Target['name']) => {
@@ -632,6 +638,33 @@ function ratiosOf(figures: Measured[]): Ratios {
     ratioVsBare: ratio(k?.rps, b?.rps),
     ratioVsPeer: ratio(k?.rps, p?.rps),
     clusterShare: c ? ratio(c.rps, k?.rps) : undefined,
+  }
+}
+
+/**
+ * Each round's ratios (its neighbouring measurements of two targets), then the median of each
+ * across rounds: a slow or fast phase of the machine that spans both measurements of a pair
+ * cancels out, which it does not between the medians of separate targets. One round: its ratios.
+ */
+function pairedRatios(roundsByTarget: Measured[][]): Ratios {
+  const count = Math.min(...roundsByTarget.map((r) => r.length))
+  const perRound: Ratios[] = []
+  for (let i = 0; i < count; i++) {
+    perRound.push(ratiosOf(roundsByTarget.map((r) => r[i] as Measured)))
+  }
+  const middle = (pick: (r: Ratios) => number | undefined) => {
+    const values = perRound
+      .map(pick)
+      .filter((x): x is number => x !== undefined && !Number.isNaN(x))
+    return values.length ? median(values) : Number.NaN
+  }
+  const cluster = perRound.some((r) => r.clusterShare !== undefined)
+  return {
+    ratioVsUndici: middle((r) => r.ratioVsUndici),
+    p99RatioVsUndici: middle((r) => r.p99RatioVsUndici),
+    ratioVsBare: middle((r) => r.ratioVsBare),
+    ratioVsPeer: middle((r) => r.ratioVsPeer),
+    clusterShare: cluster ? middle((r) => r.clusterShare) : undefined,
   }
 }
 
