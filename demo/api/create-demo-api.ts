@@ -164,8 +164,14 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
     const payload = caller.ok ? caller.payload : undefined
     if (!payload || !path.startsWith('/live')) {
       const status = payload ? 404 : 401
-      log.push({ method: 'GET', path, status, websocket: true })
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-length: 0\r\n\r\n`)
+      const error = caller.ok ? undefined : caller.error
+      log.push({ method: 'GET', path, status, websocket: true, ...(error && { error }) })
+      // A refused handshake carries the same challenge (and DPoP nonce) as any refused call.
+      const challenge = caller.ok ? {} : caller.challenge
+      const lines = Object.entries(challenge).map(([name, value]) => `${name}: ${value}\r\n`)
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('')}content-length: 0\r\n\r\n`,
+      )
       return
     }
     const entry: DemoApiRequest = {

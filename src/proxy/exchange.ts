@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { BffError } from '../errors/bff-error.js'
+import { elapsedMs } from '../lib/clock.js'
 import type { UpstreamHeaders } from './headers.js'
 import { NonceAsked, type RetryIf } from './upstream-authorization.js'
 import type { UpstreamTarget } from './upstreams.js'
@@ -73,8 +74,12 @@ export interface UpstreamRequest {
   /** Read completely before the exchange (a Buffer) or streamed as it arrives. */
   body: Readable | Buffer | null
   signal: Cancellation
-  /** This route's own timeout, instead of the options' one. */
-  timeoutMs?: number | undefined
+  /**
+   * When the answer's head must have arrived (elapsedMs), whichever attempt this is: a
+   * request sent again (a DPoP nonce, a dropped kept-alive connection) gets what is left of
+   * its first attempt's time, never a new timeout. Default: the options' timeout from now.
+   */
+  deadline?: number | undefined
   /** An answer head this returns true for is dropped (NonceAsked): the caller sends again. */
   retryIf?: RetryIf | undefined
 }
@@ -95,9 +100,23 @@ function upstreamError(error: unknown, target: UpstreamTarget, signal: Cancellat
   })
 }
 
+/** The deadline a request's answer head must meet, from its first attempt. */
+export function upstreamDeadline(timeoutMs: number | undefined, options: ExchangeOptions): number {
+  return elapsedMs() + (timeoutMs ?? options.timeoutMs)
+}
+
+/** What is left until `deadline` (elapsedMs) in whole ms, or 0 once it has passed. */
+export function msUntil(deadline: number): number {
+  return Math.max(Math.ceil(deadline - elapsedMs()), 0)
+}
+
+function timeLeft(request: UpstreamRequest, options: ExchangeOptions): number {
+  return request.deadline === undefined ? options.timeoutMs : msUntil(request.deadline)
+}
+
 function requestOptions(
-  { target, method, headers, body, timeoutMs }: UpstreamRequest,
-  options: ExchangeOptions,
+  { target, method, headers, body }: UpstreamRequest,
+  headersTimeout: number,
 ): Dispatcher.DispatchOptions {
   return {
     origin: target.origin,
@@ -105,10 +124,14 @@ function requestOptions(
     method: method as Dispatcher.HttpMethod,
     headers,
     body,
-    headersTimeout: timeoutMs ?? options.timeoutMs,
+    headersTimeout,
     // A streamed answer (server-sent events, downloads) may pause for as long as it likes.
     bodyTimeout: 0,
   }
+}
+
+function deadlinePassed(target: UpstreamTarget): BffError {
+  return new BffError('upstream_timeout', { detail: `no answer from ${target.host}` })
 }
 
 /**
@@ -121,7 +144,9 @@ export async function exchange(
   options: ExchangeOptions,
 ): Promise<UpstreamAnswer> {
   const { signal } = request
-  const timer = setTimeout(() => signal.cancel('timeout'), request.timeoutMs ?? options.timeoutMs)
+  const left = timeLeft(request, options)
+  if (left === 0) throw deadlinePassed(request.target)
+  const timer = setTimeout(() => signal.cancel('timeout'), left)
   // undici applies the signal only once the request has a connection: a request queued
   // behind a full pool would wait past its deadline. So the deadline (or the browser
   // leaving) also ends the wait here, and an answer that comes later is thrown away.
@@ -131,7 +156,7 @@ export async function exchange(
     signal.once('abort', onAbort)
   })
   const pending = options.dispatcher.request({
-    ...requestOptions(request, options),
+    ...requestOptions(request, left),
     // undici only calls on/once/removeListener('abort') and reads `aborted` (api/abort-signal.js).
     signal: signal as unknown as NonNullable<Dispatcher.RequestOptions['signal']>,
   })
@@ -175,6 +200,8 @@ export function exchangeInto(
   writeHead: WriteHead,
 ): Promise<number> {
   const { target, signal } = request
+  const left = timeLeft(request, options)
+  if (left === 0) return Promise.reject(deadlinePassed(target))
   return new Promise((resolve, reject) => {
     let controller: Dispatcher.DispatchController | undefined
     let started = false
@@ -192,7 +219,7 @@ export function exchangeInto(
       clearTimeout(stall)
       controller?.resume()
     }
-    const timer = setTimeout(() => signal.cancel('timeout'), request.timeoutMs ?? options.timeoutMs)
+    const timer = setTimeout(() => signal.cancel('timeout'), left)
     // Until the answer ends: the browser going away mid-body stops the upstream too.
     signal.once('abort', cancel)
     const finish = () => {
@@ -260,7 +287,7 @@ export function exchangeInto(
       },
     }
     try {
-      options.dispatcher.dispatch(requestOptions(request, options), handler)
+      options.dispatcher.dispatch(requestOptions(request, left), handler)
     } catch (error) {
       finish()
       reject(upstreamError(error, target, signal))

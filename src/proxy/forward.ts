@@ -21,6 +21,7 @@ import {
   exchangeInto,
   retriedOnSocketFailure,
   type UpstreamAnswer,
+  upstreamDeadline,
   type WriteHead,
 } from './exchange.js'
 import {
@@ -70,7 +71,7 @@ export interface ProxiedRequest {
 }
 
 /** An upstream exchange's CLIENT span, and the request's context it started in. */
-interface TracedExchange {
+export interface TracedExchange {
   span: Span
   context: Context
 }
@@ -80,20 +81,24 @@ export const CLIENT_CLOSED = 499
 
 const NO_BODY_STATUS = new Set([204, 205, 304])
 
-/** What the upstream gets: the allow-listed headers of the browser's request, then the broker's own. */
-function upstreamHeaders(
+/**
+ * What the upstream gets: the allow-listed headers of the browser's request (the route's, or
+ * `allowed`), then the broker's own (credentials, request id, trace context).
+ */
+export function upstreamHeaders(
   incoming: Headers | IncomingHttpHeaders,
   method: string,
   { match, accessToken, dpop, requestId, traced }: ProxiedRequest,
+  allowed: readonly string[] = match.route.forwardHeaders,
 ): UpstreamHeaders {
-  const headers = upstreamRequestHeaders(incoming, match.route.forwardHeaders, traced?.span)
+  const headers = upstreamRequestHeaders(incoming, allowed, traced?.span)
   if (accessToken !== undefined) authorize(headers, method, match.target, accessToken, dpop)
   if (requestId) headers['x-request-id'] = requestId
   return headers
 }
 
 /** Sends a request; a DPoP-bound one through sentWithNonce, which makes a new proof to retry. */
-function sendAuthorized<T>(
+export function sendAuthorized<T>(
   { match, accessToken, dpop }: ProxiedRequest,
   method: string,
   headers: UpstreamHeaders,
@@ -216,7 +221,6 @@ function startForwardNode(
   const method = incoming.method ?? 'GET'
   const headers = upstreamHeaders(incoming.headers, method, request)
   const { target, route } = request.match
-  const timeoutMs = route.timeoutMs
   const headWriter =
     (signal: Cancellation): WriteHead =>
     (status, answerHeaders) => {
@@ -244,10 +248,11 @@ function startForwardNode(
       }
     }
   if (BODILESS.has(method)) {
+    const deadline = upstreamDeadline(route.timeoutMs, options)
     return exchangeWhileConnected(outgoing, (signal) => {
       const writeHead = headWriter(signal)
       return sendAuthorized(request, method, headers, null, (retryIf) => {
-        const upstream = { target, method, headers, body: null, signal, timeoutMs, retryIf }
+        const upstream = { target, method, headers, body: null, signal, deadline, retryIf }
         return retriedOnSocketFailure(signal, () =>
           exchangeInto(upstream, options, outgoing, writeHead),
         )
@@ -256,10 +261,12 @@ function startForwardNode(
   }
   return forwardNodeBody({ incoming, outgoing }, { headers, route }, options, (body) =>
     exchangeWhileConnected(outgoing, async (signal) => {
+      // From the moment the body has been read (its own deadline is the body timeout).
+      const deadline = upstreamDeadline(route.timeoutMs, options)
       try {
         return await sendAuthorized(request, method, headers, body, (retryIf) =>
           exchangeInto(
-            { target, method, headers, body, signal, timeoutMs, retryIf },
+            { target, method, headers, body, signal, deadline, retryIf },
             options,
             outgoing,
             headWriter(signal),
@@ -390,7 +397,6 @@ async function forwardPortable(
   const method = request.method
   const headers = upstreamHeaders(request.headers, method, proxied)
   const { target, route } = proxied.match
-  const timeoutMs = route.timeoutMs
   let body: Readable | Buffer | null = null
   if (!BODILESS.has(method)) {
     body = await upstreamBody(webBodySource(request), headers, route, options)
@@ -399,9 +405,10 @@ async function forwardPortable(
   const signal = new Cancellation()
   const onAbort = () => signal.cancel('client')
   request.signal.addEventListener('abort', onAbort, { once: true })
+  const deadline = upstreamDeadline(route.timeoutMs, options)
   try {
     answer = await sendAuthorized(proxied, method, headers, body, (retryIf) => {
-      const upstream = { target, method, headers, body, signal, timeoutMs, retryIf }
+      const upstream = { target, method, headers, body, signal, deadline, retryIf }
       return BODILESS.has(method)
         ? retriedOnSocketFailure(signal, () => exchange(upstream, options))
         : exchange(upstream, options)

@@ -2,18 +2,24 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { Socket } from 'node:net'
 import { BffError } from '../errors/bff-error.js'
-import type { Cancellation } from './exchange.js'
+import { type Cancellation, msUntil } from './exchange.js'
 import type { UpstreamHeaders } from './headers.js'
+import { NonceAsked, type RetryIf } from './upstream-authorization.js'
 import type { UpstreamTarget } from './upstreams.js'
 
 export interface UpgradeRequest {
   target: UpstreamTarget
   /** Allow-listed request headers, the WebSocket handshake's and the broker's own. */
   headers: UpstreamHeaders
-  /** No 101 within this long (connecting included) → 504. */
-  timeoutMs: number
+  /**
+   * No 101 by then (elapsedMs, connecting included) → 504; a handshake sent again (a DPoP
+   * nonce) has what is left of its first attempt's time.
+   */
+  deadline: number
   /** The browser went away: the handshake is abandoned. */
   signal: Cancellation
+  /** Sees every answer head; a refusal it returns true for is NonceAsked: send again. */
+  retryIf?: RetryIf | undefined
 }
 
 export interface Upgraded {
@@ -28,10 +34,17 @@ export interface Upgraded {
  * The upstream half of a WebSocket handshake (RFC 6455 §4.1), on a connection of its own (an
  * upgraded connection never returns to a pool), TLS verified as for every upstream. Resolves
  * with the socket once the upstream answered 101 with `Upgrade: websocket`; any other answer
- * is 502, no answer in time 504. Redirects are never followed.
+ * is 502 (or NonceAsked, when `retryIf` says so), no answer in time 504. Redirects are never
+ * followed.
  */
 export function upgradeUpstream(request: UpgradeRequest): Promise<Upgraded> {
   const { target, signal } = request
+  const left = msUntil(request.deadline)
+  if (left === 0) {
+    return Promise.reject(
+      new BffError('upstream_timeout', { detail: `no handshake from ${target.host}` }),
+    )
+  }
   return new Promise((resolve, reject) => {
     const send = target.secure ? httpsRequest : httpRequest
     const outgoing = send({
@@ -43,7 +56,7 @@ export function upgradeUpstream(request: UpgradeRequest): Promise<Upgraded> {
       agent: false,
     })
     let settled = false
-    const fail = (error: BffError) => {
+    const fail = (error: Error) => {
       if (settled) return
       settled = true
       finish()
@@ -52,7 +65,7 @@ export function upgradeUpstream(request: UpgradeRequest): Promise<Upgraded> {
     }
     const timer = setTimeout(
       () => fail(new BffError('upstream_timeout', { detail: `no handshake from ${target.host}` })),
-      request.timeoutMs,
+      left,
     )
     const onAbort = () =>
       fail(new BffError('upstream_unavailable', { detail: `cancelled: ${signal.why}` }))
@@ -73,10 +86,12 @@ export function upgradeUpstream(request: UpgradeRequest): Promise<Upgraded> {
       }
       settled = true
       finish()
+      request.retryIf?.(101, answer.headers) // learns a DPoP nonce it carries
       resolve({ socket, headers: answer.headers, head })
     })
     outgoing.on('response', (answer) => {
       answer.resume()
+      if (request.retryIf?.(answer.statusCode ?? 0, answer.headers)) return fail(new NonceAsked())
       fail(
         new BffError('upstream_unavailable', {
           detail: `${target.host} answered ${answer.statusCode} to the WebSocket handshake`,

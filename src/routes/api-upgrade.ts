@@ -6,6 +6,7 @@ import { BffError, toBffError } from '../errors/bff-error.js'
 import { errorHeaders, jsonErrorBody } from '../errors/render.js'
 import { reportRequestError } from '../errors/report.js'
 import { endWithResponse, isSafeHeaderValue, responseHead } from '../http/raw-response.js'
+import { elapsedMs } from '../lib/clock.js'
 import { correlationId } from '../lib/random.js'
 import type { HeaderReader } from '../middleware/csrf.js'
 import {
@@ -15,12 +16,8 @@ import {
   tracingOn,
 } from '../observability/tracing.js'
 import { Cancellation } from '../proxy/exchange.js'
-import {
-  upstreamRequestHeaders,
-  WEBSOCKET_REQUEST_HEADERS,
-  WEBSOCKET_RESPONSE_HEADERS,
-} from '../proxy/headers.js'
-import { authorize } from '../proxy/upstream-authorization.js'
+import { type ProxiedRequest, sendAuthorized, upstreamHeaders } from '../proxy/forward.js'
+import { WEBSOCKET_REQUEST_HEADERS, WEBSOCKET_RESPONSE_HEADERS } from '../proxy/headers.js'
 import { endAnswered, upstreamSpan } from '../proxy/upstream-span.js'
 import { type Upgraded, upgradeUpstream } from '../proxy/upstream-upgrade.js'
 import { UNMATCHED } from '../proxy/upstreams.js'
@@ -160,24 +157,25 @@ async function openUpstream(
   { requestId, timeoutMs }: { requestId: string; timeoutMs: number },
 ): Promise<Upgraded | undefined> {
   if (socket.destroyed) return undefined
+  const deadline = elapsedMs() + timeoutMs
   const span = upstreamSpan(match, 'GET')
-  const headers = upstreamRequestHeaders(
-    req.headers,
-    [...match.route.forwardHeaders, ...WEBSOCKET_REQUEST_HEADERS],
-    span,
-  )
-  if (tokens) authorize(headers, 'GET', match.target, tokens.accessToken, dpop)
-  headers['x-request-id'] = requestId
+  const proxied: ProxiedRequest = {
+    match,
+    accessToken: tokens?.accessToken,
+    dpop,
+    requestId,
+    ...(span && { traced: { span, context: context.active() } }),
+  }
+  const allowed = [...match.route.forwardHeaders, ...WEBSOCKET_REQUEST_HEADERS]
+  const headers = upstreamHeaders(req.headers, 'GET', proxied, allowed)
   const signal = new Cancellation()
   const onClose = () => signal.cancel('client')
   socket.once('close', onClose)
   try {
-    const upgraded = await upgradeUpstream({
-      target: match.target,
-      headers,
-      timeoutMs,
-      signal,
-    })
+    // A DPoP-bound token: a handshake refused for want of a nonce is sent again with one.
+    const upgraded = await sendAuthorized(proxied, 'GET', headers, null, (retryIf) =>
+      upgradeUpstream({ target: match.target, headers, deadline, signal, retryIf }),
+    )
     if (span) endAnswered(span, 101)
     if (!socket.destroyed) return upgraded
     upgraded.socket.destroy()

@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DemoApi } from '../../demo/api/create-demo-api.js'
@@ -25,8 +27,24 @@ describe('DPoP (OIDC_DPOP=always)', () => {
   let api: DemoApi
   let broker: TestBroker
   let clockOffset = 0
+  // An API that asks for a nonce late (after 900 ms) and then never answers: see the deadline test.
+  let lateNonceApi: Server
+  const lateNonceRequests: IncomingMessage[] = []
 
   beforeAll(async () => {
+    lateNonceApi = createServer((req, res) => {
+      if (lateNonceRequests.push(req) > 1) return
+      setTimeout(() => {
+        res.writeHead(401, {
+          'www-authenticate': 'DPoP error="use_dpop_nonce"',
+          'dpop-nonce': 'late-nonce',
+          'content-length': '0',
+        })
+        res.end()
+      }, 900)
+    })
+    await new Promise<void>((resolve) => lateNonceApi.listen(0, '127.0.0.1', resolve))
+    const lateNonceUrl = `http://127.0.0.1:${(lateNonceApi.address() as AddressInfo).port}`
     stack = await startProviderStack({
       provider: { dpopNonces: true },
       api: { dpopNonces: true },
@@ -36,6 +54,7 @@ describe('DPoP (OIDC_DPOP=always)', () => {
           { prefix: '/api/demo', upstream },
           { prefix: '/api/uploads', upstream, stream: true },
           { prefix: '/api/live', upstream, websocket: true },
+          { prefix: '/api/late-nonce', upstream: lateNonceUrl, timeoutSeconds: 1 },
         ],
       }),
       deps: { clock: { now: () => Date.now() + clockOffset } },
@@ -45,6 +64,8 @@ describe('DPoP (OIDC_DPOP=always)', () => {
 
   afterAll(async () => {
     await stack?.stop()
+    lateNonceApi?.closeAllConnections()
+    await new Promise((resolve) => lateNonceApi?.close(resolve))
   })
 
   async function signIn() {
@@ -143,6 +164,20 @@ describe('DPoP (OIDC_DPOP=always)', () => {
     expect(statusesSince(before)).toEqual([401, 200])
   })
 
+  it('sends the request again with the nonce within what is left of its deadline, not a new timeout', async () => {
+    const { browser } = await signIn()
+    const startedAt = performance.now()
+    const response = await apiCall(browser, '/api/late-nonce/x')
+    const tookMs = performance.now() - startedAt
+    // Asked for a nonce at 900 ms of a 1 s timeout, the second attempt had 100 ms, not 1 s.
+    expect(response.status).toBe(504)
+    expect(await response.json()).toMatchObject({ error: 'upstream_timeout' })
+    expect(lateNonceRequests).toHaveLength(2)
+    const retried = decodeJwt(String(lateNonceRequests[1]?.headers.dpop))
+    expect(retried).toMatchObject({ nonce: 'late-nonce' })
+    expect(tookMs).toBeLessThan(1600)
+  })
+
   it('opens a WebSocket with a DPoP proof on the upstream handshake', async () => {
     const { browser } = await signIn()
     const cookie = browser.cookieHeaderFor(broker.url)
@@ -153,6 +188,26 @@ describe('DPoP (OIDC_DPOP=always)', () => {
     const handshake = api.requests().findLast((r) => r.websocket)
     expect(handshake).toMatchObject({ status: 101, path: '/live' })
     expect(decodeJwt(api.lastProof() ?? '')).toMatchObject({ htm: 'GET', htu: `${api.url}/live` })
+  })
+
+  it('answers a nonce demand on the WebSocket handshake: the browser gets its socket, not the 401', async () => {
+    const { browser } = await signIn()
+    const cookie = browser.cookieHeaderFor(broker.url)
+    api.dpop.rotateNonce()
+    const before = api.requests().length
+    const socket = openWebSocket(`${broker.url}/api/live/live`, { origin: broker.url, cookie })
+    await socket.opened
+    expect(JSON.parse(await socket.next())).toMatchObject({ n: 1, sub: 'alice' })
+    socket.socket.close(1000)
+    expect(
+      api
+        .requests()
+        .slice(before)
+        .map((r) => [r.websocket, r.status, r.error]),
+    ).toEqual([
+      [true, 401, 'use_dpop_nonce'],
+      [true, 101, undefined],
+    ])
   })
 
   it('leaves a token stolen from the upstream useless: as a bearer, without a proof, or with a replayed one', async () => {

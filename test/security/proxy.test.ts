@@ -110,6 +110,24 @@ describe('API proxy trust boundary', () => {
     expect(t.upstream.requests.filter((r) => r.url === '/always-reset')).toHaveLength(2)
   })
 
+  it('a GET sent again after its connection dropped has what is left of its deadline, not a new one', async () => {
+    const { browser } = await session()
+    // The first attempt's connection is dropped after 900 ms; the second is never answered.
+    // With a new timeout for the second attempt the answer would take 1.9 s (timeout 1 s).
+    let attempts = 0
+    t.upstream.handler = (req) => {
+      if (++attempts === 1) setTimeout(() => req.socket.destroy(), 900)
+      return true
+    }
+    const startedAt = performance.now()
+    const response = await t.apiCall(browser, '/api/echo/drop-late')
+    const tookMs = performance.now() - startedAt
+    expect(response.status).toBe(504)
+    expect(await response.json()).toMatchObject({ error: 'upstream_timeout' })
+    expect(attempts).toBe(2)
+    expect(tookMs).toBeLessThan(1600)
+  })
+
   it('forwards HEAD: the upstream sees HEAD, the answer has its headers and no body', async () => {
     const { browser } = await session()
     t.upstream.handler = (_req, res) => {
