@@ -4,12 +4,14 @@ import { DEV_TOKEN_EXCHANGE_GRANT } from '../../demo/provider/dev-token-exchange
 import type { BffDeps } from '../../src/app.js'
 import { errorCodes } from '../../src/errors/codes.js'
 import { exchangeKey, FRESH_SUBJECT_MS } from '../../src/session/token-exchange.js'
+import { tokenFor } from '../../src/session/tokens.js'
 import {
   apiCallTo,
   type BrokerCluster,
   CLUSTER_AUDIENCE,
   startBrokerCluster,
 } from '../support/broker-cluster.js'
+import { until } from '../support/until.js'
 
 const REPORTS = 'http://reports-api.test'
 /** An RFC 8693 logical audience (not a URI); the provider knows it, its demo API checks it. */
@@ -31,6 +33,10 @@ interface Faults {
   down: boolean
   /** Exchanges are answered 200 with a refresh token instead of an access token. */
   wrongType: boolean
+  /** The next exchange waits for this before it is sent to the provider; then it is cleared. */
+  hold?: Promise<void> | undefined
+  /** Exchanges that have waited for `hold`. */
+  held: number
 }
 
 /**
@@ -45,6 +51,12 @@ function exchangeFaults(faults: Faults, revoked: string[]): NonNullable<BffDeps[
     }
     const exchange = body.includes(`grant_type=${encodeURIComponent(DEV_TOKEN_EXCHANGE_GRANT)}`)
     const json = { 'content-type': 'application/json' }
+    const hold = exchange ? faults.hold : undefined
+    if (hold) {
+      faults.hold = undefined
+      faults.held++
+      return hold.then(() => fetch(url, options as RequestInit))
+    }
     if (faults.refreshDown && body.includes('grant_type=refresh_token')) {
       return Promise.resolve(new Response('{"error":"slow_down"}', { status: 429, headers: json }))
     }
@@ -87,6 +99,7 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     refreshDown: false,
     down: false,
     wrongType: false,
+    held: 0,
   }
   const revoked: string[] = []
   let cluster: BrokerCluster
@@ -392,6 +405,37 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     }
     expect(faults.refuseSubject).toBe(0)
     expect(exchanges(REPORTS)).toBe(before)
+  })
+
+  it('an exchange answered while another instance rotates the refresh token keeps the rotated one: the exchanged token is merged into the token set as it is then', async () => {
+    const cookie = await cluster.signIn('alice')
+    const signedIn = (await cluster.storedSession(cookie)).session
+    const errorsBefore = grantErrors().length
+    let release = () => {}
+    faults.hold = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const heldBefore = faults.held
+    const exchanged = apiCallTo(instance(0), cookie, '/api/ledger/race')
+    await until(() => faults.held > heldBefore, 'the exchange to reach the provider')
+    // While the exchange is at the provider, the user's token falls due and instance 1
+    // refreshes it: the provider rotates the refresh token and spends the old one.
+    cluster.advance(PAST_HALF_LIFE)
+    expect((await apiCallTo(instance(1), cookie, '/api/demo/rotate')).status).toBe(200)
+    const rotated = (await cluster.storedSession(cookie)).session?.tokens.refreshToken
+    expect(rotated).toBeDefined()
+    expect(rotated).not.toBe(signedIn?.tokens.refreshToken)
+    release()
+    expect((await exchanged).status).toBe(200)
+    const after = (await cluster.storedSession(cookie)).session
+    expect(after?.tokens.refreshToken).toBe(rotated)
+    expect(after && tokenFor(after.tokens, exchangeKey({ resource: undefined, audience: LEDGER }))).toBeDefined()
+    // The session can still refresh: its refresh token is the live one, not the spent one.
+    cluster.advance(PAST_HALF_LIFE)
+    const refreshes = grants('refresh_token')
+    expect((await apiCallTo(instance(0), cookie, '/api/demo/after')).status).toBe(200)
+    expect(grants('refresh_token')).toBe(refreshes + 1)
+    expect(grantErrors().slice(errorsBefore)).toEqual([])
   })
 
   // Last: a 503 opens the provider's circuit for the cluster.
