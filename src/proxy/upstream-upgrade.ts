@@ -39,12 +39,10 @@ export interface Upgraded {
  */
 export function upgradeUpstream(request: UpgradeRequest): Promise<Upgraded> {
   const { target, signal } = request
+  const timedOut = () =>
+    new BffError('upstream_timeout', { detail: `no handshake from ${target.host}` })
   const left = msUntil(request.deadline)
-  if (left === 0) {
-    return Promise.reject(
-      new BffError('upstream_timeout', { detail: `no handshake from ${target.host}` }),
-    )
-  }
+  if (left === 0) return Promise.reject(timedOut())
   return new Promise((resolve, reject) => {
     const send = target.secure ? httpsRequest : httpRequest
     const outgoing = send({
@@ -63,10 +61,7 @@ export function upgradeUpstream(request: UpgradeRequest): Promise<Upgraded> {
       outgoing.destroy()
       reject(error)
     }
-    const timer = setTimeout(
-      () => fail(new BffError('upstream_timeout', { detail: `no handshake from ${target.host}` })),
-      left,
-    )
+    const timer = setTimeout(() => fail(timedOut()), left)
     const onAbort = () =>
       fail(new BffError('upstream_unavailable', { detail: `cancelled: ${signal.why}` }))
     signal.once('abort', onAbort)

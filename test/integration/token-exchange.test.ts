@@ -429,7 +429,9 @@ describe('token exchange routes across two instances', { timeout: 120_000 }, () 
     expect((await exchanged).status).toBe(200)
     const after = (await cluster.storedSession(cookie)).session
     expect(after?.tokens.refreshToken).toBe(rotated)
-    expect(after && tokenFor(after.tokens, exchangeKey({ resource: undefined, audience: LEDGER }))).toBeDefined()
+    expect(
+      after && tokenFor(after.tokens, exchangeKey({ resource: undefined, audience: LEDGER })),
+    ).toBeDefined()
     // The session can still refresh: its refresh token is the live one, not the spent one.
     cluster.advance(PAST_HALF_LIFE)
     const refreshes = grants('refresh_token')
