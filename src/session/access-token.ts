@@ -2,7 +2,7 @@ import { BffError } from '../errors/bff-error.js'
 import { elapsedMs } from '../lib/clock.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LockStore } from '../store/interfaces.js'
-import { Backoff, RefreshLock } from './refresh-lock.js'
+import { NOTHING_SETTLED, RefreshLock } from './refresh-lock.js'
 import { type RefresherDeps, TokenRefresher } from './token-refresher.js'
 import { isUsable, needsRefresh, tokenFor } from './tokens.js'
 import type { AccessToken, ActiveSession, StoredSession } from './types.js'
@@ -199,39 +199,32 @@ export class AccessTokenService {
     onTokenCall: () => void,
   ): Promise<StoredSession> {
     const startedAt = elapsedMs()
-    const backoff = new Backoff(startedAt + this.#lock.ttlMs + 1000)
-    let waited = false
-    for (;;) {
-      // Re-read every round: another request or instance may have refreshed meanwhile.
-      const current = await this.#reload(key)
-      if (!this.#due(current, resource, replacing)) {
-        return this.#afterWait(current, waited, startedAt)
-      }
-      if (waited && this.#usable(current, resource, replacing)) {
-        // The holder failed transiently; the current token still works, so use it rather
-        // than sending the same refresh token again from here.
-        return this.#afterWait(current, waited, startedAt)
-      }
-      // The provider is known down: the current token if it still works, else 503 now,
-      // rather than taking the lock (or waiting for it) only to be refused.
-      const circuit = this.#deps.oidc.tokenCircuit
-      if (circuit?.refusing) {
-        if (this.#usable(current, resource, replacing)) {
+    return this.#lock.heldOrSettled(
+      `${key}#${resource ?? ''}`,
+      async (waited) => {
+        // Re-read every round: another request or instance may have refreshed meanwhile.
+        const current = await this.#reload(key)
+        if (!this.#due(current, resource, replacing)) {
           return this.#afterWait(current, waited, startedAt)
         }
-        throw new CircuitOpenError('provider_unavailable', circuit)
-      }
-      const own = await this.#lock.tryAcquire(`${key}#${resource ?? ''}`)
-      if (own) {
-        try {
-          return await this.#refreshHolding(key, resource, replacing, onTokenCall)
-        } finally {
-          await own.release()
+        if (waited && this.#usable(current, resource, replacing)) {
+          // The holder failed transiently; the current token still works, so use it rather
+          // than sending the same refresh token again from here.
+          return this.#afterWait(current, waited, startedAt)
         }
-      }
-      waited = true
-      await backoff.wait()
-    }
+        // The provider is known down: the current token if it still works, else 503 now,
+        // rather than taking the lock (or waiting for it) only to be refused.
+        const circuit = this.#deps.oidc.tokenCircuit
+        if (circuit?.refusing) {
+          if (this.#usable(current, resource, replacing)) {
+            return this.#afterWait(current, waited, startedAt)
+          }
+          throw new CircuitOpenError('provider_unavailable', circuit)
+        }
+        return undefined
+      },
+      () => this.#refreshHolding(key, resource, replacing, onTokenCall),
+    )
   }
 
   /** With the token's own lock held: the session's lock, then the refresh if still due. */
@@ -241,22 +234,13 @@ export class AccessTokenService {
     replacing: string | undefined,
     onTokenCall: () => void,
   ): Promise<StoredSession> {
-    const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)
-    for (;;) {
-      const lock = await this.#lock.tryAcquire(key)
-      if (lock) {
-        try {
-          // Reload after taking the lock, in case it was changed underneath us.
-          const latest = await this.#reload(key)
-          if (!this.#due(latest, resource, replacing)) return latest
-          return await this.#refresher.refresh(key, latest, lock, resource, onTokenCall)
-        } finally {
-          await lock.release()
-        }
-      }
-      // Another token of this session is being obtained: wait for it, then take our turn.
-      await backoff.wait()
-    }
+    // While another token of this session is being obtained: wait for it, then take our turn.
+    return this.#lock.heldOrSettled(key, NOTHING_SETTLED, async (lock) => {
+      // Reload after taking the lock, in case it was changed underneath us.
+      const latest = await this.#reload(key)
+      if (!this.#due(latest, resource, replacing)) return latest
+      return this.#refresher.refresh(key, latest, lock, resource, onTokenCall)
+    })
   }
 
   #afterWait(record: StoredSession, waited: boolean, startedAt: number): StoredSession {

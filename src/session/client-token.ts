@@ -8,7 +8,7 @@ import { sha256 } from '../lib/random.js'
 import type { ClientTokenRequest, OidcClient, TokenResponse } from '../oidc/client.js'
 import { classifyClientTokenFailure } from '../oidc/refresh-policy.js'
 import type { LockStore, SharedTokenStore } from '../store/interfaces.js'
-import { Backoff, RefreshLock } from './refresh-lock.js'
+import { RefreshLock } from './refresh-lock.js'
 import type { TokenCipher } from './token-cipher.js'
 import { accessTokenFrom, isUsable, needsRefresh } from './tokens.js'
 import type { AccessToken } from './types.js'
@@ -94,30 +94,25 @@ export class ClientTokenService {
   async #fetchOnce(key: string, request: ClientTokenRequest): Promise<AccessToken> {
     // The store name says nothing about the scopes or resource it stands for.
     const name = `client-token:${sha256(key)}`
-    const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)
-    let waited = false
-    for (;;) {
-      // Re-read every round: another instance may have fetched one meanwhile.
-      const stored = await this.#read(name)
-      if (stored && !this.#due(stored)) return this.#remember(key, stored)
-      // The holder failed transiently; the stored token still works, so use it.
-      if (waited && stored && isUsable(stored, this.#deps.clock.now())) {
-        return this.#remember(key, stored)
-      }
-      const lock = await this.#lock.tryAcquire(name)
-      if (lock) {
-        try {
-          // Read again after taking the lock, in case it was stored underneath us.
-          const latest = await this.#read(name)
-          if (latest && !this.#due(latest)) return this.#remember(key, latest)
-          return await this.#fetch({ key, name, request, previous: latest })
-        } finally {
-          await lock.release()
+    return this.#lock.heldOrSettled(
+      name,
+      async (waited) => {
+        // Re-read every round: another instance may have fetched one meanwhile.
+        const stored = await this.#read(name)
+        if (stored && !this.#due(stored)) return this.#remember(key, stored)
+        // The holder failed transiently; the stored token still works, so use it.
+        if (waited && stored && isUsable(stored, this.#deps.clock.now())) {
+          return this.#remember(key, stored)
         }
-      }
-      waited = true
-      await backoff.wait()
-    }
+        return undefined
+      },
+      async () => {
+        // Read again after taking the lock, in case it was stored underneath us.
+        const latest = await this.#read(name)
+        if (latest && !this.#due(latest)) return this.#remember(key, latest)
+        return this.#fetch({ key, name, request, previous: latest })
+      },
+    )
   }
 
   async #read(name: string): Promise<AccessToken | null> {

@@ -65,10 +65,43 @@ export class RefreshLock {
       },
     }
   }
+
+  /**
+   * Runs `holding` with the subject's lock held (released after, also when it fails), or waits
+   * for whoever holds it: short sleeps, each round asking `settled` first, with `waited` true
+   * once it has waited. What `settled` returns ends the wait without the lock (the holder's
+   * result is there to read, or a fallback is good enough); undefined goes on. The wait is
+   * bounded by the lock's TTL and a second, then 503 lock_timeout.
+   */
+  async heldOrSettled<T>(
+    subject: string,
+    settled: (waited: boolean) => Promise<T | undefined> | T | undefined,
+    holding: (lock: HeldLock) => Promise<T>,
+  ): Promise<T> {
+    const backoff = new Backoff(elapsedMs() + this.#ttlMs + 1000)
+    let waited = false
+    for (;;) {
+      const early = await settled(waited)
+      if (early !== undefined) return early
+      const lock = await this.tryAcquire(subject)
+      if (lock) {
+        try {
+          return await holding(lock)
+        } finally {
+          await lock.release()
+        }
+      }
+      waited = true
+      await backoff.wait()
+    }
+  }
 }
 
+/** For a wait that only takes the lock: nothing settles it before. */
+export const NOTHING_SETTLED = (): undefined => undefined
+
 /** Waiting for another holder: short sleeps growing to a ceiling, bounded by a deadline (elapsedMs). */
-export class Backoff {
+class Backoff {
   #delayMs: number
   readonly #maxMs: number
   readonly #deadline: number

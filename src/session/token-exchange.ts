@@ -9,7 +9,7 @@ import type { UpstreamRoute } from '../proxy/upstreams.js'
 import { CircuitOpenError } from '../resilience/circuit-open-error.js'
 import type { LockStore } from '../store/interfaces.js'
 import type { AccessTokenService } from './access-token.js'
-import { Backoff, RefreshLock } from './refresh-lock.js'
+import { NOTHING_SETTLED, RefreshLock } from './refresh-lock.js'
 import type { SessionService } from './session-service.js'
 import { accessTokenFrom, isUsable, liveResources, needsRefresh, tokenFor } from './tokens.js'
 import type { AccessToken, ActiveSession, StoredSession } from './types.js'
@@ -131,34 +131,29 @@ export class TokenExchangeService {
 
   /** Takes the token's lock or waits for its holder; bounded by the lock TTL, then 503. */
   async #exchangeOnce(sessionKey: string, route: ExchangeRoute, key: string) {
-    const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)
-    let waited = false
-    for (;;) {
-      // Re-read every round: another request or instance may have exchanged meanwhile.
-      const current = await this.#reload(sessionKey)
-      const fresh = this.#fresh(current, key)
-      if (fresh) return fresh
-      // The holder failed; the stored token still works, so use it rather than ask again.
-      const usable = this.#usable(current, key)
-      if (waited && usable) return usable
-      const circuit = this.#deps.oidc.tokenCircuit
-      if (circuit?.refusing) {
-        if (usable) return usable
-        throw new CircuitOpenError('provider_unavailable', circuit)
-      }
-      const lock = await this.#lock.tryAcquire(`${sessionKey}#${key}`)
-      if (lock) {
-        try {
-          // Read again after taking the lock, in case it was stored underneath us.
-          const latest = await this.#reload(sessionKey)
-          return this.#fresh(latest, key) ?? (await this.#exchange(sessionKey, latest, route, key))
-        } finally {
-          await lock.release()
+    return this.#lock.heldOrSettled(
+      `${sessionKey}#${key}`,
+      async (waited) => {
+        // Re-read every round: another request or instance may have exchanged meanwhile.
+        const current = await this.#reload(sessionKey)
+        const fresh = this.#fresh(current, key)
+        if (fresh) return fresh
+        // The holder failed; the stored token still works, so use it rather than ask again.
+        const usable = this.#usable(current, key)
+        if (waited && usable) return usable
+        const circuit = this.#deps.oidc.tokenCircuit
+        if (circuit?.refusing) {
+          if (usable) return usable
+          throw new CircuitOpenError('provider_unavailable', circuit)
         }
-      }
-      waited = true
-      await backoff.wait()
-    }
+        return undefined
+      },
+      async () => {
+        // Read again after taking the lock, in case it was stored underneath us.
+        const latest = await this.#reload(sessionKey)
+        return this.#fresh(latest, key) ?? (await this.#exchange(sessionKey, latest, route, key))
+      },
+    )
   }
 
   /** With the token's lock held: exchange the user's fresh token, then store the result. */
@@ -282,32 +277,19 @@ export class TokenExchangeService {
    * as it is then.
    */
   async #store(sessionKey: string, key: string, token: AccessToken): Promise<void> {
-    const backoff = new Backoff(elapsedMs() + this.#lock.ttlMs + 1000)
-    for (;;) {
-      const lock = await this.#lock.tryAcquire(sessionKey)
-      if (lock) {
-        try {
-          const current = await this.#reload(sessionKey)
-          const now = this.#deps.clock.now()
-          const resources = { ...liveResources(current.tokens, now), [key]: token }
-          const data = { ...current, tokens: { ...current.tokens, resources } }
-          const written = await this.#deps.sessions.replace(
-            { key: sessionKey, record: current },
-            data,
-          )
-          if (!written) {
-            this.#deps.logger.warn(
-              { event: 'token_exchange.not_stored' },
-              'exchanged token not stored (the session changed under the lock); used once',
-            )
-          }
-          return
-        } finally {
-          await lock.release()
-        }
+    await this.#lock.heldOrSettled(sessionKey, NOTHING_SETTLED, async () => {
+      const current = await this.#reload(sessionKey)
+      const now = this.#deps.clock.now()
+      const resources = { ...liveResources(current.tokens, now), [key]: token }
+      const data = { ...current, tokens: { ...current.tokens, resources } }
+      const written = await this.#deps.sessions.replace({ key: sessionKey, record: current }, data)
+      if (!written) {
+        this.#deps.logger.warn(
+          { event: 'token_exchange.not_stored' },
+          'exchanged token not stored (the session changed under the lock); used once',
+        )
       }
-      await backoff.wait()
-    }
+    })
   }
 }
 

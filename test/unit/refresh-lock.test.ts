@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { elapsedMs } from '../../src/lib/clock.js'
-import { Backoff, RefreshLock } from '../../src/session/refresh-lock.js'
+import { NOTHING_SETTLED, RefreshLock } from '../../src/session/refresh-lock.js'
 import { MemorySessionStore } from '../../src/store/memory-session-store.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -31,15 +31,56 @@ describe('RefreshLock', () => {
   })
 })
 
-describe('Backoff', () => {
-  it('gives up with lock_timeout at its deadline instead of waiting forever', async () => {
-    const backoff = new Backoff(elapsedMs() + 100, 10, 40)
-    const startedAt = Date.now()
+describe('RefreshLock.heldOrSettled', () => {
+  it('runs the work under the lock and releases it after, also when the work fails', async () => {
+    const lock = new RefreshLock(new MemorySessionStore(), 10_000)
+    const heldDuring = await lock.heldOrSettled('s1', NOTHING_SETTLED, async () =>
+      (await lock.tryAcquire('s1')) === null ? 'held' : 'free',
+    )
+    expect(heldDuring).toBe('held')
     await expect(
-      (async () => {
-        for (;;) await backoff.wait()
-      })(),
+      lock.heldOrSettled('s1', NOTHING_SETTLED, async () => {
+        throw new Error('the work failed')
+      }),
+    ).rejects.toThrow('the work failed')
+    const again = await lock.tryAcquire('s1')
+    expect(again).not.toBeNull()
+    await again?.release()
+  })
+
+  it('waits for the holder, asking each round, and ends the wait with what settles it', async () => {
+    const lock = new RefreshLock(new MemorySessionStore(), 10_000)
+    const holder = await lock.tryAcquire('s1')
+    const rounds: boolean[] = []
+    let result: string | undefined
+    setTimeout(() => {
+      result = 'stored by the holder'
+    }, 100)
+    const got = await lock.heldOrSettled(
+      's1',
+      (waited) => {
+        rounds.push(waited)
+        return result
+      },
+      async () => 'took the lock',
+    )
+    expect(got).toBe('stored by the holder')
+    expect(rounds[0]).toBe(false)
+    expect(rounds.slice(1).every(Boolean)).toBe(true)
+    expect(rounds.length).toBeGreaterThan(2)
+    await holder?.release()
+  })
+
+  it('gives up with lock_timeout a second past the TTL when the holder never lets go', async () => {
+    const lock = new RefreshLock(new MemorySessionStore(), 150)
+    const holder = await lock.tryAcquire('s1')
+    const startedAt = elapsedMs()
+    await expect(
+      lock.heldOrSettled('s1', NOTHING_SETTLED, async () => 'took the lock'),
     ).rejects.toMatchObject({ code: 'lock_timeout', status: 503 })
-    expect(Date.now() - startedAt).toBeLessThan(400)
+    const waitedMs = elapsedMs() - startedAt
+    expect(waitedMs).toBeGreaterThanOrEqual(1100)
+    expect(waitedMs).toBeLessThan(2500)
+    await holder?.release()
   })
 })
