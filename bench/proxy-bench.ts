@@ -452,7 +452,7 @@ async function main() {
   stoppers.push(undici.stop, bare.stop)
 
   // In this order, each round (reversed every other round): the broker right after undici and
-  // right before its own variants, so that each ratio compares two neighbouring measurements.
+  // right before its own variants: those ratios compare neighbouring measurements.
   const targets: Target[] = [
     {
       name: 'bare',
@@ -642,9 +642,10 @@ function ratiosOf(figures: Measured[]): Ratios {
 }
 
 /**
- * Each round's ratios (its neighbouring measurements of two targets), then the median of each
- * across rounds: a slow or fast phase of the machine that spans both measurements of a pair
- * cancels out, which it does not between the medians of separate targets. One round: its ratios.
+ * Each round's ratios, then the median of each across rounds: a slow or fast phase of the
+ * machine that spans both measurements of a pair cancels out, which it does not between the
+ * medians of separate targets (undici and broker-cluster are measured next to the broker; peer
+ * and bare a measurement or two away). One round: its ratios.
  */
 function pairedRatios(roundsByTarget: Measured[][]): Ratios {
   const count = Math.min(...roundsByTarget.map((r) => r.length))

@@ -302,14 +302,16 @@ const SOCKET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
  * GET and HEAD, sent once more when the connection failed before any answer: the race of a
  * kept-alive connection the upstream closed at the same moment. These methods carry no body
  * to replay and are idempotent (RFC 9110 §9.2.2); a refused connection or a timeout is
- * never retried.
+ * never retried. `beforeRetry` renews what may not be sent twice (a DPoP proof).
  */
 export function retriedOnSocketFailure<T>(
   signal: Cancellation,
   attempt: () => Promise<T>,
+  beforeRetry?: () => void,
 ): Promise<T> {
   return attempt().catch((error: unknown) => {
     if (signal.aborted || !socketFailure(error)) throw error
+    beforeRetry?.()
     return attempt()
   })
 }

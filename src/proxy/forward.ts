@@ -97,18 +97,30 @@ export function upstreamHeaders(
   return headers
 }
 
+/**
+ * For a request sent again with a DPoP-bound token: a new proof in its headers (an upstream
+ * refuses a proof it has seen, RFC 9449 §11.1). Undefined for a bearer, which is sent as it is.
+ */
+function reauthorizer(
+  { match, accessToken, dpop }: ProxiedRequest,
+  method: string,
+  headers: UpstreamHeaders,
+): (() => void) | undefined {
+  if (!dpop || accessToken === undefined) return undefined
+  return () => authorize(headers, method, match.target, accessToken, dpop)
+}
+
 /** Sends a request; a DPoP-bound one through sentWithNonce, which makes a new proof to retry. */
 export function sendAuthorized<T>(
-  { match, accessToken, dpop }: ProxiedRequest,
+  request: ProxiedRequest,
   method: string,
   headers: UpstreamHeaders,
   body: Readable | Buffer | null,
   send: (retryIf: RetryIf | undefined) => Promise<T>,
 ): Promise<T> {
+  const { dpop, match } = request
   if (!dpop) return send(undefined)
-  const reauthorize = () => {
-    if (accessToken !== undefined) authorize(headers, method, match.target, accessToken, dpop)
-  }
+  const reauthorize = reauthorizer(request, method, headers) ?? (() => {})
   return sentWithNonce(dpop, match.target, !(body instanceof Readable), reauthorize, send)
 }
 
@@ -249,12 +261,15 @@ function startForwardNode(
     }
   if (BODILESS.has(method)) {
     const deadline = upstreamDeadline(route.timeoutMs, options)
+    const again = reauthorizer(request, method, headers)
     return exchangeWhileConnected(outgoing, (signal) => {
       const writeHead = headWriter(signal)
       return sendAuthorized(request, method, headers, null, (retryIf) => {
         const upstream = { target, method, headers, body: null, signal, deadline, retryIf }
-        return retriedOnSocketFailure(signal, () =>
-          exchangeInto(upstream, options, outgoing, writeHead),
+        return retriedOnSocketFailure(
+          signal,
+          () => exchangeInto(upstream, options, outgoing, writeHead),
+          again,
         )
       })
     })
@@ -410,7 +425,11 @@ async function forwardPortable(
     answer = await sendAuthorized(proxied, method, headers, body, (retryIf) => {
       const upstream = { target, method, headers, body, signal, deadline, retryIf }
       return BODILESS.has(method)
-        ? retriedOnSocketFailure(signal, () => exchange(upstream, options))
+        ? retriedOnSocketFailure(
+            signal,
+            () => exchange(upstream, options),
+            reauthorizer(proxied, method, headers),
+          )
         : exchange(upstream, options)
     })
   } catch (error) {

@@ -27,9 +27,12 @@ describe('DPoP (OIDC_DPOP=always)', () => {
   let api: DemoApi
   let broker: TestBroker
   let clockOffset = 0
-  // An API that asks for a nonce late (after 900 ms) and then never answers: see the deadline test.
+  // An API that asks for a nonce late (after 1 s) and then never answers: see the deadline test.
   let lateNonceApi: Server
   const lateNonceRequests: IncomingMessage[] = []
+  // An API that drops the connection of the first request it gets, and answers the rest.
+  let droppingApi: Server
+  const droppingRequests: IncomingMessage[] = []
 
   beforeAll(async () => {
     lateNonceApi = createServer((req, res) => {
@@ -41,10 +44,16 @@ describe('DPoP (OIDC_DPOP=always)', () => {
           'content-length': '0',
         })
         res.end()
-      }, 900)
+      }, 1000)
     })
     await new Promise<void>((resolve) => lateNonceApi.listen(0, '127.0.0.1', resolve))
     const lateNonceUrl = `http://127.0.0.1:${(lateNonceApi.address() as AddressInfo).port}`
+    droppingApi = createServer((req, res) => {
+      if (droppingRequests.push(req) === 1) return req.socket.destroy()
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+    await new Promise<void>((resolve) => droppingApi.listen(0, '127.0.0.1', resolve))
+    const droppingUrl = `http://127.0.0.1:${(droppingApi.address() as AddressInfo).port}`
     stack = await startProviderStack({
       provider: { dpopNonces: true },
       api: { dpopNonces: true },
@@ -54,7 +63,8 @@ describe('DPoP (OIDC_DPOP=always)', () => {
           { prefix: '/api/demo', upstream },
           { prefix: '/api/uploads', upstream, stream: true },
           { prefix: '/api/live', upstream, websocket: true },
-          { prefix: '/api/late-nonce', upstream: lateNonceUrl, timeoutSeconds: 1 },
+          { prefix: '/api/late-nonce', upstream: lateNonceUrl, timeoutSeconds: 2 },
+          { prefix: '/api/dropping', upstream: droppingUrl },
         ],
       }),
       deps: { clock: { now: () => Date.now() + clockOffset } },
@@ -64,8 +74,10 @@ describe('DPoP (OIDC_DPOP=always)', () => {
 
   afterAll(async () => {
     await stack?.stop()
-    lateNonceApi?.closeAllConnections()
-    await new Promise((resolve) => lateNonceApi?.close(resolve))
+    for (const server of [lateNonceApi, droppingApi]) {
+      server?.closeAllConnections()
+      await new Promise((resolve) => server?.close(resolve))
+    }
   })
 
   async function signIn() {
@@ -169,13 +181,23 @@ describe('DPoP (OIDC_DPOP=always)', () => {
     const startedAt = performance.now()
     const response = await apiCall(browser, '/api/late-nonce/x')
     const tookMs = performance.now() - startedAt
-    // Asked for a nonce at 900 ms of a 1 s timeout, the second attempt had 100 ms, not 1 s.
+    // Asked for a nonce at 1 s of a 2 s timeout, the second attempt had the 1 s left, not 2 s.
     expect(response.status).toBe(504)
     expect(await response.json()).toMatchObject({ error: 'upstream_timeout' })
     expect(lateNonceRequests).toHaveLength(2)
     const retried = decodeJwt(String(lateNonceRequests[1]?.headers.dpop))
     expect(retried).toMatchObject({ nonce: 'late-nonce' })
-    expect(tookMs).toBeLessThan(1600)
+    expect(tookMs).toBeLessThan(2600)
+  })
+
+  it('a GET sent again after its connection dropped carries a new proof, never the one the upstream may have seen', async () => {
+    const { browser } = await signIn()
+    const response = await apiCall(browser, '/api/dropping/x')
+    expect(response.status).toBe(200)
+    expect(droppingRequests).toHaveLength(2)
+    const [first, second] = droppingRequests.map((r) => decodeJwt(String(r.headers.dpop)))
+    expect(second).toMatchObject({ htm: 'GET', htu: first?.htu })
+    expect(second?.jti).not.toBe(first?.jti)
   })
 
   it('opens a WebSocket with a DPoP proof on the upstream handshake', async () => {
