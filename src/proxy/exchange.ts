@@ -90,6 +90,26 @@ export interface UpstreamAnswer {
   body: Readable
 }
 
+/**
+ * A refusal dropped to send the request again (a DPoP nonce demand) is read to its end and
+ * thrown away, so its kept-alive connection goes back to the pool; one longer or slower than
+ * this is cut, connection and all.
+ */
+const DRAIN_LIMIT_BYTES = 64 * 1024
+const DRAIN_TIMEOUT_MS = 1000
+
+/** Reads a dropped refusal's body to its end (see DRAIN_LIMIT_BYTES), or destroys it. */
+function drainRefusal(body: Readable): void {
+  let read = 0
+  const cut = setTimeout(() => body.destroy(), DRAIN_TIMEOUT_MS)
+  body.on('error', () => {})
+  body.once('close', () => clearTimeout(cut))
+  body.on('data', (chunk: Buffer) => {
+    read += chunk.length
+    if (read > DRAIN_LIMIT_BYTES) body.destroy()
+  })
+}
+
 /** What a failed exchange answers: 504 when the deadline passed, else 502. */
 function upstreamError(error: unknown, target: UpstreamTarget, signal: Cancellation): BffError {
   if (signal.why === 'timeout' || (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT')
@@ -174,8 +194,7 @@ export async function exchange(
     signal.off('abort', onAbort)
   }
   if (request.retryIf?.(answer.statusCode, answer.headers)) {
-    // Read to its end and thrown away (a refusal is short), so the connection is kept.
-    answer.body.on('error', () => {}).resume()
+    drainRefusal(answer.body)
     throw new NonceAsked()
   }
   return answer
@@ -214,6 +233,9 @@ export function exchangeInto(
     }
     let stall: NodeJS.Timeout | undefined
     let paused = false
+    // Bytes of a refusal read and thrown away (see DRAIN_LIMIT_BYTES); undefined: not one.
+    let drained: number | undefined
+    let drainCut: NodeJS.Timeout | undefined
     const resume = () => {
       paused = false
       clearTimeout(stall)
@@ -239,10 +261,13 @@ export function exchangeInto(
         if (outgoing.destroyed) return signal.cancel('client')
         clearTimeout(timer)
         if (request.retryIf?.(statusCode, answerHeaders)) {
-          // Settled first: the abort calls onResponseError, which would reject with a 502.
+          // Settled first (the caller sends again at once); the refusal's body is then read and
+          // thrown away, never written to the browser.
           finish()
           reject(new NonceAsked())
-          return current.abort(new NonceAsked())
+          drained = 0
+          drainCut = setTimeout(() => current.abort(new NonceAsked()), DRAIN_TIMEOUT_MS)
+          return
         }
         try {
           writeHead(statusCode, answerHeaders)
@@ -256,6 +281,11 @@ export function exchangeInto(
         resolve(statusCode)
       },
       onResponseData(current, chunk) {
+        if (drained !== undefined) {
+          drained += chunk.length
+          if (drained > DRAIN_LIMIT_BYTES) current.abort(new NonceAsked())
+          return
+        }
         // Cancelled (the answer may already be ended: a session end): nothing more is written.
         if (signal.aborted) return
         if (outgoing.write(chunk)) return
@@ -276,10 +306,12 @@ export function exchangeInto(
         }, options.stallTimeoutMs)
       },
       onResponseEnd() {
+        if (drained !== undefined) return clearTimeout(drainCut)
         finish()
         outgoing.end()
       },
       onResponseError(_controller, error) {
+        if (drained !== undefined) return clearTimeout(drainCut)
         finish()
         if (!started) return reject(upstreamError(error, target, signal))
         // A session end has ended the answer cleanly already; anything else cuts it.

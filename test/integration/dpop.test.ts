@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DemoApi } from '../../demo/api/create-demo-api.js'
@@ -14,6 +14,7 @@ import { HttpBrowser } from '../support/http-browser.js'
 import type { TestProvider } from '../support/provider.js'
 import { type ProviderStack, startProviderStack } from '../support/provider-stack.js'
 import { startScriptedProvider } from '../support/scripted-provider.js'
+import { until } from '../support/until.js'
 import { openWebSocket } from '../support/websocket.js'
 
 /*
@@ -33,6 +34,13 @@ describe('DPoP (OIDC_DPOP=always)', () => {
   // An API that drops the connection of the first request it gets, and answers the rest.
   let droppingApi: Server
   const droppingRequests: IncomingMessage[] = []
+  // An API that wants its current nonce in every proof (the tests rotate it), and counts the
+  // connections it is sent on; with `endlessRefusal`, its refusal's body never ends.
+  let noncedApi: Server
+  const nonced = { current: 'n-0', connections: 0, statuses: [] as number[] }
+  let endlessRefusal = false
+  /** The connection the endless refusal was sent on. */
+  const refusal: { socket?: Socket } = {}
 
   beforeAll(async () => {
     lateNonceApi = createServer((req, res) => {
@@ -54,6 +62,28 @@ describe('DPoP (OIDC_DPOP=always)', () => {
     })
     await new Promise<void>((resolve) => droppingApi.listen(0, '127.0.0.1', resolve))
     const droppingUrl = `http://127.0.0.1:${(droppingApi.address() as AddressInfo).port}`
+    noncedApi = createServer((req, res) => {
+      if (decodeJwt(String(req.headers.dpop)).nonce === nonced.current) {
+        nonced.statuses.push(200)
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+        return
+      }
+      nonced.statuses.push(401)
+      res.writeHead(401, {
+        'www-authenticate': 'DPoP error="use_dpop_nonce"',
+        'dpop-nonce': nonced.current,
+        'content-type': 'application/json',
+      })
+      if (!endlessRefusal) return res.end('{"error":"use_dpop_nonce"}')
+      refusal.socket = req.socket
+      const more = setInterval(() => res.write('x'.repeat(1000)), 20)
+      res.on('close', () => clearInterval(more))
+    })
+    noncedApi.on('connection', () => {
+      nonced.connections++
+    })
+    await new Promise<void>((resolve) => noncedApi.listen(0, '127.0.0.1', resolve))
+    const noncedUrl = `http://127.0.0.1:${(noncedApi.address() as AddressInfo).port}`
     stack = await startProviderStack({
       provider: { dpopNonces: true },
       api: { dpopNonces: true },
@@ -65,6 +95,7 @@ describe('DPoP (OIDC_DPOP=always)', () => {
           { prefix: '/api/live', upstream, websocket: true },
           { prefix: '/api/late-nonce', upstream: lateNonceUrl, timeoutSeconds: 2 },
           { prefix: '/api/dropping', upstream: droppingUrl },
+          { prefix: '/api/nonced', upstream: noncedUrl },
         ],
       }),
       deps: { clock: { now: () => Date.now() + clockOffset } },
@@ -74,7 +105,7 @@ describe('DPoP (OIDC_DPOP=always)', () => {
 
   afterAll(async () => {
     await stack?.stop()
-    for (const server of [lateNonceApi, droppingApi]) {
+    for (const server of [lateNonceApi, droppingApi, noncedApi]) {
       server?.closeAllConnections()
       await new Promise((resolve) => server?.close(resolve))
     }
@@ -198,6 +229,36 @@ describe('DPoP (OIDC_DPOP=always)', () => {
     const [first, second] = droppingRequests.map((r) => decodeJwt(String(r.headers.dpop)))
     expect(second).toMatchObject({ htm: 'GET', htu: first?.htu })
     expect(second?.jti).not.toBe(first?.jti)
+  })
+
+  it('answers nonce rotations on its kept-alive connections: a refusal is read and dropped, not its connection', async () => {
+    const { browser } = await signIn()
+    const connectionsBefore = nonced.connections
+    const statusesBefore = nonced.statuses.length
+    for (let round = 1; round <= 5; round++) {
+      nonced.current = `n-${round}`
+      expect((await apiCall(browser, '/api/nonced/x')).status).toBe(200)
+    }
+    expect(nonced.statuses.slice(statusesBefore)).toEqual([
+      401, 200, 401, 200, 401, 200, 401, 200, 401, 200,
+    ])
+    // Were each refusal's connection cut, every rotation would open another: 6 in all.
+    expect(nonced.connections - connectionsBefore).toBeLessThanOrEqual(2)
+  })
+
+  it('cuts a refusal whose body does not end, and still answers with the request sent again', async () => {
+    const { browser } = await signIn()
+    endlessRefusal = true
+    try {
+      nonced.current = 'n-endless'
+      const response = await apiCall(browser, '/api/nonced/x')
+      expect(response.status).toBe(200)
+      // The broker closes the endless refusal's connection (within about a second).
+      expect(refusal.socket).toBeDefined()
+      await until(() => refusal.socket?.destroyed === true, 'the refusal cut', 3000)
+    } finally {
+      endlessRefusal = false
+    }
   })
 
   it('opens a WebSocket with a DPoP proof on the upstream handshake', async () => {
