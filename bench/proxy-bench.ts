@@ -579,10 +579,13 @@ async function main() {
     const m = results.find((x) => x.target.name === name)
     return m ? cpuPerRequestUs(m) : Number.NaN
   }
-  // Informational: the same ratios from CPU cost per request, which other load on the
-  // machine disturbs far less than req/s (read them when a noise warning was printed).
+  // Informational: the same ratios from CPU cost per request (each round's, then the median),
+  // which neither other load on the machine nor a load side that cannot keep up (a noise
+  // warning) disturbs as it does req/s.
+  const costRatio = (name: Target['name']) =>
+    pairedCostRatio(rounds.get(name), rounds.get('broker'))
   console.log(
-    `cpu_cost: undici/broker=${fixed(cost('undici') / cost('broker'))} bare/broker=${fixed(cost('bare') / cost('broker'))} peer/broker=${fixed(cost('peer') / cost('broker'))} (≈ the req/s ratios on a core of their own)`,
+    `cpu_cost: undici/broker=${fixed(costRatio('undici'))} bare/broker=${fixed(costRatio('bare'))} peer/broker=${fixed(costRatio('peer'))} (≈ the req/s ratios on a core of their own)`,
   )
   console.log(`reference: ratio_vs_node_http=${fixed(ratioVsBare)}`)
   const versus = (name: Target['name'], label: string) => {
@@ -667,6 +670,17 @@ function pairedRatios(roundsByTarget: Measured[][]): Ratios {
     ratioVsPeer: middle((r) => r.ratioVsPeer),
     clusterShare: cluster ? middle((r) => r.clusterShare) : undefined,
   }
+}
+
+/** The median over rounds of one target's CPU per request divided by another's in that round. */
+function pairedCostRatio(of: Measured[] = [], to: Measured[] = []): number {
+  const count = Math.min(of.length, to.length)
+  const ratios: number[] = []
+  for (let i = 0; i < count; i++) {
+    const value = cpuPerRequestUs(of[i] as Measured) / cpuPerRequestUs(to[i] as Measured)
+    if (!Number.isNaN(value)) ratios.push(value)
+  }
+  return ratios.length ? median(ratios) : Number.NaN
 }
 
 function finalLine(r: Ratios): string {
