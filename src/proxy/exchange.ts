@@ -113,7 +113,7 @@ function drainRefusal(body: Readable): void {
 /** What a failed exchange answers: 504 when the deadline passed, else 502. */
 function upstreamError(error: unknown, target: UpstreamTarget, signal: Cancellation): BffError {
   if (signal.why === 'timeout' || (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT')
-    return new BffError('upstream_timeout', { detail: `no answer from ${target.host}` })
+    return deadlinePassed(target)
   return new BffError('upstream_unavailable', {
     detail: `${target.host}: ${(error as Error).message}`,
     cause: error,

@@ -71,7 +71,7 @@ export interface ProxiedRequest {
 }
 
 /** An upstream exchange's CLIENT span, and the request's context it started in. */
-export interface TracedExchange {
+interface TracedExchange {
   span: Span
   context: Context
 }

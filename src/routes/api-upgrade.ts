@@ -6,7 +6,6 @@ import { BffError, toBffError } from '../errors/bff-error.js'
 import { errorHeaders, jsonErrorBody } from '../errors/render.js'
 import { reportRequestError } from '../errors/report.js'
 import { endWithResponse, isSafeHeaderValue, responseHead } from '../http/raw-response.js'
-import { elapsedMs } from '../lib/clock.js'
 import { correlationId } from '../lib/random.js'
 import type { HeaderReader } from '../middleware/csrf.js'
 import {
@@ -15,7 +14,7 @@ import {
   startRequestSpan,
   tracingOn,
 } from '../observability/tracing.js'
-import { Cancellation } from '../proxy/exchange.js'
+import { Cancellation, upstreamDeadline } from '../proxy/exchange.js'
 import { type ProxiedRequest, sendAuthorized, upstreamHeaders } from '../proxy/forward.js'
 import { WEBSOCKET_REQUEST_HEADERS, WEBSOCKET_RESPONSE_HEADERS } from '../proxy/headers.js'
 import { endAnswered, upstreamSpan } from '../proxy/upstream-span.js'
@@ -135,7 +134,7 @@ export function createApiUpgrade(
       admitted = pending instanceof Promise ? await pending : pending
       const upstream = await openUpstream(req, socket, admitted, {
         requestId,
-        timeoutMs: admitted.match.route.timeoutMs ?? proxy.forward.timeoutMs,
+        deadline: upstreamDeadline(admitted.match.route.timeoutMs, proxy.forward),
       })
       if (!upstream) return admitted.release()
       relay(socket, head, upstream, admitted, { requestId, live, changesBefore })
@@ -154,10 +153,9 @@ async function openUpstream(
   req: IncomingMessage,
   socket: Duplex,
   { match, tokens, dpop }: Admitted,
-  { requestId, timeoutMs }: { requestId: string; timeoutMs: number },
+  { requestId, deadline }: { requestId: string; deadline: number },
 ): Promise<Upgraded | undefined> {
   if (socket.destroyed) return undefined
-  const deadline = elapsedMs() + timeoutMs
   const span = upstreamSpan(match, 'GET')
   const proxied: ProxiedRequest = {
     match,
